@@ -1,0 +1,109 @@
+"""``smallcaps sim ...``: serve the simulated vendor API, write its flat files, describe it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+sim_app = typer.Typer(help="The offline, Polygon-compatible simulated market.", no_args_is_help=True)
+
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Master seed (default: the config's, 7).")]
+SymbolsOpt = Annotated[int | None, typer.Option("--symbols", help="Tickers in the market (default 600).")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="JSON file with a SimConfig (seed, n_symbols, edge, faults ...).")
+]
+
+
+def load_sim_config(config: Path | None = None, seed: int | None = None, symbols: int | None = None, **extra):
+    """A validated SimConfig from an optional JSON file plus command-line overrides."""
+    from pydantic import ValidationError
+
+    from .config import SimConfig
+
+    data: dict = {}
+    if config is not None:
+        try:
+            data = json.loads(config.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read sim config {config}: {exc}") from exc
+    if seed is not None:
+        data["seed"] = seed
+    if symbols is not None:
+        data["n_symbols"] = symbols
+    data.update({k: v for k, v in extra.items() if v is not None})
+    try:
+        return SimConfig.model_validate(data)
+    except ValidationError as exc:
+        raise typer.BadParameter(f"invalid sim config: {exc}") from exc
+
+
+@sim_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    seed: SeedOpt = None,
+    symbols: SymbolsOpt = None,
+    config: ConfigOpt = None,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", help="Mean added latency per request.")] = 0.0,
+    rate_limit: Annotated[
+        float | None, typer.Option("--rate-limit", help="Requests/s per key; excess gets 429 + Retry-After.")
+    ] = None,
+    fault_rate: Annotated[float, typer.Option("--fault-rate", help="Share of requests answered with a 5xx.")] = 0.0,
+    api_keys: Annotated[
+        str | None, typer.Option("--api-keys", help="Comma-separated keys to accept (default: any non-empty key).")
+    ] = None,
+) -> None:
+    """Serve the vendor REST API over HTTP (uvicorn)."""
+    import uvicorn
+
+    from .api import create_app
+    from .config import ApiFaults
+    from .market import SimMarket
+
+    market = SimMarket(load_sim_config(config, seed, symbols))
+    faults = ApiFaults(latency_ms=latency_ms, rate_limit=rate_limit, error_rate=fault_rate)
+    keys = {k.strip() for k in api_keys.split(",") if k.strip()} if api_keys else None
+    app = create_app(market, api_keys=keys, faults=faults)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@sim_app.command("flatfiles")
+def flatfiles(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the bucket layout into.")],
+    start: Annotated[dt.datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="First session.")],
+    end: Annotated[dt.datetime, typer.Option("--end", formats=["%Y-%m-%d"], help="Last session.")],
+    datasets: Annotated[
+        str, typer.Option(help="Comma-separated: day_aggs_v1,minute_aggs_v1,trades_v1,quotes_v1.")
+    ] = "day_aggs_v1,minute_aggs_v1,trades_v1,quotes_v1",
+    seed: SeedOpt = None,
+    symbols: SymbolsOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the vendor's flat files (gzip CSV, us_stocks_sip/<dataset>/YYYY/MM/YYYY-MM-DD.csv.gz)."""
+    from .flatfiles import DATASETS, write_flatfiles
+    from .market import SimMarket
+
+    wanted = tuple(d.strip() for d in datasets.split(",") if d.strip())
+    unknown = sorted(set(wanted) - set(DATASETS))
+    if unknown:
+        raise typer.BadParameter(f"unknown datasets {unknown}; known: {list(DATASETS)}")
+    market = SimMarket(load_sim_config(config, seed, symbols))
+    written = write_flatfiles(market, out, start.date(), end.date(), datasets=wanted)
+    typer.echo(f"wrote {len(written)} files under {out}")
+
+
+@sim_app.command("info")
+def info(seed: SeedOpt = None, symbols: SymbolsOpt = None, config: ConfigOpt = None) -> None:
+    """Print the effective configuration and a census of the reference data."""
+    from collections import Counter
+
+    from .market import SimMarket
+
+    market = SimMarket(load_sim_config(config, seed, symbols))
+    types = Counter(p.type for p in market.profiles())
+    otc = sum(p.market == "otc" for p in market.profiles())
+    typer.echo(json.dumps({"config": json.loads(market.config.model_dump_json()), "types": types, "otc": otc}, indent=2))

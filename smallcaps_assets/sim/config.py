@@ -1,0 +1,117 @@
+"""Configuration of the simulated market: one pydantic model, validated on construction.
+
+Every knob has a default that reproduces the stylised facts documented in ``docs/simulated_market.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SETUP_SHAPES: tuple[str, ...] = (
+    "gap_and_go",
+    "fade",
+    "opening_range_break",
+    "vwap_reclaim",
+    "vwap_reject",
+    "first_pullback",
+    "parabolic_flush",
+    "consolidation_break",
+    "hod_break",
+    "gap_down",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EdgeConfig(_Strict):
+    """Validity switch for ML tests.
+
+    ``planted``: on catalyst days whose shape is in ``setups``, the move after the setup's trigger
+    continues in the setup's direction with probability ``continuation_prob``; all other shapes
+    continue with probability 0.5. ``null``: every shape continues with probability 0.5, so no
+    feature of the setup predicts its outcome.
+    """
+
+    mode: Literal["planted", "null"] = "planted"
+    setups: tuple[str, ...] = ("gap_and_go", "opening_range_break", "consolidation_break")
+    continuation_prob: float = Field(0.65, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _known_setups(self) -> EdgeConfig:
+        unknown = sorted(set(self.setups) - set(SETUP_SHAPES))
+        if unknown:
+            raise ValueError(f"unknown setups {unknown}; known: {list(SETUP_SHAPES)}")
+        return self
+
+    def prob_for(self, shape: str) -> float:
+        if self.mode == "planted" and shape in self.setups:
+            return self.continuation_prob
+        return 0.5
+
+
+class DataFaults(_Strict):
+    """Data faults, all off by default. Rates are per symbol-day (bad ticks: per trade)."""
+
+    bad_tick_rate: float = Field(0.0, ge=0.0, le=0.05, description="share of trades printed at a wrong price")
+    duplicate_bar_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of symbol-days with a repeated bar")
+    missing_day_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of symbol-days with no data at all")
+    crossed_quote_rate: float = Field(0.0, ge=0.0, le=0.5, description="extra share of quotes with bid > ask")
+
+
+class SimConfig(_Strict):
+    """Everything that defines one simulated market. Same config -> byte-identical market."""
+
+    seed: int = Field(7, ge=0, description="master seed")
+    n_symbols: int = Field(600, ge=10, le=20_000, description="tickers ever listed in the span")
+    start: dt.date = Field(dt.date(2022, 10, 3), description="first session simulated")
+    end: dt.date = Field(dt.date(2026, 11, 20), description="last session simulated (the market's 'today')")
+    catalyst_rate: float = Field(
+        0.012, ge=0.0, le=0.2, description="probability a small-cap symbol-day is a catalyst day"
+    )
+    large_cap_share: float = Field(
+        0.30, ge=0.0, le=0.9, description="share of common stocks drawn from the >= $2B tail"
+    )
+    delist_rate: float = Field(0.08, ge=0.0, le=0.5, description="share of tickers delisted inside the span")
+    ipo_rate: float = Field(0.10, ge=0.0, le=0.5, description="share of tickers listed inside the span")
+    reverse_split_rate: float = Field(
+        0.5, ge=0.0, le=1.0, description="probability a sub-$1 name reverse-splits after 30 sessions below $1"
+    )
+    forward_split_rate: float = Field(0.02, ge=0.0, le=1.0, description="yearly forward-split rate of >$100 names")
+    offering_rate: float = Field(0.6, ge=0.0, le=5.0, description="dilutive offerings per small cap per year")
+    max_trades_per_minute: int = Field(
+        250, ge=5, le=5000, description="cap on simulated prints per minute (size scales up instead)"
+    )
+    edge: EdgeConfig = EdgeConfig()
+    faults: DataFaults = DataFaults()
+
+    @model_validator(mode="after")
+    def _span(self) -> SimConfig:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class ApiFaults(_Strict):
+    """Faults of the simulated REST API, all off by default.
+
+    Decisions are drawn from a private RNG seeded with ``seed``, so a serial client sees the same
+    fault sequence on every run.
+    """
+
+    latency_ms: float = Field(0.0, ge=0.0, le=60_000.0, description="mean added latency per request")
+    latency_jitter_ms: float = Field(0.0, ge=0.0, le=60_000.0, description="sd of the added latency")
+    rate_limit: float | None = Field(
+        None, gt=0.0, description="requests per second per key; excess gets 429 with Retry-After"
+    )
+    rate_burst: int = Field(1, ge=1, description="token-bucket burst for the rate limit")
+    error_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of requests answered 500/502/503/504")
+    too_many_requests_rate: float = Field(0.0, ge=0.0, le=1.0, description="share answered 429 at random")
+    timeout_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of requests that hang")
+    timeout_seconds: float = Field(30.0, ge=0.0, description="how long a hanging request hangs")
+    truncate_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of 200 bodies cut short")
+    seed: int = 0

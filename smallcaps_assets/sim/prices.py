@@ -1,0 +1,503 @@
+"""Price, volume and corporate-action paths of the simulated market.
+
+Two levels, both pure functions of the config:
+
+* ``skeleton(cfg, profile)``: one symbol's daily path over the span (~1,000 sessions, vectorised,
+  cached). It fixes each session's open and close, the catalyst days and their shapes, splits,
+  offerings and delisting. Later sessions depend on earlier closes, so this level is per symbol.
+* ``day_plan(cfg, profile, date)``: one symbol-day at minute resolution: the mid-price path from
+  04:00 to 20:00 ET (shorter on early closes), LULD pauses, and how many trades and quotes print in
+  each minute. Ticks are drawn from it lazily in ``ticks.py``.
+
+Prices here are "economic" (in listing-day shares); ``raw = economic * factor`` where the factor
+jumps at each split, exactly as a stock's quoted price does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from scipy.signal import lfilter
+
+from .. import calendar as cal
+from .config import SETUP_SHAPES, SimConfig
+from .reference import TickerProfile
+from .rng import generator
+
+# ---------------------------------------------------------------------------------------------
+# Catalyst shapes. Each is drawn in log-price units of the day's move scale M, relative to the open,
+# against minutes after 09:30: the part before the trigger, the trigger minute, the direction the
+# setup bets on, and the path after the trigger if it continues (win) or fails (loss).
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    direction: int
+    pre: tuple[tuple[float, float], ...]
+    trigger: float
+    win: tuple[tuple[float, float], ...]
+    loss: tuple[tuple[float, float], ...]
+    pm_high_offset: float = 0.04  # pre-market high above the open, in units of M
+    quiet: tuple[float, float] | None = None  # a low-noise stretch (consolidation), minutes
+
+
+_END = 390.0  # stands for the close; rescaled on early-close days
+SHAPES: dict[str, Shape] = {
+    s.name: s
+    for s in (
+        Shape("gap_and_go", +1, ((0, 0), (4, -0.05), (9, 0.10)), 9, ((45, 0.55), (150, 0.40), (_END, 0.45)),
+              ((25, -0.25), (150, -0.45), (_END, -0.5)), pm_high_offset=0.08),
+        Shape("fade", -1, ((0, 0), (4, 0.10), (10, -0.02)), 10, ((70, -0.45), (_END, -0.60)),
+              ((70, 0.30), (_END, 0.25))),
+        Shape("opening_range_break", +1, ((0, 0), (4, 0.06), (9, -0.05), (14, 0.04), (17, 0.09)), 17,
+              ((70, 0.45), (_END, 0.35)), ((45, -0.18), (_END, -0.30)), quiet=(0, 15)),
+        Shape("vwap_reclaim", +1, ((0, 0), (6, 0.12), (35, -0.22), (50, -0.04), (56, 0.05)), 56,
+              ((110, 0.40), (_END, 0.32)), ((100, -0.32), (_END, -0.38))),
+        Shape("vwap_reject", -1, ((0, 0), (12, -0.28), (42, -0.04), (48, -0.12)), 48,
+              ((110, -0.42), (_END, -0.48)), ((110, 0.15), (_END, 0.10))),
+        Shape("first_pullback", +1, ((0, 0), (10, 0.38), (19, 0.22), (25, 0.40)), 25,
+              ((60, 0.75), (_END, 0.55)), ((50, 0.05), (_END, -0.05))),
+        Shape("parabolic_flush", -1, ((0, 0), (10, 0.15), (20, 0.38), (27, 0.75), (31, 0.92)), 31,
+              ((40, 0.30), (90, 0.12), (_END, 0.08)), ((60, 1.05), (_END, 0.85))),
+        Shape("consolidation_break", +1, ((0, 0), (10, 0.22), (20, 0.16), (80, 0.18), (86, 0.26)), 86,
+              ((135, 0.55), (_END, 0.45)), ((125, 0.04), (_END, -0.02)), quiet=(20, 80)),
+        Shape("hod_break", +1, ((0, 0), (15, 0.32), (60, 0.10), (150, 0.28), (160, 0.36)), 160,
+              ((220, 0.58), (_END, 0.52)), ((220, 0.10), (_END, 0.05))),
+        Shape("gap_down", -1, ((0, 0), (6, 0.05)), 6, ((60, -0.30), (_END, -0.36)),
+              ((60, 0.20), (_END, 0.15)), pm_high_offset=0.02),
+    )
+}  # fmt: skip
+assert tuple(SHAPES) == SETUP_SHAPES
+SHAPE_NAMES = tuple(SHAPES)
+# How often each shape is the day's catalyst (gap_down also comes from offerings).
+SHAPE_WEIGHTS = np.array([0.16, 0.14, 0.11, 0.09, 0.06, 0.10, 0.09, 0.09, 0.08, 0.08])
+NO_CATALYST = -1
+REVERSION = 0.995
+
+
+@dataclass(frozen=True)
+class Split:
+    ticker: str
+    execution_date: dt.date
+    split_from: float
+    split_to: float
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A symbol's daily path. Arrays are indexed by position in ``dates`` (sessions while listed)."""
+
+    dates: tuple[dt.date, ...]
+    econ_open: np.ndarray
+    econ_close: np.ndarray
+    factor: np.ndarray  # raw price = econ * factor; raw shares = econ shares / factor
+    econ_shares: np.ndarray
+    econ_volume: np.ndarray  # target session volume in economic shares
+    shape: np.ndarray  # index into SHAPE_NAMES, or NO_CATALYST
+    gap: np.ndarray  # catalyst gap as a fraction (0.25 = +25%)
+    move: np.ndarray  # catalyst move scale M (log units)
+    win: np.ndarray  # catalyst outcome: True if the setup continued
+    rvol: np.ndarray
+    splits: tuple[Split, ...]
+    offerings: tuple[dt.date, ...]
+    delisted_on: dt.date | None  # first date the ticker no longer trades
+    pos: dict[dt.date, int] = field(repr=False)
+
+    def raw_close(self, i: int) -> float:
+        return float(self.econ_close[i] * self.factor[i])
+
+    def raw_shares(self, i: int) -> float:
+        return float(self.econ_shares[i] / self.factor[i])
+
+
+def _waypoint_level(points: tuple[tuple[float, float], ...]) -> float:
+    return points[-1][1]
+
+
+def _rolling_all(mask: np.ndarray, n: int) -> np.ndarray:
+    """True at i when mask[i-n+1..i] are all True."""
+    c = np.concatenate([[0], np.cumsum(mask.astype(np.int64))])
+    out = np.zeros(mask.shape, dtype=bool)
+    if len(mask) >= n:
+        out[n - 1 :] = (c[n:] - c[:-n]) == n
+    return out
+
+
+@lru_cache(maxsize=50_000)
+def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
+    sessions = cal.trading_days(max(cfg.start, p.list_date), cfg.end)
+    if p.delist_date is not None:
+        sessions = [d for d in sessions if d < p.delist_date]
+    k = len(sessions)
+    rng = generator(cfg.seed, "skeleton", p.index)
+    # Draw every stream at full span length so a symbol's path does not depend on its listing date.
+    n_all = len(cal.trading_days(cfg.start, cfg.end)) + 1
+    t3 = rng.standard_t(3, n_all)[:k] / np.sqrt(3.0)
+    overnight = rng.normal(0.0, 0.35 * p.daily_vol, n_all)[:k]
+    intraday = t3 * p.daily_vol * 0.85 + p.drift
+    u_cat = rng.random(n_all)[:k]
+    shape = rng.choice(len(SHAPE_NAMES), size=n_all, p=SHAPE_WEIGHTS / SHAPE_WEIGHTS.sum())[:k]
+    u_gap = rng.random(n_all)[:k]
+    u_win = rng.random(n_all)[:k]
+    rvol = np.exp(rng.uniform(np.log(5.0), np.log(50.0), n_all))[:k]
+    u_offer = rng.random(n_all)[:k]
+    offer_mult = rng.uniform(1.15, 1.6, n_all)[:k]
+    vol_noise = np.exp(rng.normal(0.0, 0.35, n_all))[:k]
+
+    is_cat = u_cat < cfg.catalyst_rate * p.catalyst_propensity
+    small_cs = p.is_small_cap_candidate and p.start_shares * p.start_price < 2e9
+    offering = (u_offer < cfg.offering_rate / 252.0) & small_cs
+    gap_down_idx = SHAPE_NAMES.index("gap_down")
+    shape = np.where(offering, gap_down_idx, shape)
+    is_cat = is_cat | offering
+    shape = np.where(is_cat, shape, NO_CATALYST)
+
+    # Up-gaps are 10%-300% with most mass near 15-30%; gap-downs are 10%-50%.
+    gap = np.where(shape == gap_down_idx, -(0.11 + 0.40 * u_gap), 0.11 * 27.0 ** (u_gap**2.2))
+    gap = np.where(is_cat, gap, 0.0)
+    move = 0.35 * np.log1p(np.abs(gap)) + 0.08
+    win_prob = np.array([cfg.edge.prob_for(n) for n in SHAPE_NAMES])
+    win = is_cat & (u_win < win_prob[np.clip(shape, 0, None)])
+    end_level = np.zeros(k)
+    for si, name in enumerate(SHAPE_NAMES):
+        s = SHAPES[name]
+        sel = is_cat & (shape == si)
+        end_level[sel] = np.where(win[sel], _waypoint_level(s.win), _waypoint_level(s.loss))
+    overnight = np.where(is_cat, np.log1p(gap), overnight)
+    intraday = np.where(is_cat, end_level * move, intraday)
+
+    # Log price is an AR(1) around the listing level (half-life ~140 sessions): catalyst gains and
+    # losses fade over months instead of compounding, as small-cap runners do. The pull acts
+    # overnight, so a session's intraday move is exactly the planted one.
+    x = lfilter([1.0], [1.0, -REVERSION], overnight + intraday)
+    log_close = np.log(p.start_price) + x
+    log_open = log_close - intraday
+    realised_gap = np.expm1(log_open - np.concatenate([[np.log(p.start_price)], log_close[:-1]]))
+    gap = np.where(is_cat, realised_gap, 0.0)
+    econ_open, econ_close = np.exp(log_open), np.exp(log_close)
+    econ_shares = p.start_shares * np.cumprod(np.where(offering, offer_mult, 1.0))
+
+    # Splits follow the raw price: a name stuck under $1 reverse-splits (exchange listing rules);
+    # an expensive one sometimes splits forward. Loop over events, not days.
+    factor = np.ones(k)
+    splits: list[Split] = []
+    i = 0
+    attempt = 0
+    while i < k:
+        raw = econ_close * factor
+        below = _rolling_all(raw < 1.0, 30)
+        above = _rolling_all(raw > 150.0, 20)
+        cand = np.flatnonzero((below | above) & (np.arange(k) >= i))
+        if len(cand) == 0:
+            break
+        j = int(cand[0])
+        ev = generator(cfg.seed, "split", p.index, attempt)
+        attempt += 1
+        exec_i = j + int(ev.integers(1, 6))
+        if exec_i >= k:
+            break
+        if below[j]:
+            if ev.random() < cfg.reverse_split_rate:
+                target = ev.uniform(3.0, 9.0) / raw[j]
+                ratio = float(min((5, 10, 15, 20, 25, 30, 40, 50, 100), key=lambda r: abs(r - target)))
+                factor[exec_i:] *= ratio
+                splits.append(Split(p.ticker, sessions[exec_i], split_from=ratio, split_to=1.0))
+        elif ev.random() < cfg.forward_split_rate * 5:
+            ratio = float(ev.choice([2, 3, 4]))
+            factor[exec_i:] /= ratio
+            splits.append(Split(p.ticker, sessions[exec_i], split_from=1.0, split_to=ratio))
+        i = exec_i + 60
+
+    # Deficiency delisting: a raw price under $0.10 for 10 sessions ends the listing.
+    delisted_on = p.delist_date
+    dead = np.flatnonzero(_rolling_all(econ_close * factor < 0.10, 10))
+    if len(dead):
+        cut = int(dead[0]) + 1
+        if cut < k:
+            delisted_on = sessions[cut]
+            k = cut
+    base_volume = econ_shares * (p.float_pct or 0.7) * p.turnover
+    econ_volume = base_volume * vol_noise * (1.0 + 0.8 * np.abs(intraday) / p.daily_vol)
+    econ_volume = np.where(is_cat, base_volume * rvol, econ_volume)
+    sl = slice(0, k)
+    dates = tuple(sessions[:k])
+    return Skeleton(
+        dates=dates,
+        econ_open=econ_open[sl],
+        econ_close=econ_close[sl],
+        factor=factor[sl],
+        econ_shares=econ_shares[sl],
+        econ_volume=econ_volume[sl],
+        shape=shape[sl],
+        gap=gap[sl],
+        move=move[sl],
+        win=win[sl],
+        rvol=rvol[sl],
+        splits=tuple(s for s in splits if s.execution_date < (delisted_on or dt.date.max)),
+        offerings=tuple(d for d, o in zip(dates, offering[sl], strict=True) if o),
+        delisted_on=delisted_on,
+        pos={d: i for i, d in enumerate(dates)},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One symbol-day at minute resolution
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Halt:
+    start_ns: int
+    end_ns: int
+    reference_price: float
+    band_pct: float
+    direction: int  # +1 limit up, -1 limit down
+
+
+@dataclass(frozen=True)
+class DayPlan:
+    """A symbol-day at minute resolution; minute m spans [t0 + 60m, t0 + 60(m+1)) seconds."""
+
+    ticker: str
+    date: dt.date
+    session: cal.Session
+    t0_ns: int  # 04:00 ET
+    n_minutes: int
+    rth_start: int  # minute index of 09:30
+    rth_end: int  # minute index of the close (exclusive end of RTH)
+    log_mid: np.ndarray  # n_minutes + 1 boundary values
+    minute_sd: np.ndarray  # within-minute noise (log units)
+    spread: np.ndarray  # relative quoted spread per minute
+    n_trades: np.ndarray  # prints per minute (0 during pauses)
+    n_quotes: np.ndarray
+    trade_seq0: np.ndarray  # first trade sequence number in each minute
+    quote_seq0: np.ndarray
+    size_scale: float  # mean print size, scaled up when the per-minute cap binds
+    halts: tuple[Halt, ...]
+    prev_close: float  # raw, in today's share units
+    shape: str | None
+    trigger_ns: int | None
+    direction: int
+    win: bool | None
+    gap: float
+    tick: float
+
+
+def _bridge(rng: np.random.Generator, a: float, b: float, n: int, sd: float) -> np.ndarray:
+    """n+1 points from a to b: a straight line plus Brownian-bridge noise pinned at both ends."""
+    if n <= 0:
+        return np.array([b])
+    w = np.concatenate([[0.0], np.cumsum(rng.normal(0.0, sd, n))])
+    t = np.arange(n + 1) / n
+    return a + (b - a) * t + (w - t * w[-1])
+
+
+def _knotted(rng, knots: list[tuple[int, float, float]], n: int) -> np.ndarray:
+    """A path through (minute, level, noise sd) knots; returns n+1 boundary values."""
+    out = np.empty(n + 1)
+    for (m0, v0, sd), (m1, v1, _) in zip(knots[:-1], knots[1:], strict=True):
+        if m1 <= m0:
+            continue
+        out[m0 : m1 + 1] = _bridge(rng, v0, v1, m1 - m0, sd)
+    return out
+
+
+def luld_band(ref_price: float, tier: int, minute_after_open: int, rth_len: int) -> float:
+    """LULD band as a fraction of the reference price (market_structure.md §7.2)."""
+    if ref_price > 3.0:
+        pct = 0.05 if tier == 1 else 0.10
+    elif ref_price >= 0.75:
+        pct = 0.20
+    else:
+        pct = min(0.15 / ref_price, 0.75)
+    doubled = minute_after_open < 15 or (minute_after_open >= rth_len - 25 and (tier == 1 or ref_price <= 3.0))
+    return pct * (2.0 if doubled else 1.0)
+
+
+def _volume_weights(n_min: int, rth_start: int, rth_end: int) -> np.ndarray:
+    """U-shaped regular-session volume, thin pre-market and after-hours."""
+    w = np.empty(n_min)
+    m = np.arange(n_min)
+    rth_len = rth_end - rth_start
+    t = m - rth_start
+    rth = (m >= rth_start) & (m < rth_end)
+    w[rth] = 1.0 + 3.0 * np.exp(-t[rth] / 18.0) + 2.0 * np.exp(-(rth_len - 1 - t[rth]) / 14.0)
+    pm = m < rth_start
+    # pre-market builds toward the open
+    w[pm] = 0.015 + 0.10 * np.exp(-(rth_start - m[pm]) / 40.0)
+    ah = m >= rth_end
+    w[ah] = 0.03 + 0.25 * np.exp(-(m[ah] - rth_end) / 20.0)
+    return w
+
+
+@lru_cache(maxsize=4096)
+def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
+    sk = skeleton(cfg, p)
+    i = sk.pos.get(date)
+    sess = cal.session(date)
+    if i is None or sess is None:
+        return None
+    rng = generator(cfg.seed, "day", p.index, date.toordinal())
+    t0_ns = sess.ns("pre_open")
+    n_min = (sess.ns("post_close") - t0_ns) // 60_000_000_000
+    rth_start = (sess.ns("market_open") - t0_ns) // 60_000_000_000
+    rth_end = (sess.ns("market_close") - t0_ns) // 60_000_000_000
+    rth_len = rth_end - rth_start
+
+    f = sk.factor[i]
+    prev_close = float(sk.econ_close[i - 1] * f) if i > 0 else float(sk.econ_open[i] * f)
+    o, c = float(sk.econ_open[i] * f), float(sk.econ_close[i] * f)
+    lo, lc, lp = np.log(o), np.log(c), np.log(prev_close)
+    per_min = p.daily_vol / np.sqrt(390.0)
+    shape_i = int(sk.shape[i])
+    weights = _volume_weights(n_min, rth_start, rth_end)
+
+    shape_name: str | None = None
+    trigger_ns: int | None = None
+    direction = 0
+    win: bool | None = None
+    if shape_i == NO_CATALYST:
+        pm = _bridge(rng, lp, lo, rth_start, 0.25 * per_min)
+        rth = _bridge(rng, lo, lc, rth_len, per_min)
+        ah = lc + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, 0.3 * per_min, n_min - rth_end))])
+        quiet_mult = np.ones(n_min)
+    else:
+        s = SHAPES[SHAPE_NAMES[shape_i]]
+        shape_name, direction, win = s.name, s.direction, bool(sk.win[i])
+        M = float(sk.move[i])
+        scale = rth_len / 390.0
+        noise = 0.035 * M / np.sqrt(10.0)
+        pts = [*s.pre, *(s.win if win else s.loss)]
+        knots: list[tuple[int, float, float]] = []
+        for t, lvl in pts:
+            m = min(int(round(t * scale)), rth_len)
+            if knots and m <= knots[-1][0]:
+                continue
+            quiet = s.quiet is not None and s.quiet[0] <= t < s.quiet[1] and s.quiet[0] > 0
+            knots.append((m, lo + lvl * M, noise * (0.15 if quiet else 1.0)))
+        if knots[-1][0] != rth_len:
+            knots.append((rth_len, lc, noise))
+        rth = _knotted(rng, knots, rth_len)
+        rth[-1] = lc
+        trigger_ns = sess.ns("market_open") + int(round(s.trigger * scale)) * 60_000_000_000
+        # Pre-market: quiet until the news, a jump toward the gap, a run to the pre-market high,
+        # then a drift down to the open.
+        news = int(rth_start * rng.uniform(0.30, 0.85))
+        pm_high = lo + s.pm_high_offset * M
+        jump_to = lp + 0.7 * (lo - lp)
+        peak = min(rth_start - 5, news + int((rth_start - news) * rng.uniform(0.4, 0.8)))
+        pm = _knotted(
+            rng,
+            [(0, lp, 0.2 * per_min), (news, lp, 0.3 * noise), (news + 1, jump_to, 0.6 * noise),
+             (peak, pm_high, 0.3 * noise), (rth_start, lo, 0.3 * noise)],
+            rth_start,
+        )  # fmt: skip
+        ah = lc + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, 0.25 * noise, n_min - rth_end))])
+        # Volume follows the move: heavy at the news, the open and wherever price travels.
+        full = np.concatenate([pm[:-1], rth[:-1], ah])
+        travel = np.abs(np.diff(full)) / (M / 20.0)
+        weights = weights * (1.0 + 2.5 * travel)
+        weights[news : news + 3] *= 25.0
+        weights[news:rth_start] *= 4.0
+        quiet_mult = np.ones(n_min)
+        if s.quiet is not None and s.quiet[0] > 0:
+            a, b = rth_start + int(s.quiet[0] * scale), rth_start + int(s.quiet[1] * scale)
+            weights[a:b] *= 0.35
+            quiet_mult[a:b] = 0.2
+
+    log_mid = np.concatenate([pm[:-1], rth[:-1], ah])
+    assert len(log_mid) == n_min + 1
+
+    # LULD: compare each regular-session minute with the 5-minute mean reference price. A breach
+    # pauses trading for 5 minutes (10 with a 15% chance); the path keeps moving, so the reopening
+    # prints where price discovery has gone.
+    halts: list[Halt] = []
+    halted = np.zeros(n_min, dtype=bool)
+    cut_from = np.full(n_min, 60.0)  # trades in minute m only at seconds < cut_from[m] ...
+    cut_to = np.zeros(n_min)  # ... and >= cut_to[m]
+    mids = np.exp(log_mid)
+    # Reference = mean of the previous (up to) 5 minutes; vectorised to find candidate breaches,
+    # then walked breach by breach because each pause resets the reference.
+    csum = np.concatenate([[0.0], np.cumsum(mids)])
+    mm = np.arange(rth_start + 1, rth_end)
+    lo_m = np.maximum(rth_start, mm - 5)
+    ref = (csum[mm] - csum[lo_m]) / (mm - lo_m)
+    band = np.array([luld_band(r, p.luld_tier, int(t), rth_len) for r, t in zip(ref, mm - rth_start, strict=True)]) \
+        if np.any(np.abs(mids[mm] / ref - 1.0) > 0.05) else np.full(len(mm), np.inf)
+    breach = np.abs(mids[mm] / ref - 1.0) > band
+    cursor = rth_start + 1
+    while True:
+        cand = np.flatnonzero(breach & (mm >= cursor))
+        if len(cand) == 0:
+            break
+        j = int(cand[0])
+        m = int(mm[j])
+        hr = generator(cfg.seed, "halt", p.index, date.toordinal(), m)
+        start_s = float(hr.uniform(1.0, 45.0))
+        dur = 300.0 if hr.random() > 0.15 else 600.0
+        start_ns = t0_ns + int((m * 60 + start_s) * 1e9)
+        end_ns = start_ns + int(dur * 1e9)
+        halts.append(Halt(start_ns, end_ns, round(float(ref[j]), 4), float(band[j]), 1 if mids[m] > ref[j] else -1))
+        end_m = m + int((start_s + dur) // 60)
+        cut_from[m] = start_s
+        halted[m + 1 : min(end_m, n_min)] = True
+        if end_m < n_min:
+            cut_to[end_m] = (start_s + dur) % 60
+        cursor = end_m + 5
+
+    # Prints per minute. The per-minute cap keeps a catalyst day's tick count bounded; when it
+    # binds, the mean print size grows so that volume still matches the day's target.
+    raw_volume = float(sk.econ_volume[i] / f)
+    size_scale = p.avg_trade_size
+    n_day = raw_volume / size_scale
+    allowed = np.clip((cut_from - cut_to) / 60.0, 0.0, 1.0) * ~halted
+    lam = n_day * weights / weights.sum() * allowed
+    cap = cfg.max_trades_per_minute
+    if lam.max() > cap * 0.6:
+        shrink = cap * 0.6 / lam.max()
+        lam *= shrink
+        size_scale /= shrink
+    n_trades = np.minimum(rng.poisson(lam), cap).astype(np.int64)
+    n_trades[halted] = 0
+    n_quotes = np.minimum(rng.poisson(1.0 + 2.5 * lam + 0.5 * (lam > 0)), 2 * cap).astype(np.int64)
+    n_quotes[halted] = np.minimum(n_quotes[halted], 2)
+
+    # Quoted spread widens as price and liquidity fall, and in extended hours.
+    dollar_volume = raw_volume * c
+    rel = 0.0006 + 0.02 / np.sqrt(max(dollar_volume, 1e4) / 1e6)
+    tick = 0.01 if min(o, c, prev_close) >= 1.0 else 0.0001
+    spread = np.full(n_min, rel)
+    spread[:rth_start] *= 3.0
+    spread[rth_end:] *= 2.5
+    spread = np.maximum(spread, 1.2 * tick / np.exp(log_mid[:-1]))
+    minute_sd = np.abs(np.diff(log_mid)) * 0.3 + per_min * 0.4 * quiet_mult
+    return DayPlan(
+        ticker=p.ticker,
+        date=date,
+        session=sess,
+        t0_ns=t0_ns,
+        n_minutes=n_min,
+        rth_start=rth_start,
+        rth_end=rth_end,
+        log_mid=log_mid,
+        minute_sd=minute_sd,
+        spread=spread,
+        n_trades=n_trades,
+        n_quotes=n_quotes,
+        trade_seq0=1000 + np.concatenate([[0], np.cumsum(n_trades)[:-1]]) * 3,
+        quote_seq0=1000 + np.concatenate([[0], np.cumsum(n_quotes)[:-1]]) * 2,
+        size_scale=size_scale,
+        halts=tuple(halts),
+        prev_close=prev_close,
+        shape=shape_name,
+        trigger_ns=trigger_ns,
+        direction=direction,
+        win=win,
+        gap=float(sk.gap[i]),
+        tick=tick,
+    )
