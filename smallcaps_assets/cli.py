@@ -6,7 +6,9 @@ import typer
 
 from .sim.cli import sim_app
 
-app = typer.Typer(help="smallcaps_assets: small-cap momentum research on a Dagster asset graph.", no_args_is_help=True)
+app = typer.Typer(
+    help="smallcaps_assets: small-cap momentum research on a Dagster asset graph.", no_args_is_help=True
+)
 app.add_typer(sim_app, name="sim")
 bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")

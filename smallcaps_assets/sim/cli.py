@@ -14,7 +14,8 @@ sim_app = typer.Typer(help="The offline, Polygon-compatible simulated market.", 
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Master seed (default: the config's, 7).")]
 SymbolsOpt = Annotated[int | None, typer.Option("--symbols", help="Tickers in the market (default 600).")]
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="JSON file with a SimConfig (seed, n_symbols, edge, faults ...).")
+    Path | None,
+    typer.Option("--config", help="JSON file with a SimConfig (seed, n_symbols, edge, faults ...)."),
 ]
 
 
@@ -52,9 +53,12 @@ def serve(
     rate_limit: Annotated[
         float | None, typer.Option("--rate-limit", help="Requests/s per key; excess gets 429 + Retry-After.")
     ] = None,
-    fault_rate: Annotated[float, typer.Option("--fault-rate", help="Share of requests answered with a 5xx.")] = 0.0,
+    fault_rate: Annotated[
+        float, typer.Option("--fault-rate", help="Share of requests answered with a 5xx.")
+    ] = 0.0,
     api_keys: Annotated[
-        str | None, typer.Option("--api-keys", help="Comma-separated keys to accept (default: any non-empty key).")
+        str | None,
+        typer.Option("--api-keys", help="Comma-separated keys to accept (default: any non-empty key)."),
     ] = None,
 ) -> None:
     """Serve the vendor REST API over HTTP (uvicorn)."""
@@ -106,4 +110,8 @@ def info(seed: SeedOpt = None, symbols: SymbolsOpt = None, config: ConfigOpt = N
     market = SimMarket(load_sim_config(config, seed, symbols))
     types = Counter(p.type for p in market.profiles())
     otc = sum(p.market == "otc" for p in market.profiles())
-    typer.echo(json.dumps({"config": json.loads(market.config.model_dump_json()), "types": types, "otc": otc}, indent=2))
+    typer.echo(
+        json.dumps(
+            {"config": json.loads(market.config.model_dump_json()), "types": types, "otc": otc}, indent=2
+        )
+    )

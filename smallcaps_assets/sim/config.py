@@ -58,8 +58,12 @@ class DataFaults(_Strict):
     """Data faults, all off by default. Rates are per symbol-day (bad ticks: per trade)."""
 
     bad_tick_rate: float = Field(0.0, ge=0.0, le=0.05, description="share of trades printed at a wrong price")
-    duplicate_bar_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of symbol-days with a repeated bar")
-    missing_day_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of symbol-days with no data at all")
+    duplicate_bar_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of symbol-days with a repeated bar"
+    )
+    missing_day_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="share of symbol-days with no data at all"
+    )
     crossed_quote_rate: float = Field(0.0, ge=0.0, le=0.5, description="extra share of quotes with bid > ask")
 
 
@@ -81,7 +85,9 @@ class SimConfig(_Strict):
     reverse_split_rate: float = Field(
         0.5, ge=0.0, le=1.0, description="probability a sub-$1 name reverse-splits after 30 sessions below $1"
     )
-    forward_split_rate: float = Field(0.02, ge=0.0, le=1.0, description="yearly forward-split rate of >$100 names")
+    forward_split_rate: float = Field(
+        0.02, ge=0.0, le=1.0, description="yearly forward-split rate of >$100 names"
+    )
     offering_rate: float = Field(0.6, ge=0.0, le=5.0, description="dilutive offerings per small cap per year")
     max_trades_per_minute: int = Field(
         250, ge=5, le=5000, description="cap on simulated prints per minute (size scales up instead)"

@@ -93,7 +93,12 @@ class SimMarket:
             "share_class_figi": p.share_class_figi,
             "market_cap": round(shares * close, 2) if p.type in ("CS", "ADRC") else None,
             "phone_number": f"(555) {p.index % 900 + 100:03d}-{p.index % 9000 + 1000:04d}",
-            "address": {"address1": f"{p.index + 1} MAIN ST", "city": "SPRINGFIELD", "state": "DE", "postal_code": "19901"}
+            "address": {
+                "address1": f"{p.index + 1} MAIN ST",
+                "city": "SPRINGFIELD",
+                "state": "DE",
+                "postal_code": "19901",
+            }
             if p.cik
             else None,
             "description": f"{p.name} is a simulated issuer of the smallcaps offline market.",
@@ -160,7 +165,9 @@ class SimMarket:
                 rows.append(self._dividend_row(p, sk, i, 0.03, 0, "SC"))
         return tuple(sorted(rows, key=lambda r: (r["ex_dividend_date"], r["ticker"])))
 
-    def _dividend_row(self, p: TickerProfile, sk: Skeleton, i: int, rate: float, freq: int, kind: str) -> dict:
+    def _dividend_row(
+        self, p: TickerProfile, sk: Skeleton, i: int, rate: float, freq: int, kind: str
+    ) -> dict:
         ex = sk.dates[i]
         cash = max(0.01, round(sk.raw_close(max(i - 1, 0)) * rate, 2))
         return {
@@ -178,7 +185,9 @@ class SimMarket:
 
     # ------------------------------------------------------------------ ticks and bars
     def _fault(self, name: str, ticker: str, date: dt.date) -> float:
-        return float(uniforms(stable_key(self.config.seed, "fault", name, ticker, date.toordinal()), np.array([0]))[0])
+        return float(
+            uniforms(stable_key(self.config.seed, "fault", name, ticker, date.toordinal()), np.array([0]))[0]
+        )
 
     def is_missing(self, ticker: str, date: dt.date) -> bool:
         """Data fault: the vendor has nothing for this symbol-day."""
@@ -221,15 +230,17 @@ class SimMarket:
         tr = self.trades(ticker, date)
         sess = cal.session(date)
         if tr.is_empty() or sess is None:
-            return pl.DataFrame(schema={"t": pl.Int64, **{c: pl.Float64 for c in BAR_COLUMNS[:-1]}, "n": pl.Int64})
+            return pl.DataFrame(
+                schema={"t": pl.Int64, **{c: pl.Float64 for c in BAR_COLUMNS[:-1]}, "n": pl.Int64}
+            )
         midnight_ns = int(dt.datetime.combine(date, dt.time(0), tzinfo=cal.NY).timestamp()) * 1_000_000_000
         width = seconds * 1_000_000_000
         bucket = (pl.col("sip_timestamp") - midnight_ns) // width * width + midnight_ns
         out = ticks.aggregate(tr, bucket).rename({"bucket": "t"}).with_columns(pl.col("t") // MS)
-        if seconds == 60 and self.config.faults.duplicate_bar_rate > 0:
-            if self._fault("duplicate", ticker, date) < self.config.faults.duplicate_bar_rate and out.height > 1:
-                j = int(self._fault("duplicate_row", ticker, date) * (out.height - 1))
-                out = pl.concat([out[: j + 1], out[j : j + 1], out[j + 1 :]])
+        rate = self.config.faults.duplicate_bar_rate
+        if seconds == 60 and rate > 0 and out.height > 1 and self._fault("duplicate", ticker, date) < rate:
+            j = int(self._fault("duplicate_row", ticker, date) * (out.height - 1))
+            out = pl.concat([out[: j + 1], out[j : j + 1], out[j + 1 :]])
         return self._adjust(out, ticker, date) if adjusted else out
 
     def minute_bars(self, ticker: str, date: dt.date, adjusted: bool = False) -> pl.DataFrame:
@@ -263,9 +274,7 @@ class SimMarket:
         f = self.split_factor(ticker, date)
         if f == 1.0:
             return bars
-        return bars.with_columns(
-            *[(pl.col(c) / f) for c in ("o", "h", "l", "c", "vw")], v=pl.col("v") * f
-        )
+        return bars.with_columns(*[(pl.col(c) / f) for c in ("o", "h", "l", "c", "vw")], v=pl.col("v") * f)
 
     def grouped_daily(self, date: dt.date, adjusted: bool = True, include_otc: bool = False) -> pl.DataFrame:
         """Every listed ticker's bar for one session (the grouped-daily endpoint's content)."""
@@ -276,7 +285,12 @@ class SimMarket:
             bar = self.daily_bar(p.ticker, date, adjusted)
             if bar is not None:
                 rows.append({"T": p.ticker, **bar, "otc": p.market == "otc"})
-        schema = {"T": pl.String, **{c: pl.Float64 for c in BAR_COLUMNS[:-1]}, "n": pl.Int64, "otc": pl.Boolean}
+        schema = {
+            "T": pl.String,
+            **{c: pl.Float64 for c in BAR_COLUMNS[:-1]},
+            "n": pl.Int64,
+            "otc": pl.Boolean,
+        }
         return pl.DataFrame(rows, schema=schema)
 
     # ------------------------------------------------------------------ other datasets
@@ -297,7 +311,9 @@ class SimMarket:
                 if settle is None or settle < sk.dates[0] or settle > sk.dates[-1]:
                     continue
                 i = self._session_index(sk, settle)
-                adv = float(np.mean(sk.econ_volume[max(0, i - 19) : i + 1] / sk.factor[max(0, i - 19) : i + 1]))
+                adv = float(
+                    np.mean(sk.econ_volume[max(0, i - 19) : i + 1] / sk.factor[max(0, i - 19) : i + 1])
+                )
                 u = uniforms(stable_key(self.config.seed, "si", ticker, settle), np.array([0]))[0]
                 si = sk.raw_shares(i) * (p.float_pct or 0.7) * p.short_interest_pct * (0.7 + 0.6 * u)
                 out.append(

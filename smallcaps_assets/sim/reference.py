@@ -59,7 +59,16 @@ _NAME_WORDS = (
     "Apex", "Nova", "Quantum", "Helix", "Vertex", "Solaris", "Cobalt", "Orion", "Zenith", "Pioneer",
     "Atlas", "Lumen", "Cipher", "Aurora", "Titan", "Nimbus", "Vector", "Kinetic", "Summit", "Harbor",
 )  # fmt: skip
-_NAME_SUFFIX = ("Therapeutics", "Holdings", "Technologies", "Energy", "Biosciences", "Systems", "Corp", "Inc.")
+_NAME_SUFFIX = (
+    "Therapeutics",
+    "Holdings",
+    "Technologies",
+    "Energy",
+    "Biosciences",
+    "Systems",
+    "Corp",
+    "Inc.",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +141,9 @@ def _profile(cfg: SimConfig, index: int, root: str) -> TickerProfile:
     weights = np.array(list(TYPE_WEIGHTS.values()))
     kind = str(rng.choice(types, p=weights / weights.sum()))
 
-    ticker = {"WARRANT": root + "w", "PFD": root + "pA", "UNIT": root + "U", "RIGHT": root + "r"}.get(kind, root)
+    ticker = {"WARRANT": root + "w", "PFD": root + "pA", "UNIT": root + "U", "RIGHT": root + "r"}.get(
+        kind, root
+    )
 
     market = "stocks"
     mic: str | None = str(rng.choice(LISTED_MICS))
@@ -145,7 +156,9 @@ def _profile(cfg: SimConfig, index: int, root: str) -> TickerProfile:
     if rng.random() < cfg.ipo_rate:
         list_date = cfg.start + dt.timedelta(days=int(rng.integers(5, max(6, span_days - 30))))
     else:
-        list_date = dt.date(1985, 1, 1) + dt.timedelta(days=int(rng.integers(0, (cfg.start - dt.date(1985, 1, 1)).days)))
+        list_date = dt.date(1985, 1, 1) + dt.timedelta(
+            days=int(rng.integers(0, (cfg.start - dt.date(1985, 1, 1)).days))
+        )
     delist_date = None
     if rng.random() < cfg.delist_rate:
         first = max(list_date, cfg.start) + dt.timedelta(days=90)
@@ -176,7 +189,13 @@ def _profile(cfg: SimConfig, index: int, root: str) -> TickerProfile:
 
     cheap = price < 5.0
     small = cap < 2.0e9
-    daily_vol = float(rng.uniform(0.045, 0.085) if cheap else rng.uniform(0.02, 0.04) if small else rng.uniform(0.012, 0.022))
+    daily_vol = float(
+        rng.uniform(0.045, 0.085)
+        if cheap
+        else rng.uniform(0.02, 0.04)
+        if small
+        else rng.uniform(0.012, 0.022)
+    )
     if kind in ("ETF", "ETN", "FUND", "PFD"):
         daily_vol = float(rng.uniform(0.006, 0.014))
     drift = -0.0012 if (cheap and small and kind == "CS") else 0.0
@@ -184,7 +203,8 @@ def _profile(cfg: SimConfig, index: int, root: str) -> TickerProfile:
     if kind == "CS" and rng.random() < 0.10:
         float_pct = None
     sic = SIC_CODES[int(rng.integers(0, len(SIC_CODES)))] if kind in ("CS", "ADRC") else None
-    name = f"{_NAME_WORDS[int(rng.integers(0, len(_NAME_WORDS)))]} {_NAME_SUFFIX[int(rng.integers(0, len(_NAME_SUFFIX)))]}"
+    word = _NAME_WORDS[int(rng.integers(0, len(_NAME_WORDS)))]
+    name = f"{word} {_NAME_SUFFIX[int(rng.integers(0, len(_NAME_SUFFIX)))]}"
     if kind in ("ETF", "ETN", "FUND"):
         name = f"{name.split()[0]} {rng.choice(['Momentum', 'Dividend', 'Growth', 'Value'])} {kind}"
     return TickerProfile(

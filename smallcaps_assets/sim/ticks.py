@@ -295,11 +295,14 @@ def aggregate(trades_df: pl.DataFrame, bucket: pl.Expr, daily: bool = False) -> 
             h=price.filter(pl.col("upd_hl")).max(),
             l=price.filter(pl.col("upd_hl")).min(),
             v=size.filter(pl.col("upd_vol")).sum(),
-            pv=(price * size).filter(pl.col("upd_vol")).sum(),
+            # Prices sit on a 1/10,000 $ grid and sizes are whole shares, so price-in-ticks x size
+            # is an exact integer in float64 and the sum does not depend on summation order.
+            pv=((price * 10_000).round() * size).filter(pl.col("upd_vol")).sum(),
             n=pl.col("upd_vol").sum().cast(pl.Int64),
         )
         .filter(pl.col("o").is_not_null() & pl.col("h").is_not_null())
-        .with_columns(vw=(pl.col("pv") / pl.col("v")).round(4))
+        # Round half up in tick space: explicit, so any re-implementation gets the same digits.
+        .with_columns(vw=(pl.col("pv") / pl.col("v") + 0.5).floor() / 10_000)
         .drop("pv")
         .sort("bucket")
     )
