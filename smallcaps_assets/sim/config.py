@@ -24,6 +24,13 @@ SETUP_SHAPES: tuple[str, ...] = (
 )
 
 
+def _last_completed_session() -> dt.date:
+    from .. import calendar as cal
+
+    today = dt.datetime.now(dt.UTC).astimezone(cal.NY).date()
+    return cal.previous_trading_day(today) or today
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,7 +80,10 @@ class SimConfig(_Strict):
     seed: int = Field(7, ge=0, description="master seed")
     n_symbols: int = Field(600, ge=10, le=20_000, description="tickers ever listed in the span")
     start: dt.date = Field(dt.date(2022, 10, 3), description="first session simulated")
-    end: dt.date = Field(dt.date(2026, 11, 20), description="last session simulated (the market's 'today')")
+    end: dt.date = Field(
+        default_factory=lambda: _last_completed_session(),
+        description="last session simulated, the market's 'today' (default: the last completed session)",
+    )
     catalyst_rate: float = Field(
         0.012, ge=0.0, le=0.2, description="probability a small-cap symbol-day is a catalyst day"
     )

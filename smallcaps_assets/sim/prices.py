@@ -128,6 +128,36 @@ def _rolling_all(mask: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+_STREAMS = 10
+
+
+def _yearly_draws(seed: int, index: int, sessions: list[dt.date]) -> np.ndarray:
+    """Per-session random draws keyed by (seed, ticker, year, session-of-year).
+
+    Keying by year rather than by the span means extending the span never changes the randomness
+    of sessions already simulated.
+    """
+    out = np.empty((_STREAMS, len(sessions)))
+    by_year: dict[int, list[int]] = {}
+    for j, d in enumerate(sessions):
+        by_year.setdefault(d.year, []).append(j)
+    for year, cols in by_year.items():
+        year_days = cal.trading_days(dt.date(year, 1, 1), dt.date(year, 12, 31))
+        first = {d: i for i, d in enumerate(year_days)}
+        rng = generator(seed, "skeleton", index, year)
+        block = np.vstack(
+            [
+                rng.standard_t(3, 262) / np.sqrt(3.0),
+                rng.normal(0.0, 1.0, 262),
+                *(rng.random(262) for _ in range(7)),
+                rng.normal(0.0, 1.0, 262),
+            ]
+        )
+        pos = [first[sessions[j]] for j in cols]
+        out[:, cols] = block[:, pos]
+    return out
+
+
 def _reverting_path(shocks: np.ndarray, frozen: np.ndarray) -> np.ndarray:
     # A plain loop: the AR coefficient varies by day, which a linear filter cannot express, and
     # 1,000 steps per symbol cost well under a millisecond.
@@ -145,20 +175,15 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
     if p.delist_date is not None:
         sessions = [d for d in sessions if d < p.delist_date]
     k = len(sessions)
-    rng = generator(cfg.seed, "skeleton", p.index)
-    # Draw every stream at full span length so a symbol's path does not depend on its listing date.
-    n_all = len(cal.trading_days(cfg.start, cfg.end)) + 1
-    t3 = rng.standard_t(3, n_all)[:k] / np.sqrt(3.0)
-    overnight = rng.normal(0.0, 0.35 * p.daily_vol, n_all)[:k]
+    draws = _yearly_draws(cfg.seed, p.index, sessions)
+    t3, overnight_z, u_cat, u_shape, u_gap, u_win, u_rvol, u_offer, u_mult, vol_z = draws
+    overnight = overnight_z * 0.35 * p.daily_vol
     intraday = t3 * p.daily_vol * 0.85 + p.drift
-    u_cat = rng.random(n_all)[:k]
-    shape = rng.choice(len(SHAPE_NAMES), size=n_all, p=SHAPE_WEIGHTS / SHAPE_WEIGHTS.sum())[:k]
-    u_gap = rng.random(n_all)[:k]
-    u_win = rng.random(n_all)[:k]
-    rvol = np.exp(rng.uniform(np.log(5.0), np.log(50.0), n_all))[:k]
-    u_offer = rng.random(n_all)[:k]
-    offer_mult = rng.uniform(1.15, 1.6, n_all)[:k]
-    vol_noise = np.exp(rng.normal(0.0, 0.35, n_all))[:k]
+    cum_w = np.cumsum(SHAPE_WEIGHTS / SHAPE_WEIGHTS.sum())
+    shape = np.minimum(np.searchsorted(cum_w, u_shape), len(SHAPE_NAMES) - 1)
+    rvol = np.exp(np.log(5.0) + u_rvol * (np.log(50.0) - np.log(5.0)))
+    offer_mult = 1.15 + 0.45 * u_mult
+    vol_noise = np.exp(0.35 * vol_z)
 
     is_cat = u_cat < cfg.catalyst_rate * p.catalyst_propensity
     small_cs = p.is_small_cap_candidate and p.start_shares * p.start_price < 2e9

@@ -152,9 +152,11 @@ def _profile(cfg: SimConfig, index: int, root: str) -> TickerProfile:
     if kind == "CS" and rng.random() < OTC_SHARE_OF_CS:
         market, mic = "otc", None
 
-    span_days = (cfg.end - cfg.start).days
+    # Listing events are drawn over a fixed 4-year horizon, not the configured span, so that
+    # extending ``end`` never rewrites history (a ticker listed after ``end`` is simply not yet listed).
+    horizon = 4 * 365
     if rng.random() < cfg.ipo_rate:
-        list_date = cfg.start + dt.timedelta(days=int(rng.integers(5, max(6, span_days - 30))))
+        list_date = cfg.start + dt.timedelta(days=int(rng.integers(5, horizon)))
     else:
         list_date = dt.date(1985, 1, 1) + dt.timedelta(
             days=int(rng.integers(0, (cfg.start - dt.date(1985, 1, 1)).days))
@@ -162,9 +164,7 @@ def _profile(cfg: SimConfig, index: int, root: str) -> TickerProfile:
     delist_date = None
     if rng.random() < cfg.delist_rate:
         first = max(list_date, cfg.start) + dt.timedelta(days=90)
-        if first < cfg.end:
-            delist_date = first + dt.timedelta(days=int(rng.integers(0, max(1, (cfg.end - first).days))))
-
+        delist_date = first + dt.timedelta(days=int(rng.integers(0, horizon)))
     # Market cap: a small-cap body plus a Pareto tail from $2B. Price is drawn separately, so a
     # large cap can trade under $20 (shares = cap / price): the trap that broke the old universe.
     is_large = rng.random() < cfg.large_cap_share

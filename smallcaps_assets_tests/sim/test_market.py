@@ -48,6 +48,14 @@ def test_different_seed_different_market(small_config):
     assert not a.grouped_daily(day).equals(b.grouped_daily(day))
 
 
+def test_extending_the_span_keeps_history(small_config):
+    short = SimMarket(small_config)
+    longer = SimMarket(small_config.model_copy(update={"end": small_config.end + dt.timedelta(days=60)}))
+    day = dt.date(2024, 2, 13)
+    # Raw bars only: adjusted ones legitimately change when a later split enters the span.
+    assert short.grouped_daily(day, adjusted=False).equals(longer.grouped_daily(day, adjusted=False))
+
+
 def test_window_equals_slice_of_full_day(small_market):
     """Lazy generation: a 10-minute window is exactly those minutes of the full-day answer."""
     for ticker, day in _sample_symbol_days(small_market, 5, seed=4):

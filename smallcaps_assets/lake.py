@@ -1,0 +1,132 @@
+"""The data lake: hive-partitioned Parquet under ``$SMALLCAPS_DATA_DIR`` (default ``data/``).
+
+Layout: ``<root>/<asset>/date=YYYY-MM-DD/part-0.parquet``, zstd, sorted by the asset's key.
+Paths go through universal-pathlib so ``s3://bucket/prefix`` works the same way.
+
+Our own small IO layer (not an IO manager) because range runs and symbol backfills must write
+their own files, and Dagster's UPath IO managers refuse multi-partition outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import os
+import uuid
+from dataclasses import dataclass
+
+import polars as pl
+from upath import UPath
+
+DEFAULT_ROOT = "data"
+PART_FILE = "part-0.parquet"
+
+
+def lake_root(root: str | os.PathLike | None = None) -> UPath:
+    return UPath(str(root or os.environ.get("SMALLCAPS_DATA_DIR") or DEFAULT_ROOT))
+
+
+def partition_dir(asset: str, date: dt.date | str, root: str | os.PathLike | None = None) -> UPath:
+    day = date if isinstance(date, str) else date.isoformat()
+    dt.date.fromisoformat(day)  # refuse anything that is not a calendar date
+    if not asset.isidentifier():
+        raise ValueError(f"asset name {asset!r} is not a plain identifier")
+    return lake_root(root) / asset / f"date={day}"
+
+
+def partition_file(asset: str, date: dt.date | str, root: str | os.PathLike | None = None) -> UPath:
+    return partition_dir(asset, date, root) / PART_FILE
+
+
+@dataclass(frozen=True)
+class WrittenPartition:
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+
+    def metadata(self) -> dict[str, object]:
+        return {"path": self.path, "rows": self.rows, "bytes": self.bytes, "content_sha256": self.sha256}
+
+
+def _is_local(path: UPath) -> bool:
+    return path.protocol in ("", "file", "local")
+
+
+def write_partition(
+    asset: str,
+    date: dt.date | str,
+    frame: pl.DataFrame,
+    sort_by: list[str] | None = None,
+    root: str | os.PathLike | None = None,
+) -> WrittenPartition:
+    """Replace one partition atomically: write a temporary file beside it, then rename.
+
+    A reader sees either the old file or the new one, never half of one; a crash leaves at most a
+    stray ``.tmp-*`` file, which readers ignore.
+    """
+    if sort_by:
+        frame = frame.sort(sort_by)
+    buf = io.BytesIO()
+    frame.write_parquet(buf, compression="zstd", statistics=True)
+    data = buf.getvalue()
+    target = partition_file(asset, date, root)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if _is_local(target):
+        tmp = target.parent / f".tmp-{uuid.uuid4().hex}.parquet"
+        with open(tmp.path, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp.path, target.path)
+    else:  # object stores replace an object atomically on PUT
+        target.write_bytes(data)
+    return WrittenPartition(str(target), frame.height, len(data), hashlib.sha256(data).hexdigest())
+
+
+def read_partition(asset: str, date: dt.date | str, root: str | os.PathLike | None = None) -> pl.DataFrame | None:
+    path = partition_file(asset, date, root)
+    if not path.exists():
+        return None
+    with path.open("rb") as fh:
+        return pl.read_parquet(fh)
+
+
+def read_partitions(
+    asset: str, dates: list[dt.date] | list[str], root: str | os.PathLike | None = None
+) -> pl.DataFrame | None:
+    """Concatenate several partitions, adding a ``date`` column; None if none exist."""
+    frames = []
+    for d in dates:
+        df = read_partition(asset, d, root)
+        if df is not None:
+            day = d if isinstance(d, dt.date) else dt.date.fromisoformat(d)
+            frames.append(df.with_columns(date=pl.lit(day, dtype=pl.Date)) if "date" not in df.columns else df)
+    return pl.concat(frames, how="diagonal_relaxed") if frames else None
+
+
+def partition_exists(asset: str, date: dt.date | str, root: str | os.PathLike | None = None) -> bool:
+    return partition_file(asset, date, root).exists()
+
+
+def replace_symbols(
+    asset: str,
+    date: dt.date | str,
+    fresh: pl.DataFrame,
+    symbols: list[str],
+    sort_by: list[str],
+    symbol_column: str = "symbol",
+    root: str | os.PathLike | None = None,
+) -> WrittenPartition:
+    """Backfill by symbol: swap only ``symbols``' rows of one partition, keep every other row."""
+    existing = read_partition(asset, date, root)
+    keep = fresh.filter(pl.col(symbol_column).is_in(symbols))
+    if existing is not None:
+        others = existing.filter(~pl.col(symbol_column).is_in(symbols))
+        keep = pl.concat([others, keep.select(others.columns)], how="vertical_relaxed")
+    return write_partition(asset, date, keep, sort_by, root)
+
+
+def asset_glob(asset: str, root: str | os.PathLike | None = None) -> str:
+    return str(lake_root(root) / asset / "date=*" / "*.parquet")
