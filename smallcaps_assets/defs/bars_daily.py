@@ -1,0 +1,101 @@
+"""daily_bars: the whole market's session bars, one request per trading day."""
+
+
+from typing import Literal
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from .. import flatfiles_source, lake, schemas
+from ..checks import results, spec
+from ..gates import evaluate, frame_rule, row_rule
+from ..partitions import trading_days
+from ..resources import PolygonResource
+from ..stages import daily
+from .common import (
+    DAILY_FRESHNESS,
+    DOWNSTREAM_AUTOMATION,
+    VENDOR_POOL,
+    SymbolsConfig,
+    partition_day,
+    run,
+    unknown_symbols,
+    usage_metadata,
+)
+
+
+class DailyBarsConfig(SymbolsConfig):
+    source: Literal["rest", "flatfiles"] = Field("rest", description="grouped-daily REST or day_aggs_v1 flat files")
+    flatfiles_root: str | None = Field(None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/")
+
+
+OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (pl.col("high") >= pl.max_horizontal("open", "close"))
+POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
+
+
+@dg.asset(
+    partitions_def=trading_days,
+    pool=VENDOR_POOL,
+    group_name="bars",
+    kinds={"parquet", "polygon"},
+    deps=["corporate_actions"],
+    freshness_policy=DAILY_FRESHNESS,
+    automation_condition=DOWNSTREAM_AUTOMATION,
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    check_specs=[
+        spec("daily_bars", "daily_ohlc_consistent", "low <= open, close <= high on every bar."),
+        spec("daily_bars", "daily_positive_prices", "Prices > 0 and volume >= 0."),
+        spec("daily_bars", "daily_not_empty", "At least 100 symbols traded on a session."),
+    ],
+)
+def daily_bars(context: dg.AssetExecutionContext, config: DailyBarsConfig, polygon: PolygonResource) -> dg.MaterializeResult:
+    """Raw (unadjusted) session OHLCV, VWAP and trade count for every US-listed ticker, from one
+    grouped-daily request per day (or the day_aggs_v1 flat file), plus ``split_ratio``: how much
+    that day's raw prices jumped because of a split. Prices adjusted as of any decision date are
+    derived from the ratios up to that date only (stages/daily.py ``adjust_as_of``)."""
+    day = partition_day(context)
+    actions = lake.read_partition("corporate_actions", day)
+    if actions is None:
+        raise dg.Failure(f"corporate_actions for {day} is missing; materialize it first")
+    usage_meta: dict[str, object] = {}
+    if config.source == "flatfiles":
+        if not config.flatfiles_root:
+            raise dg.Failure("source=flatfiles needs flatfiles_root (a folder or s3://bucket/prefix)")
+        raw = flatfiles_source.read(config.flatfiles_root, "day_aggs_v1", day)
+        bars = daily.flatfile_frame(raw) if raw is not None else daily.grouped_frame([])
+    else:
+
+        async def fetch():
+            async with polygon.connect() as client:
+                rows = await client.grouped_daily(day, adjusted=False)
+                return [r.model_dump(mode="json", by_alias=True) for r in rows], client.usage
+
+        rows, usage = run(fetch())
+        bars = daily.grouped_frame(rows)
+        usage_meta = usage_metadata(usage)
+    frame = schemas.enforce(schemas.DailyBars, daily.with_split_ratio(bars, actions))
+    selected = config.selected()
+    if selected:
+        missing = unknown_symbols(selected, set(frame["symbol"]))
+        if missing:
+            raise dg.Failure(f"no {day} daily bar for symbols {missing}: unknown or not traded")
+        written = lake.replace_symbols("daily_bars", day, frame, selected, sort_by=["symbol"])
+    else:
+        written = lake.write_partition("daily_bars", day, frame, sort_by=["symbol"])
+    gates = [
+        evaluate(row_rule("daily_ohlc_consistent", OHLC_OK, "low <= open, close <= high"), frame),
+        evaluate(row_rule("daily_positive_prices", POSITIVE, "low > 0 and volume >= 0"), frame),
+        evaluate(frame_rule("daily_not_empty", lambda f: f.height >= 100, ">= 100 symbols"), frame,
+                 {"symbols": frame.height}),
+    ]  # fmt: skip
+    return dg.MaterializeResult(
+        metadata={
+            **written.metadata(),
+            "symbols": frame.height,
+            "source": config.source,
+            "split_days": int((frame["split_ratio"] != 1.0).sum()),
+            **usage_meta,
+        },
+        check_results=results("daily_bars", gates),
+    )

@@ -1,0 +1,56 @@
+"""Pieces every stage's assets share: run config, automation, metadata helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import dagster as dg
+from pydantic import Field
+
+from .. import calendar as cal
+from ..stages.reference import validate_symbols
+
+T = TypeVar("T")
+
+DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 22 * * 1-5", lower_bound_delta=dt.timedelta(hours=6), timezone="America/New_York"
+)
+# The daily_close schedule starts each session's run; when an upstream partition is later
+# re-materialised, downstream follows eagerly, but never past a failed blocking gate.
+DOWNSTREAM_AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+VENDOR_POOL = "polygon_api"
+
+
+class SymbolsConfig(dg.Config):
+    """Backfill by symbol: when ``symbols`` is set, only those symbols' rows are recomputed and
+    every other row of each partition is kept as it is."""
+
+    symbols: list[str] = Field(default_factory=list, description="e.g. ['ABCD', 'EFGH']; empty = all")
+
+    def selected(self) -> list[str] | None:
+        return validate_symbols(self.symbols) if self.symbols else None
+
+
+def run(coro: Awaitable[T]) -> T:
+    """Run the async vendor code from a (synchronous) asset body."""
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def partition_day(context: dg.AssetExecutionContext) -> dt.date:
+    day = dt.date.fromisoformat(context.partition_key)
+    if not cal.is_trading_day(day):
+        raise dg.Failure(f"partition {day} is not an NYSE trading day")
+    return day
+
+
+def usage_metadata(usage) -> dict[str, object]:
+    meta: dict[str, object] = dict(usage.as_metadata())
+    meta["api_usage"] = dg.MetadataValue.md(usage.as_table())
+    return meta
+
+
+def unknown_symbols(requested: list[str], known: set[str]) -> list[str]:
+    return sorted(set(requested) - known)

@@ -1,0 +1,85 @@
+"""Dagster resources: the vendor connection and the DuckDB catalogue.
+
+The vendor mode follows design.md §3 and is decided at run time from the environment, so no
+secret ever sits in run config or metadata: ``POLYGON_API_KEY`` → the real API; else
+``POLYGON_BASE_URL`` → an HTTP server such as ``smallcaps sim serve``; else the offline market
+in-process. Every mode runs the same client code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+
+class PolygonResource(dg.ConfigurableResource):
+    """Connection settings for the vendor REST API (keys come from the environment only)."""
+
+    rate_limit_per_s: float = Field(50.0, gt=0, description="process-wide token-bucket rate (requests/s)")
+    max_concurrency: int = Field(16, ge=1, le=256, description="in-flight requests per process")
+    max_retries: int = Field(6, ge=0, le=20)
+    timeout_s: float = Field(30.0, gt=0)
+    sim_seed: int | None = Field(None, description="offline market seed (default: SimConfig's)")
+    sim_symbols: int | None = Field(None, description="offline market size (default: SimConfig's)")
+    sim_config_path: str | None = Field(
+        None, description="JSON SimConfig for the offline market (env SMALLCAPS_SIM_CONFIG also works)"
+    )
+    fault_error_rate: float = Field(0.0, ge=0, le=1, description="offline API: share of 5xx answers")
+    fault_429_rate: float = Field(0.0, ge=0, le=1, description="offline API: share of random 429s")
+    fault_timeout_rate: float = Field(0.0, ge=0, le=1, description="offline API: share of hanging requests")
+    fault_truncate_rate: float = Field(0.0, ge=0, le=1, description="offline API: share of truncated bodies")
+    fault_timeout_seconds: float = Field(2.0, ge=0)
+    fault_seed: int = 0
+
+    def sim_config(self):
+        from .sim.config import SimConfig
+
+        data: dict = {}
+        path = self.sim_config_path or os.environ.get("SMALLCAPS_SIM_CONFIG")
+        if path:
+            try:
+                data = json.loads(Path(path).read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise dg.Failure(f"cannot read the offline market config {path}: {exc}") from exc
+        if self.sim_seed is not None:
+            data["seed"] = self.sim_seed
+        if self.sim_symbols is not None:
+            data["n_symbols"] = self.sim_symbols
+        return SimConfig.model_validate(data)
+
+    def api_faults(self):
+        from .sim.config import ApiFaults
+
+        return ApiFaults(
+            error_rate=self.fault_error_rate,
+            too_many_requests_rate=self.fault_429_rate,
+            timeout_rate=self.fault_timeout_rate,
+            timeout_seconds=self.fault_timeout_seconds,
+            truncate_rate=self.fault_truncate_rate,
+            seed=self.fault_seed,
+        )
+
+    def connect(self):
+        """A new PolygonClient (use as ``async with``); its ``usage`` counts this step's calls."""
+        from .polygon import connect
+
+        kwargs = dict(
+            rate_limit_per_s=self.rate_limit_per_s,
+            max_concurrency=self.max_concurrency,
+            max_retries=self.max_retries,
+            timeout_s=min(self.timeout_s, max(0.5, self.fault_timeout_seconds / 2))
+            if self.fault_timeout_rate > 0
+            else self.timeout_s,
+        )
+        if os.environ.get("POLYGON_API_KEY") or os.environ.get("POLYGON_BASE_URL"):
+            return connect(**kwargs)
+        return connect(sim_config=self.sim_config(), api_faults=self.api_faults(), **kwargs)
+
+    def mode(self) -> str:
+        from .polygon import describe_mode
+
+        return describe_mode()

@@ -1,0 +1,129 @@
+"""Structural contracts, one pandera (polars) model per lake asset, all in one place.
+
+A contract is validated *before* writing: a frame that breaks it raises ``ContractViolation`` and
+nothing lands. Quality rules (value ranges, coverage, distributions) are gates in ``gates.py``.
+Prices are float64, sizes and counts int64/float64 as the vendor sends them, timestamps
+``Datetime("ns", "UTC")``; the data dictionary in docs/data_dictionary.md mirrors these models.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pandera.polars as pa
+
+UTC_NS = pl.Datetime("ns", "UTC")
+SYMBOL_PATTERN = r"^[A-Z][A-Za-z0-9.]{0,9}$"
+
+
+class ContractViolation(ValueError):
+    """A frame broke its asset's structural contract; the message names columns and checks."""
+
+
+class _Contract(pa.DataFrameModel):
+    class Config:
+        strict = True
+        coerce = True
+
+
+class TickerReference(_Contract):
+    """One row per ticker known on the partition date, listed or delisted (no survivorship bias)."""
+
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN, unique=True)
+    name: str = pa.Field(nullable=True)
+    type: str = pa.Field(nullable=True)
+    market: str = pa.Field(nullable=False)
+    primary_exchange: str = pa.Field(nullable=True)
+    active: bool = pa.Field(nullable=False)
+    cik: str = pa.Field(nullable=True)
+    composite_figi: str = pa.Field(nullable=True)
+    delisted_utc: UTC_NS = pa.Field(nullable=True)  # type: ignore[valid-type]
+
+
+class TickerDetails(_Contract):
+    """Point-in-time shares outstanding per ticker; ``as_of`` is the date the vendor was asked."""
+
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN, unique=True)
+    type: str = pa.Field(nullable=True)
+    as_of: pl.Date = pa.Field(nullable=False)
+    weighted_shares_outstanding: float = pa.Field(nullable=True, ge=0)
+    share_class_shares_outstanding: float = pa.Field(nullable=True, ge=0)
+    free_float_percent: float = pa.Field(nullable=True, ge=0, le=100)
+    float_shares: float = pa.Field(nullable=True, ge=0)
+    sic_code: str = pa.Field(nullable=True)
+    list_date: pl.Date = pa.Field(nullable=True)
+
+
+class CorporateActions(_Contract):
+    """Splits and dividends taking effect on the partition date."""
+
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN)
+    action: str = pa.Field(isin=["split", "dividend"])
+    action_id: str = pa.Field(nullable=False, unique=True)
+    effective_date: pl.Date = pa.Field(nullable=False)
+    split_from: float = pa.Field(nullable=True, gt=0)
+    split_to: float = pa.Field(nullable=True, gt=0)
+    cash_amount: float = pa.Field(nullable=True, ge=0)
+
+
+class DailyBars(_Contract):
+    """The whole market's session bars, raw (unadjusted), plus that day's split ratio."""
+
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN, unique=True)
+    open: float = pa.Field(nullable=False)
+    high: float = pa.Field(nullable=False)
+    low: float = pa.Field(nullable=False)
+    close: float = pa.Field(nullable=False)
+    volume: float = pa.Field(nullable=False)
+    vwap: float = pa.Field(nullable=True)
+    transactions: pl.Int64 = pa.Field(nullable=True)
+    split_ratio: float = pa.Field(nullable=False, gt=0)
+    otc: bool = pa.Field(nullable=False)
+
+
+class Universe(_Contract):
+    """Symbols eligible on the partition date, with the values every rule compared."""
+
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN, unique=True)
+    type: str = pa.Field(nullable=False)
+    primary_exchange: str = pa.Field(nullable=False)
+    prior_date: pl.Date = pa.Field(nullable=False)
+    prior_close: float = pa.Field(nullable=False)
+    shares_outstanding: float = pa.Field(nullable=True)
+    shares_as_of: pl.Date = pa.Field(nullable=True)
+    market_cap: float = pa.Field(nullable=True)  # null only when the cap rule is switched off
+    float_shares: float = pa.Field(nullable=True)
+    adv_dollar_20d: float = pa.Field(nullable=False)
+    adv_sessions: pl.Int64 = pa.Field(nullable=False)
+
+
+class MinuteBars(_Contract):
+    """Symbol-minute bars 04:00-20:00 ET for the day's universe; ``ts`` is the minute's start."""
+
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN)
+    ts: UTC_NS = pa.Field(nullable=False)  # type: ignore[valid-type]
+    open: float = pa.Field(nullable=False)
+    high: float = pa.Field(nullable=False)
+    low: float = pa.Field(nullable=False)
+    close: float = pa.Field(nullable=False)
+    volume: float = pa.Field(nullable=False)
+    vwap: float = pa.Field(nullable=True)
+    transactions: pl.Int64 = pa.Field(nullable=True)
+    session: str = pa.Field(isin=["PM", "RTH", "AH"])
+
+    class Config:
+        unique = ["symbol", "ts"]
+
+
+def enforce(model: type[_Contract], frame: pl.DataFrame) -> pl.DataFrame:
+    """Validate the contract (all errors at once) and return the coerced frame, or raise."""
+    try:
+        return model.validate(frame, lazy=True)
+    except (pa.errors.SchemaErrors, pa.errors.SchemaError) as exc:
+        cases = getattr(exc, "failure_cases", None)
+        summary = ""
+        if isinstance(cases, pl.DataFrame) and cases.height:
+            summary = "; ".join(
+                f"{r['column']}: {r['check']} (e.g. {str(r['failure_case'])[:80]})"
+                for r in cases.unique(["column", "check"], keep="first").head(8).iter_rows(named=True)
+            )
+        raise ContractViolation(f"{model.__name__} contract violated: {summary or exc}") from exc

@@ -1,0 +1,1 @@
+"""Pure data logic of each pipeline stage (polars/numpy); nothing here imports Dagster."""

@@ -1,0 +1,86 @@
+"""Daily bars: the grouped-daily response as a frame, and point-in-time split adjustment.
+
+Partitions store *raw* prices plus ``split_ratio``: the factor by which that session's raw prices
+jump versus the previous session because of a split executed that day (10 for a 1-for-10 reverse
+split, 0.25 for a 4-for-1). Prices adjusted *as of a decision date T* use only ratios of sessions
+up to T, so no adjustment ever looks ahead (``adjust_as_of``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+BAR_SCHEMA = {
+    "symbol": pl.String,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,
+    "vwap": pl.Float64,
+    "transactions": pl.Int64,
+    "otc": pl.Boolean,
+}
+
+
+def grouped_frame(results: list[dict]) -> pl.DataFrame:
+    rows = [
+        {
+            "symbol": r["T"],
+            "open": r["o"],
+            "high": r["h"],
+            "low": r["l"],
+            "close": r["c"],
+            "volume": r["v"],
+            "vwap": r.get("vw"),
+            "transactions": r.get("n"),
+            "otc": bool(r.get("otc") or False),
+        }
+        for r in results
+    ]
+    return pl.DataFrame(rows, schema=BAR_SCHEMA)
+
+
+def with_split_ratio(bars: pl.DataFrame, actions: pl.DataFrame) -> pl.DataFrame:
+    splits = (
+        actions.filter(pl.col("action") == "split")
+        .group_by("symbol")
+        .agg(split_ratio=(pl.col("split_from") / pl.col("split_to")).product())
+    )
+    return (
+        bars.join(splits, on="symbol", how="left")
+        .with_columns(pl.col("split_ratio").fill_null(1.0))
+        .sort("symbol")
+    )
+
+
+def adjust_as_of(history: pl.DataFrame, decision_date: dt.date) -> pl.DataFrame:
+    """Express every bar of ``history`` (columns date, symbol, OHLC, volume, split_ratio) in the
+    share units of ``decision_date``, using only splits executed on or before it."""
+    h = history.filter(pl.col("date") <= decision_date).sort("symbol", "date")
+    # factor(d) = product of ratios of sessions after d, up to the decision date
+    h = h.with_columns(
+        _after=(pl.col("split_ratio").log().reverse().cum_sum().reverse().over("symbol") - pl.col("split_ratio").log())
+    ).with_columns(_f=pl.col("_after").exp())
+    return h.with_columns(
+        *[(pl.col(c) * pl.col("_f")).alias(c) for c in ("open", "high", "low", "close", "vwap")],
+        volume=pl.col("volume") / pl.col("_f"),
+    ).drop("_after", "_f")
+
+
+def flatfile_frame(day_aggs: pl.DataFrame) -> pl.DataFrame:
+    """day_aggs_v1 rows (ticker, volume, open, close, high, low, window_start, transactions) in the
+    same shape as ``grouped_frame``. Flat files carry no VWAP and no OTC flag (SIP only)."""
+    return day_aggs.select(
+        symbol=pl.col("ticker"),
+        open=pl.col("open").cast(pl.Float64),
+        high=pl.col("high").cast(pl.Float64),
+        low=pl.col("low").cast(pl.Float64),
+        close=pl.col("close").cast(pl.Float64),
+        volume=pl.col("volume").cast(pl.Float64),
+        vwap=pl.lit(None, pl.Float64),
+        transactions=pl.col("transactions").cast(pl.Int64),
+        otc=pl.lit(False),
+    )

@@ -1,0 +1,81 @@
+"""Minute bars: vendor aggregates to a typed frame with ET session labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from .. import calendar as cal
+from ..schemas import UTC_NS
+
+MINUTE_SCHEMA = {
+    "symbol": pl.String,
+    "ts": UTC_NS,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,
+    "vwap": pl.Float64,
+    "transactions": pl.Int64,
+}
+
+
+def minute_frame(symbol: str, results: list[dict]) -> pl.DataFrame:
+    rows = [
+        {
+            "symbol": symbol,
+            "ts": r["t"] * 1_000_000,
+            "open": r["o"],
+            "high": r["h"],
+            "low": r["l"],
+            "close": r["c"],
+            "volume": r["v"],
+            "vwap": r.get("vw"),
+            "transactions": r.get("n"),
+        }
+        for r in results
+    ]
+    schema = dict(MINUTE_SCHEMA, ts=pl.Int64)
+    return pl.DataFrame(rows, schema=schema).with_columns(pl.col("ts").cast(UTC_NS))
+
+
+def with_session(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    """Label each bar PM / RTH / AH from the NYSE calendar (early closes included)."""
+    sess = cal.session(day)
+    if sess is None:
+        raise ValueError(f"{day} is not an NYSE trading day")
+    ts = pl.col("ts").dt.epoch("ns")
+    return frame.with_columns(
+        session=pl.when(ts < sess.ns("market_open"))
+        .then(pl.lit("PM"))
+        .when(ts < sess.ns("market_close"))
+        .then(pl.lit("RTH"))
+        .otherwise(pl.lit("AH"))
+    )
+
+
+def outside_session(frame: pl.DataFrame, day: dt.date) -> pl.Expr:
+    """True for bars whose minute does not lie inside 04:00-20:00 ET (or the early-close end)."""
+    sess = cal.session(day)
+    ts = pl.col("ts").dt.epoch("ns")
+    return (ts < sess.ns("pre_open")) | (ts >= sess.ns("post_close"))
+
+
+def flatfile_frame(minute_aggs: pl.DataFrame, symbols: list[str]) -> pl.DataFrame:
+    """minute_aggs_v1 rows for ``symbols`` in the REST frame's shape (flat files carry no VWAP)."""
+    return (
+        minute_aggs.filter(pl.col("ticker").is_in(symbols))
+        .select(
+            symbol=pl.col("ticker"),
+            ts=pl.col("window_start").cast(pl.Int64).cast(UTC_NS),
+            open=pl.col("open").cast(pl.Float64),
+            high=pl.col("high").cast(pl.Float64),
+            low=pl.col("low").cast(pl.Float64),
+            close=pl.col("close").cast(pl.Float64),
+            volume=pl.col("volume").cast(pl.Float64),
+            vwap=pl.lit(None, pl.Float64),
+            transactions=pl.col("transactions").cast(pl.Int64),
+        )
+    )

@@ -1,0 +1,90 @@
+"""The simulated-market benchmark: shape of its report and the ``smallcaps bench sim`` command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from smallcaps_assets.bench_cli import format_sim_report, register
+from smallcaps_assets.sim.bench import bench_sim
+
+TIMINGS = {
+    "minute_bars_normal",
+    "minute_bars_catalyst",
+    "ticks_10min_normal",
+    "ticks_10min_catalyst",
+    "grouped_daily",
+    "serve_minute_bars_normal",
+    "serve_minute_bars_catalyst",
+    "serve_ticks_10min_normal",
+    "serve_ticks_10min_catalyst",
+    "serve_grouped_daily",
+}
+
+
+@pytest.fixture(scope="module")
+def report(small_market) -> dict:
+    return bench_sim(small_market, repeats=1)
+
+
+def test_report_keys_and_positive_timings(report, small_market):
+    assert set(report) >= {"machine", "market", "repeats", "cases", "timings", "total_s"}
+    assert set(report["machine"]) >= {"platform", "cpu_count", "python"}
+    assert report["market"]["n_symbols"] == small_market.config.n_symbols
+    assert set(report["timings"]) == TIMINGS
+    for name, t in report["timings"].items():
+        for key in ("cold_s", "median_s"):
+            assert isinstance(t[key], float) and math.isfinite(t[key]) and t[key] > 0, (name, key)
+        assert isinstance(t["rows"], int) and t["rows"] > 0, name
+    assert report["total_s"] > 0
+    json.dumps(report)  # JSON-serialisable as is
+
+
+def test_serving_returns_what_the_library_generates(report):
+    t = report["timings"]
+    for case in ("minute_bars_normal", "minute_bars_catalyst", "ticks_10min_normal", "ticks_10min_catalyst"):
+        assert t[f"serve_{case}"]["rows"] == t[case]["rows"], case
+    assert t["serve_grouped_daily"]["rows"] == t["grouped_daily"]["rows"]
+
+
+def test_cases_are_sensible(report, small_market):
+    import datetime as dt
+
+    normal, cat = report["cases"]["normal"], report["cases"]["catalyst"]
+    p = small_market.profile(normal["ticker"])
+    assert p.type == "CS" and p.market == "stocks"
+    cats = small_market.catalysts(dt.date.fromisoformat(cat["date"]))
+    assert cat["ticker"] in set(cats["ticker"])
+    assert normal["ticker"] not in set(
+        small_market.catalysts(dt.date.fromisoformat(normal["date"]))["ticker"]
+    )
+
+
+def test_repeats_validated(small_market):
+    with pytest.raises(ValueError):
+        bench_sim(small_market, repeats=0)
+
+
+def test_cli_table_and_json(report, monkeypatch):
+    import smallcaps_assets.sim.bench as bench
+
+    monkeypatch.setattr(bench, "bench_sim", lambda market, repeats: report)
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _group() -> None:  # a group, so the command is invoked by name as under `smallcaps bench`
+        pass
+
+    runner = CliRunner()
+    out = runner.invoke(app, ["sim", "--json", "--repeats", "1", "--symbols", "60", "--seed", "11"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.output) == report
+    out = runner.invoke(app, ["sim", "--repeats", "1", "--symbols", "60", "--seed", "11"])
+    assert out.exit_code == 0, out.output
+    assert out.output.strip() == format_sim_report(report).strip()
+    assert "serve_grouped_daily" in out.output
