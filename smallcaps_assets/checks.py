@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import datetime as dt
+from collections.abc import Iterable
 
 import dagster as dg
 
@@ -45,7 +44,9 @@ def _markdown(frame) -> str:
 def results(asset: str, gates: Iterable[GateResult], warn: Iterable[str] = ()) -> list[dg.AssetCheckResult]:
     warn = set(warn)
     return [
-        to_check_result(asset, g, dg.AssetCheckSeverity.WARN if g.name in warn else dg.AssetCheckSeverity.ERROR)
+        to_check_result(
+            asset, g, dg.AssetCheckSeverity.WARN if g.name in warn else dg.AssetCheckSeverity.ERROR
+        )
         for g in gates
     ]
 
@@ -81,7 +82,10 @@ def latest_partition_check(asset: str) -> dg.AssetChecksDefinition:
         return dg.AssetCheckResult(
             passed=present,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"expected_partition": expected.isoformat(), "path": str(lake.partition_file(asset, expected))},
+            metadata={
+                "expected_partition": expected.isoformat(),
+                "path": str(lake.partition_file(asset, expected)),
+            },
         )
 
     return _check

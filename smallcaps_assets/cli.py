@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import sys
+from typing import Annotated
+
 import typer
 
 from .bench_cli import register as register_bench
@@ -15,6 +20,201 @@ bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_
 app.add_typer(bench_app, name="bench")
 register_bench(bench_app)
 
+DateOpt = Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])]
+
+DEMO_START = dt.date(2024, 3, 4)
+DEMO_END = dt.date(2024, 3, 15)
+DEMO_WARMUP_SESSIONS = 20
+INGEST_ROOTS = "key:ticker_reference or key:corporate_actions or key:daily_bars"
+
+
+def _progress_run(selection: str, start: dt.date, end: dt.date, run_config: dict | None, label: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import calendar as cal
+    from .materialize import materialize_range
+
+    days = cal.trading_days(start, end)
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=len(days), status="")
+
+        def on_day(outcome):
+            status = "ok" if outcome.success else f"FAILED {outcome.failed_checks or outcome.error}"
+            bar.update(task, advance=1, status=f"{outcome.day} {status}"[:120])
+
+        return materialize_range(selection, start, end, run_config=run_config, on_day=on_day)
+
+
+@app.command()
+def materialize(
+    select: Annotated[
+        str, typer.Option("--select", help="Dagster asset selection, e.g. 'key:daily_bars+' or '*'.")
+    ],
+    start: Annotated[dt.datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="First trading day.")],
+    end: Annotated[
+        dt.datetime | None,
+        typer.Option("--end", formats=["%Y-%m-%d"], help="Last trading day (default: start)."),
+    ] = None,
+    config_json: Annotated[
+        str | None, typer.Option("--config-json", help="Run config as JSON, e.g. a by-symbol backfill.")
+    ] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            "--symbols", help="Backfill by symbol: comma-separated symbols for every selected asset."
+        ),
+    ] = None,
+) -> None:
+    """Materialise an asset selection for every trading day in [start, end], in process.
+
+    Honours DAGSTER_HOME (runs appear in the UI) and SMALLCAPS_DATA_DIR; exits 1 if any step or
+    blocking gate fails.
+    """
+    from .materialize import trading_days_in
+    from .stages.reference import validate_symbols
+
+    s, e = start.date(), (end or start).date()
+    try:
+        trading_days_in(s, e)
+        run_config = json.loads(config_json) if config_json else None
+        if symbols:
+            wanted = validate_symbols([x.strip() for x in symbols.split(",") if x.strip()])
+            run_config = _symbols_config(select, wanted, run_config)
+    except (ValueError, json.JSONDecodeError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        outcome = _progress_run(select, s, e, run_config, "materialize")
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    failed = [d for d in outcome.days if not d.success]
+    for d in failed:
+        typer.secho(f"{d.day}: {d.failed_checks or ''} {d.error or ''}".strip(), fg="red", err=True)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _symbols_config(select: str, symbols: list[str], base: dict | None) -> dict:
+    """Run config giving ``symbols`` to every selected asset that accepts a symbol list."""
+    import dagster as dg
+
+    from .definitions import defs
+
+    keys = dg.AssetSelection.from_string(select).resolve(defs.resolve_asset_graph())
+    ops = dict((base or {}).get("ops", {}))
+    for key in keys:
+        name = key.to_user_string()
+        if name in ("ticker_details", "daily_bars", "minute_bars"):
+            ops.setdefault(name, {}).setdefault("config", {})["symbols"] = symbols
+        else:
+            raise ValueError(
+                f"asset {name} has no by-symbol backfill; select only daily_bars, minute_bars, ticker_details"
+            )
+    return {**(base or {}), "ops": ops}
+
+
+@app.command()
+def demo(
+    start: Annotated[dt.datetime, typer.Option("--start", formats=["%Y-%m-%d"])] = dt.datetime.combine(
+        DEMO_START, dt.time()
+    ),
+    end: Annotated[dt.datetime, typer.Option("--end", formats=["%Y-%m-%d"])] = dt.datetime.combine(
+        DEMO_END, dt.time()
+    ),
+) -> None:
+    """The main job on the offline market: warm up 20 sessions of daily bars, then materialise the
+    whole graph for the demo range and print a summary."""
+    from . import calendar as cal
+    from .materialize import trading_days_in
+
+    s, e = start.date(), end.date()
+    try:
+        days = trading_days_in(s, e)
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    warm_end = cal.previous_trading_day(s)
+    warm = [warm_end]
+    while len(warm) < DEMO_WARMUP_SESSIONS:
+        warm.append(cal.previous_trading_day(warm[-1]))
+    outcomes = []
+    outcomes.append(_progress_run(INGEST_ROOTS, warm[-1], warm_end, None, "warm-up daily bars"))
+    outcomes.append(
+        _progress_run("key:ticker_reference or key:ticker_details", warm_end, warm_end, None, "shares")
+    )
+    outcomes.append(_progress_run("*", days[0], days[-1], None, "pipeline"))
+    _print_summary(outcomes)
+    if not all(o.success for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _print_summary(outcomes) -> None:
+    rows: dict[str, int] = {}
+    calls = retries = 0
+    universe_sizes, large_caps = [], 0
+    files: set[str] = set()
+    for o in outcomes:
+        for d in o.days:
+            for asset, meta in d.metadata.items():
+                rows[asset] = rows.get(asset, 0) + int(meta.get("rows", 0))
+                calls += int(meta.get("api/total/calls", 0))
+                retries += int(meta.get("api/total/retries", 0))
+                if "path" in meta:
+                    files.add(str(meta["path"]))
+                if asset == "universe":
+                    universe_sizes.append(int(meta["universe_size"]))
+                    large_caps += int(meta["large_caps_excluded"])
+    typer.echo("")
+    typer.secho("smallcaps demo: summary", bold=True)
+    if universe_sizes:
+        typer.echo(
+            f"  universe size per day   {min(universe_sizes)}-{max(universe_sizes)} "
+            f"(mean {sum(universe_sizes) / len(universe_sizes):.0f})"
+        )
+        typer.echo(f"  large caps kept out     {large_caps} symbol-days (market cap >= $2B, price $0.50-$20)")
+    for asset, n in sorted(rows.items()):
+        typer.echo(f"  rows {asset:<20} {n:,}")
+    typer.echo(f"  API calls               {calls:,} ({retries} retries)")
+    typer.echo(f"  files written           {len(files)}")
+    failed = [d for o in outcomes for d in o.days if not d.success]
+    typer.echo(f"  failed days             {len(failed)}")
+
+
+@app.command()
+def sql(
+    query: Annotated[str | None, typer.Argument(help="SQL to run; omit to list the views.")] = None,
+) -> None:
+    """Run SQL on the lake through DuckDB (views: ticker_reference, daily_bars, universe, minute_bars, ...).
+
+    The database lives at $SMALLCAPS_DATA_DIR/smallcaps.duckdb; open it with any DuckDB client too.
+    """
+    from . import lake_sql
+
+    con = lake_sql.connect()
+    if not query:
+        views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
+        typer.echo(f"database: {lake_sql.database_path()}")
+        for (name,) in views:
+            typer.echo(f"  {name}")
+        return
+    try:
+        frame = con.execute(query).pl()
+    except Exception as exc:  # duckdb raises several error classes; the message names the problem
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    import polars as pl
+
+    with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40):
+        typer.echo(str(frame))
+
 
 def main() -> None:  # pragma: no cover - console entry point
-    app()
+    app(prog_name="smallcaps")
+    sys.exit(0)

@@ -85,7 +85,9 @@ def write_partition(
     return WrittenPartition(str(target), frame.height, len(data), hashlib.sha256(data).hexdigest())
 
 
-def read_partition(asset: str, date: dt.date | str, root: str | os.PathLike | None = None) -> pl.DataFrame | None:
+def read_partition(
+    asset: str, date: dt.date | str, root: str | os.PathLike | None = None
+) -> pl.DataFrame | None:
     path = partition_file(asset, date, root)
     if not path.exists():
         return None
@@ -102,7 +104,9 @@ def read_partitions(
         df = read_partition(asset, d, root)
         if df is not None:
             day = d if isinstance(d, dt.date) else dt.date.fromisoformat(d)
-            frames.append(df.with_columns(date=pl.lit(day, dtype=pl.Date)) if "date" not in df.columns else df)
+            frames.append(
+                df.with_columns(date=pl.lit(day, dtype=pl.Date)) if "date" not in df.columns else df
+            )
     return pl.concat(frames, how="diagonal_relaxed") if frames else None
 
 

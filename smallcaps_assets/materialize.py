@@ -35,6 +35,17 @@ class RangeOutcome:
         return all(d.success for d in self.days)
 
 
+def _error_text(failure_event) -> str:
+    """The innermost useful message of a step failure (Dagster wraps user errors)."""
+    info = failure_event.event_specific_data.error
+    parts = []
+    while info is not None:
+        parts.append(info.message.strip().splitlines()[0] if info.message.strip() else "")
+        info = info.cause
+    meaningful = [p for p in parts if p and "Error occurred while executing" not in p]
+    return (meaningful[-1] if meaningful else parts[0])[:400]
+
+
 def _instance() -> dg.DagsterInstance:
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
@@ -99,9 +110,12 @@ def materialize_range(
                 outcome.metadata[m.asset_key.to_user_string()] = {k: v.value for k, v in m.metadata.items()}
             if not result.success:
                 failures = result.get_step_failure_events()
-                outcome.error = "; ".join(
-                    f"{f.step_key}: {f.event_specific_data.error.message.strip()[:300]}" for f in failures
-                ) or "run failed"
+                outcome.error = (
+                    "; ".join(
+                        f"{f.step_key}: {f.event_specific_data.error.message.strip()[:300]}" for f in failures
+                    )
+                    or "run failed"
+                )
         except Exception as exc:  # a definition-level error: report it as this day's failure
             outcome.error = f"{type(exc).__name__}: {exc}"
         outcomes.append(outcome)

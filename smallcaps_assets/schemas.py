@@ -1,6 +1,6 @@
 """Structural contracts, one pandera (polars) model per lake asset, all in one place.
 
-A contract is validated *before* writing: a frame that breaks it raises ``ContractViolation`` and
+A contract is validated *before* writing: a frame that breaks it raises ``ContractViolationError`` and
 nothing lands. Quality rules (value ranges, coverage, distributions) are gates in ``gates.py``.
 Prices are float64, sizes and counts int64/float64 as the vendor sends them, timestamps
 ``Datetime("ns", "UTC")``; the data dictionary in docs/data_dictionary.md mirrors these models.
@@ -8,14 +8,14 @@ Prices are float64, sizes and counts int64/float64 as the vendor sends them, tim
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 
 UTC_NS = pl.Datetime("ns", "UTC")
 SYMBOL_PATTERN = r"^[A-Z][A-Za-z0-9.]{0,9}$"
 
 
-class ContractViolation(ValueError):
+class ContractViolationError(ValueError):
     """A frame broke its asset's structural contract; the message names columns and checks."""
 
 
@@ -126,4 +126,4 @@ def enforce(model: type[_Contract], frame: pl.DataFrame) -> pl.DataFrame:
                 f"{r['column']}: {r['check']} (e.g. {str(r['failure_case'])[:80]})"
                 for r in cases.unique(["column", "check"], keep="first").head(8).iter_rows(named=True)
             )
-        raise ContractViolation(f"{model.__name__} contract violated: {summary or exc}") from exc
+        raise ContractViolationError(f"{model.__name__} contract violated: {summary or exc}") from exc

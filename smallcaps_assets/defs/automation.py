@@ -9,7 +9,14 @@ import dagster as dg
 from .. import calendar as cal
 from ..partitions import trading_days
 
-DAILY_ASSETS = ["ticker_reference", "corporate_actions", "ticker_details", "daily_bars", "universe", "minute_bars"]
+DAILY_ASSETS = [
+    "ticker_reference",
+    "corporate_actions",
+    "ticker_details",
+    "daily_bars",
+    "universe",
+    "minute_bars",
+]
 
 daily_ingest_job = dg.define_asset_job(
     "daily_ingest",

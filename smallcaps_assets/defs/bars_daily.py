@@ -1,6 +1,5 @@
 """daily_bars: the whole market's session bars, one request per trading day."""
 
-
 from typing import Literal
 
 import dagster as dg
@@ -16,6 +15,7 @@ from ..stages import daily
 from .common import (
     DAILY_FRESHNESS,
     DOWNSTREAM_AUTOMATION,
+    ONE_DAY_PER_RUN,
     VENDOR_POOL,
     SymbolsConfig,
     partition_day,
@@ -26,11 +26,18 @@ from .common import (
 
 
 class DailyBarsConfig(SymbolsConfig):
-    source: Literal["rest", "flatfiles"] = Field("rest", description="grouped-daily REST or day_aggs_v1 flat files")
-    flatfiles_root: str | None = Field(None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/")
+    source: Literal["rest", "flatfiles"] = Field(
+        "rest", description="grouped-daily REST or day_aggs_v1 flat files"
+    )
+    flatfiles_root: str | None = Field(
+        None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/"
+    )
 
 
-OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (pl.col("high") >= pl.max_horizontal("open", "close"))
+MIN_COVERAGE = 0.8
+OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
+    pl.col("high") >= pl.max_horizontal("open", "close")
+)
 POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
 
 
@@ -39,17 +46,21 @@ POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
     pool=VENDOR_POOL,
     group_name="bars",
     kinds={"parquet", "polygon"},
-    deps=["corporate_actions"],
+    deps=["corporate_actions", "ticker_reference"],
     freshness_policy=DAILY_FRESHNESS,
     automation_condition=DOWNSTREAM_AUTOMATION,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    backfill_policy=ONE_DAY_PER_RUN,
     check_specs=[
         spec("daily_bars", "daily_ohlc_consistent", "low <= open, close <= high on every bar."),
         spec("daily_bars", "daily_positive_prices", "Prices > 0 and volume >= 0."),
-        spec("daily_bars", "daily_not_empty", "At least 100 symbols traded on a session."),
+        spec(
+            "daily_bars", "daily_coverage", "Bars for at least 80% of the exchange-listed tickers of the day."
+        ),
     ],
 )
-def daily_bars(context: dg.AssetExecutionContext, config: DailyBarsConfig, polygon: PolygonResource) -> dg.MaterializeResult:
+def daily_bars(
+    context: dg.AssetExecutionContext, config: DailyBarsConfig, polygon: PolygonResource
+) -> dg.MaterializeResult:
     """Raw (unadjusted) session OHLCV, VWAP and trade count for every US-listed ticker, from one
     grouped-daily request per day (or the day_aggs_v1 flat file), plus ``split_ratio``: how much
     that day's raw prices jumped because of a split. Prices adjusted as of any decision date are
@@ -83,12 +94,26 @@ def daily_bars(context: dg.AssetExecutionContext, config: DailyBarsConfig, polyg
         written = lake.replace_symbols("daily_bars", day, frame, selected, sort_by=["symbol"])
     else:
         written = lake.write_partition("daily_bars", day, frame, sort_by=["symbol"])
+    reference = lake.read_partition("ticker_reference", day)
+    listed = (
+        set()
+        if reference is None
+        else set(reference.filter(pl.col("active") & (pl.col("market") == "stocks"))["symbol"])
+    )
+    coverage = len(listed & set(frame["symbol"])) / max(1, len(listed)) if listed else 1.0
     gates = [
         evaluate(row_rule("daily_ohlc_consistent", OHLC_OK, "low <= open, close <= high"), frame),
         evaluate(row_rule("daily_positive_prices", POSITIVE, "low > 0 and volume >= 0"), frame),
-        evaluate(frame_rule("daily_not_empty", lambda f: f.height >= 100, ">= 100 symbols"), frame,
-                 {"symbols": frame.height}),
-    ]  # fmt: skip
+        evaluate(
+            frame_rule(
+                "daily_coverage",
+                lambda f: coverage >= MIN_COVERAGE,
+                f"bars for >= {MIN_COVERAGE:.0%} of listed tickers",
+            ),
+            frame,
+            {"symbols": frame.height, "listed": len(listed), "coverage": round(coverage, 4)},
+        ),
+    ]
     return dg.MaterializeResult(
         metadata={
             **written.metadata(),

@@ -1,6 +1,5 @@
 """minute_bars: 04:00-20:00 ET minute bars for the day's universe."""
 
-
 import asyncio
 from typing import Literal
 
@@ -17,6 +16,7 @@ from ..stages import minute
 from .common import (
     DAILY_FRESHNESS,
     DOWNSTREAM_AUTOMATION,
+    ONE_DAY_PER_RUN,
     VENDOR_POOL,
     SymbolsConfig,
     partition_day,
@@ -27,15 +27,22 @@ from .common import (
 
 
 class MinuteBarsConfig(SymbolsConfig):
-    source: Literal["rest", "flatfiles"] = Field("rest", description="aggregates REST or minute_aggs_v1 flat files")
-    flatfiles_root: str | None = Field(None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/")
+    source: Literal["rest", "flatfiles"] = Field(
+        "rest", description="aggregates REST or minute_aggs_v1 flat files"
+    )
+    flatfiles_root: str | None = Field(
+        None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/"
+    )
 
 
-OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (pl.col("high") >= pl.max_horizontal("open", "close"))
+OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
+    pl.col("high") >= pl.max_horizontal("open", "close")
+)
 
 
 @dg.asset(
     partitions_def=trading_days,
+    backfill_policy=ONE_DAY_PER_RUN,
     pool=VENDOR_POOL,
     group_name="bars",
     kinds={"parquet", "polygon"},
@@ -45,12 +52,20 @@ OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (pl.col("high"
     check_specs=[
         spec("minute_bars", "minute_ohlc_consistent", "low <= open, close <= high on every bar."),
         spec("minute_bars", "minute_positive", "Prices > 0 and volume >= 0."),
-        spec("minute_bars", "minute_in_session", "Every bar starts inside 04:00-20:00 ET (early closes honoured)."),
+        spec(
+            "minute_bars",
+            "minute_in_session",
+            "Every bar starts inside 04:00-20:00 ET (early closes honoured).",
+        ),
         spec("minute_bars", "minute_sorted_unique", "Rows sorted and unique by (symbol, ts)."),
-        spec("minute_bars", "minute_coverage", "Every universe symbol that traded (daily volume > 0) has bars."),
+        spec(
+            "minute_bars", "minute_coverage", "Every universe symbol that traded (daily volume > 0) has bars."
+        ),
     ],
 )
-def minute_bars(context: dg.AssetExecutionContext, config: MinuteBarsConfig, polygon: PolygonResource) -> dg.MaterializeResult:
+def minute_bars(
+    context: dg.AssetExecutionContext, config: MinuteBarsConfig, polygon: PolygonResource
+) -> dg.MaterializeResult:
     """Minute bars from 04:00 to 20:00 ET (13:00/17:00 on early closes) for the day's universe,
     one aggregates request per symbol (or the minute_aggs_v1 flat file), with the ET session
     (PM / RTH / AH) of each bar. Minutes without trades are absent, as at the vendor."""
@@ -70,7 +85,9 @@ def minute_bars(context: dg.AssetExecutionContext, config: MinuteBarsConfig, pol
         if not config.flatfiles_root:
             raise dg.Failure("source=flatfiles needs flatfiles_root (a folder or s3://bucket/prefix)")
         raw = flatfiles_source.read(config.flatfiles_root, "minute_aggs_v1", day)
-        bars = minute.flatfile_frame(raw, symbols) if raw is not None else minute.minute_frame("X", []).clear()
+        bars = (
+            minute.flatfile_frame(raw, symbols) if raw is not None else minute.minute_frame("X", []).clear()
+        )
     else:
 
         async def fetch():
@@ -102,15 +119,33 @@ def minute_bars(context: dg.AssetExecutionContext, config: MinuteBarsConfig, pol
     sorted_unique = keys.equals(keys.sort("symbol", "ts")) and not keys.is_duplicated().any()
     gates = [
         evaluate(row_rule("minute_ohlc_consistent", OHLC_OK, "low <= open, close <= high"), frame),
-        evaluate(row_rule("minute_positive", (pl.col("low") > 0) & (pl.col("volume") >= 0), "low > 0, volume >= 0"),
-                 frame),
-        evaluate(row_rule("minute_in_session", ~minute.outside_session(frame, day), "04:00 <= ts < 20:00 ET"), frame),
-        evaluate(frame_rule("minute_sorted_unique", lambda f: bool(sorted_unique), "sorted and unique (symbol, ts)"),
-                 frame),
-        evaluate(frame_rule("minute_coverage", lambda f: not uncovered, "traded universe symbols all have bars"),
-                 frame, {"uncovered": ", ".join(uncovered[:50]) or "none", "did_not_trade": ", ".join(idle[:50]) or "none",
-                         "uncovered_count": len(uncovered), "did_not_trade_count": len(idle)}),
-    ]  # fmt: skip
+        evaluate(
+            row_rule(
+                "minute_positive", (pl.col("low") > 0) & (pl.col("volume") >= 0), "low > 0, volume >= 0"
+            ),
+            frame,
+        ),
+        evaluate(
+            row_rule("minute_in_session", ~minute.outside_session(frame, day), "04:00 <= ts < 20:00 ET"),
+            frame,
+        ),
+        evaluate(
+            frame_rule(
+                "minute_sorted_unique", lambda f: bool(sorted_unique), "sorted and unique (symbol, ts)"
+            ),
+            frame,
+        ),
+        evaluate(
+            frame_rule("minute_coverage", lambda f: not uncovered, "traded universe symbols all have bars"),
+            frame,
+            {
+                "uncovered": ", ".join(uncovered[:50]) or "none",
+                "did_not_trade": ", ".join(idle[:50]) or "none",
+                "uncovered_count": len(uncovered),
+                "did_not_trade_count": len(idle),
+            },
+        ),
+    ]
     return dg.MaterializeResult(
         metadata={
             **written.metadata(),

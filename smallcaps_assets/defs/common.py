@@ -20,8 +20,13 @@ DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
 )
 # The daily_close schedule starts each session's run; when an upstream partition is later
 # re-materialised, downstream follows eagerly, but never past a failed blocking gate.
-DOWNSTREAM_AUTOMATION = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+DOWNSTREAM_AUTOMATION = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
 VENDOR_POOL = "polygon_api"
+# One run per trading day: each asset writes exactly its day's files, lookbacks find their
+# upstream days in date order, and a failed day is retried alone.
+ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 
 class SymbolsConfig(dg.Config):
@@ -31,7 +36,10 @@ class SymbolsConfig(dg.Config):
     symbols: list[str] = Field(default_factory=list, description="e.g. ['ABCD', 'EFGH']; empty = all")
 
     def selected(self) -> list[str] | None:
-        return validate_symbols(self.symbols) if self.symbols else None
+        try:
+            return validate_symbols(self.symbols) if self.symbols else None
+        except ValueError as exc:
+            raise dg.Failure(str(exc)) from exc
 
 
 def run(coro: Awaitable[T]) -> T:

@@ -1,6 +1,5 @@
 """Reference assets: ticker_reference, corporate_actions, ticker_details (all point in time)."""
 
-
 import asyncio
 import datetime as dt
 
@@ -17,6 +16,7 @@ from ..stages import reference as ref
 from .common import (
     DAILY_FRESHNESS,
     DOWNSTREAM_AUTOMATION,
+    ONE_DAY_PER_RUN,
     VENDOR_POOL,
     SymbolsConfig,
     partition_day,
@@ -34,15 +34,20 @@ def _dump(models) -> list[dict]:
 
 @dg.asset(
     partitions_def=trading_days,
+    backfill_policy=ONE_DAY_PER_RUN,
     pool=VENDOR_POOL,
     group_name=GROUP,
     kinds={"parquet", "polygon"},
     freshness_policy=DAILY_FRESHNESS,
     check_specs=[
-        spec("ticker_reference", "reference_not_empty", "At least 100 listed tickers on the date."),
-        spec("ticker_reference", "reference_includes_delisted", "Delisted tickers are kept (no survivorship bias).",
-             blocking=False),
-    ],  # fmt: skip
+        spec("ticker_reference", "reference_not_empty", "At least 10 listed tickers on the date."),
+        spec(
+            "ticker_reference",
+            "reference_includes_delisted",
+            "Delisted tickers are kept (no survivorship bias).",
+            blocking=False,
+        ),
+    ],
 )
 def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.MaterializeResult:
     """Every ticker known on the trading day, point in time: listed ones (``active``) and those
@@ -53,7 +58,8 @@ def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource
     async def fetch():
         async with polygon.connect() as client:
             active, delisted = await asyncio.gather(
-                client.tickers(date=day, active=True, market=None), client.tickers(date=day, active=False, market=None)
+                client.tickers(date=day, active=True, market=None),
+                client.tickers(date=day, active=False, market=None),
             )
             return _dump(active), _dump(delisted), client.usage
 
@@ -61,11 +67,25 @@ def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource
     frame = schemas.enforce(schemas.TickerReference, ref.reference_frame(active, delisted))
     written = lake.write_partition("ticker_reference", day, frame, sort_by=["symbol"])
     gates = [
-        evaluate(frame_rule("reference_not_empty", lambda f: f.filter(pl.col("active")).height >= 100,
-                            "at least 100 listed tickers"), frame, {"listed": int(frame["active"].sum())}),
-        evaluate(frame_rule("reference_includes_delisted", lambda f: (~f["active"]).any() or day < dt.date(2000, 1, 1),
-                            "delisted tickers present"), frame, {"delisted": int((~frame["active"]).sum())}),
-    ]  # fmt: skip
+        evaluate(
+            frame_rule(
+                "reference_not_empty",
+                lambda f: f.filter(pl.col("active")).height >= 10,
+                "at least 10 listed tickers",
+            ),
+            frame,
+            {"listed": int(frame["active"].sum())},
+        ),
+        evaluate(
+            frame_rule(
+                "reference_includes_delisted",
+                lambda f: (~f["active"]).any() or day < dt.date(2000, 1, 1),
+                "delisted tickers present",
+            ),
+            frame,
+            {"delisted": int((~frame["active"]).sum())},
+        ),
+    ]
     return dg.MaterializeResult(
         metadata={**written.metadata(), "listed": int(frame["active"].sum()), **usage_metadata(usage)},
         check_results=results("ticker_reference", gates, warn={"reference_includes_delisted"}),
@@ -74,12 +94,18 @@ def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource
 
 @dg.asset(
     partitions_def=trading_days,
+    backfill_policy=ONE_DAY_PER_RUN,
     pool=VENDOR_POOL,
     group_name=GROUP,
     kinds={"parquet", "polygon"},
     freshness_policy=DAILY_FRESHNESS,
     check_specs=[
-        spec("corporate_actions", "split_ratios_plausible", "Split ratios between 1:200 and 200:1.", blocking=False)
+        spec(
+            "corporate_actions",
+            "split_ratios_plausible",
+            "Split ratios between 1:200 and 200:1.",
+            blocking=False,
+        )
     ],
 )
 def corporate_actions(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.MaterializeResult:
@@ -100,7 +126,11 @@ def corporate_actions(context: dg.AssetExecutionContext, polygon: PolygonResourc
     written = lake.write_partition("corporate_actions", day, frame, sort_by=["symbol", "action", "action_id"])
     ratio = pl.col("split_from") / pl.col("split_to")
     gate = evaluate(
-        row_rule("split_ratios_plausible", ratio.is_null() | ratio.is_between(1 / 200, 200), "ratio in [1/200, 200]"),
+        row_rule(
+            "split_ratios_plausible",
+            ratio.is_null() | ratio.is_between(1 / 200, 200),
+            "ratio in [1/200, 200]",
+        ),
         frame,
     )
     return dg.MaterializeResult(
@@ -121,6 +151,7 @@ class TickerDetailsConfig(SymbolsConfig):
 
 @dg.asset(
     partitions_def=trading_days,
+    backfill_policy=ONE_DAY_PER_RUN,
     pool=VENDOR_POOL,
     group_name=GROUP,
     kinds={"parquet", "polygon"},
@@ -128,9 +159,13 @@ class TickerDetailsConfig(SymbolsConfig):
     freshness_policy=DAILY_FRESHNESS,
     automation_condition=DOWNSTREAM_AUTOMATION,
     check_specs=[
-        spec("ticker_details", "shares_mostly_known", "At least 90% of tracked tickers have shares outstanding.",
-             blocking=False),
-    ],  # fmt: skip
+        spec(
+            "ticker_details",
+            "shares_mostly_known",
+            "At least 90% of tracked tickers have shares outstanding.",
+            blocking=False,
+        ),
+    ],
 )
 def ticker_details(
     context: dg.AssetExecutionContext, config: TickerDetailsConfig, polygon: PolygonResource
@@ -164,14 +199,22 @@ def ticker_details(
             elif base is None:
                 to_ask = {s: anchor for s in tracked}
             else:
-                changed = {s.ticker for s in await client.splits(
-                    execution_date_gte=cal.next_trading_day(anchor), execution_date_lte=day)}  # fmt: skip
+                changed = {
+                    s.ticker
+                    for s in await client.splits(
+                        execution_date_gte=cal.next_trading_day(anchor), execution_date_lte=day
+                    )
+                }
                 new = set(tracked) - set(base["symbol"])
                 to_ask = {s: day for s in sorted((changed & set(tracked)) | new)}
 
             async def one(symbol: str, as_of: dt.date):
                 d = await client.ticker_details(symbol, date=as_of)
-                return None if d is None else ref.details_row(d.model_dump(mode="json", by_alias=True), as_of, floats.get(symbol))
+                return (
+                    None
+                    if d is None
+                    else ref.details_row(d.model_dump(mode="json", by_alias=True), as_of, floats.get(symbol))
+                )
 
             rows = await asyncio.gather(*(one(s, a) for s, a in to_ask.items()))
             return base, [r for r in rows if r is not None], client.usage, len(to_ask)
@@ -188,11 +231,18 @@ def ticker_details(
         written = lake.write_partition("ticker_details", day, frame, sort_by=["symbol"])
     known = frame["weighted_shares_outstanding"].is_not_null().sum() / max(1, len(tracked))
     gate = evaluate(
-        frame_rule("shares_mostly_known", lambda f: known >= 0.9, "shares known for >= 90% of tracked tickers"),
+        frame_rule(
+            "shares_mostly_known", lambda f: known >= 0.9, "shares known for >= 90% of tracked tickers"
+        ),
         frame,
         {"known_share": round(float(known), 4)},
     )
     return dg.MaterializeResult(
-        metadata={**written.metadata(), "refreshed": asked, "week_anchor": anchor.isoformat(), **usage_metadata(usage)},
+        metadata={
+            **written.metadata(),
+            "refreshed": asked,
+            "week_anchor": anchor.isoformat(),
+            **usage_metadata(usage),
+        },
         check_results=results("ticker_details", [gate], warn={"shares_mostly_known"}),
     )

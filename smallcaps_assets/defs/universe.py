@@ -1,6 +1,5 @@
 """universe: the point-in-time small-cap universe with its GO/NO-GO gates."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -10,7 +9,7 @@ from ..checks import results, spec
 from ..gates import evaluate, frame_rule, row_rule
 from ..partitions import trading_days
 from ..stages.universe import UniverseRules, build_universe, exclusion_counts
-from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, partition_day
+from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day
 
 ADV_LOOKBACK = UniverseRules().adv_sessions
 
@@ -45,6 +44,7 @@ GATES = {
 
 @dg.asset(
     partitions_def=trading_days,
+    backfill_policy=ONE_DAY_PER_RUN,
     group_name="universe",
     kinds={"parquet"},
     deps=[
@@ -95,18 +95,46 @@ def universe(context: dg.AssetExecutionContext, config: UniverseConfig) -> dg.Ma
     unknown_share = counts["unknown_caps_excluded"] / max(1, counts["price_band_candidates"])
     cap = config.large_cap_gate
     gates = [
-        evaluate(row_rule("no_large_caps", pl.col("market_cap").is_not_null() & (pl.col("market_cap") < cap),
-                          f"market_cap known and < ${cap:,.0f}"), frame),
-        evaluate(row_rule("universe_price_band", pl.col("prior_close").is_between(rules.min_price, rules.max_price),
-                          f"prior close in [{rules.min_price}, {rules.max_price}]"), frame),
-        evaluate(row_rule("universe_types", pl.col("type").is_in(list(rules.types)), f"type in {list(rules.types)}"),
-                 frame),
-        evaluate(row_rule("universe_no_otc", pl.col("primary_exchange").is_in(list(rules.exchanges)),
-                          "primary exchange is a national exchange"), frame),
-        evaluate(frame_rule("universe_unknown_cap_share", lambda f: unknown_share <= rules.max_unknown_cap_share,
-                            f"unknown-cap share <= {rules.max_unknown_cap_share}"), frame,
-                 {"unknown_cap_share": round(unknown_share, 4)}),
-    ]  # fmt: skip
+        evaluate(
+            row_rule(
+                "no_large_caps",
+                pl.col("market_cap").is_not_null() & (pl.col("market_cap") < cap),
+                f"market_cap known and < ${cap:,.0f}",
+            ),
+            frame,
+        ),
+        evaluate(
+            row_rule(
+                "universe_price_band",
+                pl.col("prior_close").is_between(rules.min_price, rules.max_price),
+                f"prior close in [{rules.min_price}, {rules.max_price}]",
+            ),
+            frame,
+        ),
+        evaluate(
+            row_rule(
+                "universe_types", pl.col("type").is_in(list(rules.types)), f"type in {list(rules.types)}"
+            ),
+            frame,
+        ),
+        evaluate(
+            row_rule(
+                "universe_no_otc",
+                pl.col("primary_exchange").is_in(list(rules.exchanges)),
+                "primary exchange is a national exchange",
+            ),
+            frame,
+        ),
+        evaluate(
+            frame_rule(
+                "universe_unknown_cap_share",
+                lambda f: unknown_share <= rules.max_unknown_cap_share,
+                f"unknown-cap share <= {rules.max_unknown_cap_share}",
+            ),
+            frame,
+            {"unknown_cap_share": round(unknown_share, 4)},
+        ),
+    ]
     written = lake.write_partition("universe", day, frame, sort_by=["symbol"])
     return dg.MaterializeResult(
         metadata={

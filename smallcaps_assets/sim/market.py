@@ -403,6 +403,14 @@ class SimMarket:
             )
         return pl.DataFrame(
             rows,
-            schema={"ticker": pl.String, "shape": pl.String, "gap": pl.Float64, "rvol": pl.Float64,
-                    "trigger_ns": pl.Int64, "direction": pl.Int64, "win": pl.Boolean, "halts": pl.Int64},
-        )  # fmt: skip
+            schema={
+                "ticker": pl.String,
+                "shape": pl.String,
+                "gap": pl.Float64,
+                "rvol": pl.Float64,
+                "trigger_ns": pl.Int64,
+                "direction": pl.Int64,
+                "win": pl.Boolean,
+                "halts": pl.Int64,
+            },
+        )

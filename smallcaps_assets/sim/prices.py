@@ -50,28 +50,92 @@ _END = 390.0  # stands for the close; rescaled on early-close days
 SHAPES: dict[str, Shape] = {
     s.name: s
     for s in (
-        Shape("gap_and_go", +1, ((0, 0), (4, -0.05), (9, 0.10)), 9, ((45, 0.55), (150, 0.40), (_END, 0.45)),
-              ((25, -0.25), (150, -0.45), (_END, -0.5)), pm_high_offset=0.08),
-        Shape("fade", -1, ((0, 0), (4, 0.10), (10, -0.02)), 10, ((70, -0.45), (_END, -0.60)),
-              ((70, 0.30), (_END, 0.25))),
-        Shape("opening_range_break", +1, ((0, 0), (4, 0.06), (9, -0.05), (14, 0.04), (17, 0.09)), 17,
-              ((70, 0.45), (_END, 0.35)), ((45, -0.18), (_END, -0.30)), quiet=(0, 15)),
-        Shape("vwap_reclaim", +1, ((0, 0), (6, 0.12), (35, -0.22), (50, -0.04), (56, 0.05)), 56,
-              ((110, 0.40), (_END, 0.32)), ((100, -0.32), (_END, -0.38))),
-        Shape("vwap_reject", -1, ((0, 0), (12, -0.28), (42, -0.04), (48, -0.12)), 48,
-              ((110, -0.42), (_END, -0.48)), ((110, 0.15), (_END, 0.10))),
-        Shape("first_pullback", +1, ((0, 0), (10, 0.38), (19, 0.22), (25, 0.40)), 25,
-              ((60, 0.75), (_END, 0.55)), ((50, 0.05), (_END, -0.05))),
-        Shape("parabolic_flush", -1, ((0, 0), (10, 0.15), (20, 0.38), (27, 0.75), (31, 0.92)), 31,
-              ((40, 0.30), (90, 0.12), (_END, 0.08)), ((60, 1.05), (_END, 0.85))),
-        Shape("consolidation_break", +1, ((0, 0), (10, 0.22), (20, 0.16), (80, 0.18), (86, 0.26)), 86,
-              ((135, 0.55), (_END, 0.45)), ((125, 0.04), (_END, -0.02)), quiet=(20, 80)),
-        Shape("hod_break", +1, ((0, 0), (15, 0.32), (60, 0.10), (150, 0.28), (160, 0.36)), 160,
-              ((220, 0.58), (_END, 0.52)), ((220, 0.10), (_END, 0.05))),
-        Shape("gap_down", -1, ((0, 0), (6, 0.05)), 6, ((60, -0.30), (_END, -0.36)),
-              ((60, 0.20), (_END, 0.15)), pm_high_offset=0.02),
+        Shape(
+            "gap_and_go",
+            +1,
+            ((0, 0), (4, -0.05), (9, 0.10)),
+            9,
+            ((45, 0.55), (150, 0.40), (_END, 0.45)),
+            ((25, -0.25), (150, -0.45), (_END, -0.5)),
+            pm_high_offset=0.08,
+        ),
+        Shape(
+            "fade",
+            -1,
+            ((0, 0), (4, 0.10), (10, -0.02)),
+            10,
+            ((70, -0.45), (_END, -0.60)),
+            ((70, 0.30), (_END, 0.25)),
+        ),
+        Shape(
+            "opening_range_break",
+            +1,
+            ((0, 0), (4, 0.06), (9, -0.05), (14, 0.04), (17, 0.09)),
+            17,
+            ((70, 0.45), (_END, 0.35)),
+            ((45, -0.18), (_END, -0.30)),
+            quiet=(0, 15),
+        ),
+        Shape(
+            "vwap_reclaim",
+            +1,
+            ((0, 0), (6, 0.12), (35, -0.22), (50, -0.04), (56, 0.05)),
+            56,
+            ((110, 0.40), (_END, 0.32)),
+            ((100, -0.32), (_END, -0.38)),
+        ),
+        Shape(
+            "vwap_reject",
+            -1,
+            ((0, 0), (12, -0.28), (42, -0.04), (48, -0.12)),
+            48,
+            ((110, -0.42), (_END, -0.48)),
+            ((110, 0.15), (_END, 0.10)),
+        ),
+        Shape(
+            "first_pullback",
+            +1,
+            ((0, 0), (10, 0.38), (19, 0.22), (25, 0.40)),
+            25,
+            ((60, 0.75), (_END, 0.55)),
+            ((50, 0.05), (_END, -0.05)),
+        ),
+        Shape(
+            "parabolic_flush",
+            -1,
+            ((0, 0), (10, 0.15), (20, 0.38), (27, 0.75), (31, 0.92)),
+            31,
+            ((40, 0.30), (90, 0.12), (_END, 0.08)),
+            ((60, 1.05), (_END, 0.85)),
+        ),
+        Shape(
+            "consolidation_break",
+            +1,
+            ((0, 0), (10, 0.22), (20, 0.16), (80, 0.18), (86, 0.26)),
+            86,
+            ((135, 0.55), (_END, 0.45)),
+            ((125, 0.04), (_END, -0.02)),
+            quiet=(20, 80),
+        ),
+        Shape(
+            "hod_break",
+            +1,
+            ((0, 0), (15, 0.32), (60, 0.10), (150, 0.28), (160, 0.36)),
+            160,
+            ((220, 0.58), (_END, 0.52)),
+            ((220, 0.10), (_END, 0.05)),
+        ),
+        Shape(
+            "gap_down",
+            -1,
+            ((0, 0), (6, 0.05)),
+            6,
+            ((60, -0.30), (_END, -0.36)),
+            ((60, 0.20), (_END, 0.15)),
+            pm_high_offset=0.02,
+        ),
     )
-}  # fmt: skip
+}
 assert tuple(SHAPES) == SETUP_SHAPES
 SHAPE_NAMES = tuple(SHAPES)
 # How often each shape is the day's catalyst (gap_down also comes from offerings).
@@ -459,10 +523,15 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
         peak = min(rth_start - 5, news + int((rth_start - news) * rng.uniform(0.4, 0.8)))
         pm = _knotted(
             rng,
-            [(0, lp, 0.2 * per_min), (news, lp, 0.3 * noise), (news + 1, jump_to, 0.6 * noise),
-             (peak, pm_high, 0.3 * noise), (rth_start, lo, 0.3 * noise)],
+            [
+                (0, lp, 0.2 * per_min),
+                (news, lp, 0.3 * noise),
+                (news + 1, jump_to, 0.6 * noise),
+                (peak, pm_high, 0.3 * noise),
+                (rth_start, lo, 0.3 * noise),
+            ],
             rth_start,
-        )  # fmt: skip
+        )
         ah = lc + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, 0.25 * noise, n_min - rth_end))])
         # Volume follows the move: heavy at the news, the open and wherever price travels.
         full = np.concatenate([pm[:-1], rth[:-1], ah])

@@ -56,9 +56,27 @@ SIC_CODES: tuple[tuple[str, str], ...] = (
 )
 
 _NAME_WORDS = (
-    "Apex", "Nova", "Quantum", "Helix", "Vertex", "Solaris", "Cobalt", "Orion", "Zenith", "Pioneer",
-    "Atlas", "Lumen", "Cipher", "Aurora", "Titan", "Nimbus", "Vector", "Kinetic", "Summit", "Harbor",
-)  # fmt: skip
+    "Apex",
+    "Nova",
+    "Quantum",
+    "Helix",
+    "Vertex",
+    "Solaris",
+    "Cobalt",
+    "Orion",
+    "Zenith",
+    "Pioneer",
+    "Atlas",
+    "Lumen",
+    "Cipher",
+    "Aurora",
+    "Titan",
+    "Nimbus",
+    "Vector",
+    "Kinetic",
+    "Summit",
+    "Harbor",
+)
 _NAME_SUFFIX = (
     "Therapeutics",
     "Holdings",

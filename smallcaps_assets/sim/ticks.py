@@ -145,9 +145,13 @@ def trades(
         price = np.where(bad, _round_tick(price * np.where(u(11) < 0.5, 1.25, 0.8), plan.tick), price)
 
     conditions = _code_lists(
-        [(session_ext, cond.FORM_T), (avg_price, cond.AVERAGE_PRICE), (iso, cond.INTERMARKET_SWEEP),
-         (is_odd, cond.ODD_LOT)]
-    )  # fmt: skip
+        [
+            (session_ext, cond.FORM_T),
+            (avg_price, cond.AVERAGE_PRICE),
+            (iso, cond.INTERMARKET_SWEEP),
+            (is_odd, cond.ODD_LOT),
+        ]
+    )
     lat = (20_000 + u(12) * 400_000).astype(np.int64)
     participant = sip - lat
     seq = plan.trade_seq0[m] + 3 * k + (u(13) * 3).astype(np.int64)
@@ -281,9 +285,17 @@ def aggregate(trades_df: pl.DataFrame, bucket: pl.Expr, daily: bool = False) -> 
     """Bars (o, h, l, c, v, vw, n) per bucket; buckets without an OHLC-eligible trade are dropped."""
     if trades_df.is_empty():
         return pl.DataFrame(
-            schema={"bucket": pl.Int64, "o": pl.Float64, "h": pl.Float64, "l": pl.Float64,
-                    "c": pl.Float64, "v": pl.Float64, "vw": pl.Float64, "n": pl.Int64}
-        )  # fmt: skip
+            schema={
+                "bucket": pl.Int64,
+                "o": pl.Float64,
+                "h": pl.Float64,
+                "l": pl.Float64,
+                "c": pl.Float64,
+                "v": pl.Float64,
+                "vw": pl.Float64,
+                "n": pl.Int64,
+            }
+        )
     t = with_eligibility(trades_df, daily).sort("sip_timestamp", "sequence_number")
     price, size = pl.col("price"), pl.col("size")
     bars = (

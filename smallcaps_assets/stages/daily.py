@@ -62,7 +62,10 @@ def adjust_as_of(history: pl.DataFrame, decision_date: dt.date) -> pl.DataFrame:
     h = history.filter(pl.col("date") <= decision_date).sort("symbol", "date")
     # factor(d) = product of ratios of sessions after d, up to the decision date
     h = h.with_columns(
-        _after=(pl.col("split_ratio").log().reverse().cum_sum().reverse().over("symbol") - pl.col("split_ratio").log())
+        _after=(
+            pl.col("split_ratio").log().reverse().cum_sum().reverse().over("symbol")
+            - pl.col("split_ratio").log()
+        )
     ).with_columns(_f=pl.col("_after").exp())
     return h.with_columns(
         *[(pl.col(c) * pl.col("_f")).alias(c) for c in ("open", "high", "low", "close", "vwap")],

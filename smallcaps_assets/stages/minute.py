@@ -65,17 +65,14 @@ def outside_session(frame: pl.DataFrame, day: dt.date) -> pl.Expr:
 
 def flatfile_frame(minute_aggs: pl.DataFrame, symbols: list[str]) -> pl.DataFrame:
     """minute_aggs_v1 rows for ``symbols`` in the REST frame's shape (flat files carry no VWAP)."""
-    return (
-        minute_aggs.filter(pl.col("ticker").is_in(symbols))
-        .select(
-            symbol=pl.col("ticker"),
-            ts=pl.col("window_start").cast(pl.Int64).cast(UTC_NS),
-            open=pl.col("open").cast(pl.Float64),
-            high=pl.col("high").cast(pl.Float64),
-            low=pl.col("low").cast(pl.Float64),
-            close=pl.col("close").cast(pl.Float64),
-            volume=pl.col("volume").cast(pl.Float64),
-            vwap=pl.lit(None, pl.Float64),
-            transactions=pl.col("transactions").cast(pl.Int64),
-        )
+    return minute_aggs.filter(pl.col("ticker").is_in(symbols)).select(
+        symbol=pl.col("ticker"),
+        ts=pl.col("window_start").cast(pl.Int64).cast(UTC_NS),
+        open=pl.col("open").cast(pl.Float64),
+        high=pl.col("high").cast(pl.Float64),
+        low=pl.col("low").cast(pl.Float64),
+        close=pl.col("close").cast(pl.Float64),
+        volume=pl.col("volume").cast(pl.Float64),
+        vwap=pl.lit(None, pl.Float64),
+        transactions=pl.col("transactions").cast(pl.Int64),
     )

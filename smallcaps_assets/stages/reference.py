@@ -54,10 +54,18 @@ def reference_frame(active: list[dict], delisted: list[dict]) -> pl.DataFrame:
             )
     frame = pl.DataFrame(
         rows,
-        schema={"symbol": pl.String, "name": pl.String, "type": pl.String, "market": pl.String,
-                "primary_exchange": pl.String, "active": pl.Boolean, "cik": pl.String,
-                "composite_figi": pl.String, "delisted_utc": pl.String},
-    )  # fmt: skip
+        schema={
+            "symbol": pl.String,
+            "name": pl.String,
+            "type": pl.String,
+            "market": pl.String,
+            "primary_exchange": pl.String,
+            "active": pl.Boolean,
+            "cik": pl.String,
+            "composite_figi": pl.String,
+            "delisted_utc": pl.String,
+        },
+    )
     # A ticker both listed and in the delisted list (re-used symbol) keeps its listed row.
     frame = frame.sort("symbol", "active", descending=[False, True]).unique("symbol", keep="first")
     return frame.with_columns(
@@ -82,10 +90,14 @@ def details_row(d: dict, as_of: dt.date, float_pct: float | None) -> dict:
         "as_of": as_of,
         "weighted_shares_outstanding": float(weighted) if weighted is not None else None,
         "share_class_shares_outstanding": (
-            float(d["share_class_shares_outstanding"]) if d.get("share_class_shares_outstanding") is not None else None
+            float(d["share_class_shares_outstanding"])
+            if d.get("share_class_shares_outstanding") is not None
+            else None
         ),
         "free_float_percent": float_pct,
-        "float_shares": weighted * float_pct / 100.0 if (weighted is not None and float_pct is not None) else None,
+        "float_shares": weighted * float_pct / 100.0
+        if (weighted is not None and float_pct is not None)
+        else None,
         "sic_code": d.get("sic_code"),
         "list_date": dt.date.fromisoformat(d["list_date"]) if d.get("list_date") else None,
     }
@@ -143,8 +155,15 @@ def corporate_actions_frame(splits: list[dict], dividends: list[dict], day: dt.d
     ]
     frame = pl.DataFrame(
         rows,
-        schema={"symbol": pl.String, "action": pl.String, "action_id": pl.String, "effective_date": pl.Date,
-                "split_from": pl.Float64, "split_to": pl.Float64, "cash_amount": pl.Float64},
-    )  # fmt: skip
+        schema={
+            "symbol": pl.String,
+            "action": pl.String,
+            "action_id": pl.String,
+            "effective_date": pl.Date,
+            "split_from": pl.Float64,
+            "split_to": pl.Float64,
+            "cash_amount": pl.Float64,
+        },
+    )
     # The vendor's table has occasional duplicate rows (polygon_api.md §4.6).
     return frame.unique("action_id", keep="first").sort("symbol", "action", "action_id")

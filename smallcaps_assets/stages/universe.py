@@ -24,12 +24,16 @@ class UniverseRules(BaseModel):
     exchanges: tuple[str, ...] = Field(NATIONAL_EXCHANGES, description="primary-exchange MICs (no OTC)")
     min_price: float = Field(0.50, gt=0, description="prior close at least this ($)")
     max_price: float = Field(20.0, gt=0, description="prior close at most this ($)")
-    max_market_cap: float | None = Field(2.0e9, gt=0, description="cap strictly below this ($); None disables")
+    max_market_cap: float | None = Field(
+        2.0e9, gt=0, description="cap strictly below this ($); None disables"
+    )
     max_float: float = Field(100.0e6, gt=0, description="float strictly below this (shares) where known")
     min_adv_dollar: float = Field(1.0e6, ge=0, description="mean close x volume over the lookback ($)")
     adv_sessions: int = Field(20, ge=1, le=250, description="lookback sessions for the average dollar volume")
     min_adv_sessions: int = Field(5, ge=1, description="fewer sessions of history excludes (new listings)")
-    max_unknown_cap_share: float = Field(0.10, ge=0, le=1, description="gate: share of price-band names without cap")
+    max_unknown_cap_share: float = Field(
+        0.10, ge=0, le=1, description="gate: share of price-band names without cap"
+    )
 
 
 # Rule names in evaluation order; a symbol's ``excluded_by`` is the first rule it fails.
@@ -98,7 +102,9 @@ def build_universe(
         "no_prior_bar": pl.col("prior_close").is_null(),
         "price_band": ~pl.col("prior_close").is_between(rules.min_price, rules.max_price).fill_null(False),
         "unknown_market_cap": pl.col("market_cap").is_null() if cap_limit is not None else pl.lit(False),
-        "market_cap": (pl.col("market_cap") >= cap_limit).fill_null(False) if cap_limit is not None else pl.lit(False),
+        "market_cap": (pl.col("market_cap") >= cap_limit).fill_null(False)
+        if cap_limit is not None
+        else pl.lit(False),
         "float": (pl.col("float_shares") >= rules.max_float).fill_null(False),
         "adv_history": (pl.col("adv_sessions").fill_null(0) < rules.min_adv_sessions),
         "adv_dollar": ~(pl.col("adv_dollar_20d") >= rules.min_adv_dollar).fill_null(False),
@@ -106,13 +112,24 @@ def build_universe(
     excluded_by = pl.lit(None, pl.String)
     for name in reversed(RULES):
         excluded_by = pl.when(fails[name]).then(pl.lit(name)).otherwise(excluded_by)
-    audit = cand.with_columns(**{f"fails_{k}": v for k, v in fails.items()}, excluded_by=excluded_by).sort("symbol")
+    audit = cand.with_columns(**{f"fails_{k}": v for k, v in fails.items()}, excluded_by=excluded_by).sort(
+        "symbol"
+    )
     eligible = (
         audit.filter(pl.col("excluded_by").is_null())
         .select(
-            "symbol", "type", "primary_exchange", "prior_date", "prior_close", "shares_outstanding",
-            "shares_as_of", "market_cap", "float_shares", "adv_dollar_20d", "adv_sessions",
-        )  # fmt: skip
+            "symbol",
+            "type",
+            "primary_exchange",
+            "prior_date",
+            "prior_close",
+            "shares_outstanding",
+            "shares_as_of",
+            "market_cap",
+            "float_shares",
+            "adv_dollar_20d",
+            "adv_sessions",
+        )
         .sort("symbol")
     )
     return eligible, audit

@@ -133,10 +133,14 @@ def test_minute_bars_relate_to_daily_bar_by_vendor_rules(small_market):
         assert daily["c"] == rth["c"][-1]
         vwap = (bars["vw"] * bars["v"]).sum() / bars["v"].sum()
         assert daily["vw"] == pytest.approx(vwap, abs=2e-4 * daily["vw"])
-        assert daily == {k: v for k, v in zip("ohlc", _bars_from_trades_independently(
-            small_market.trades(ticker, day), daily=True)[0], strict=False)} | {
-            k: daily[k] for k in ("v", "vw", "n")
-        }  # fmt: skip
+        assert daily == {
+            k: v
+            for k, v in zip(
+                "ohlc",
+                _bars_from_trades_independently(small_market.trades(ticker, day), daily=True)[0],
+                strict=False,
+            )
+        } | {k: daily[k] for k in ("v", "vw", "n")}
 
 
 def test_minutes_without_trades_are_absent(small_market):

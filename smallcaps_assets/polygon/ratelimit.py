@@ -1,0 +1,118 @@
+"""A process-wide, asyncio-friendly token bucket, shared per vendor account.
+
+The vendor limits an *account*, not a client object, so every ``PolygonClient`` of the process that
+talks to the same ``(base_url, key)`` draws from one bucket. The bucket is a GCRA ("virtual
+scheduling") limiter: each ``acquire`` reserves the next free slot under a short ``threading.Lock``
+(never held across an ``await``) and then sleeps until that slot. No thread per request, no asyncio
+primitive bound to one event loop, so it also works when several threads each run their own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Awaitable, Callable
+
+__all__ = ["TokenBucket", "bucket_for", "key_fingerprint", "reset_buckets"]
+
+
+class TokenBucket:
+    """``rate`` tokens per second, at most ``burst`` available at once.
+
+    ``acquire`` never refuses: it waits. Waiters are served in the order they reserved. A
+    ``pause(seconds)`` (used for a 429 with ``Retry-After``) delays every later reservation and drops
+    the saved-up burst, so the account resumes at the steady rate rather than with a new burst.
+    """
+
+    def __init__(self, rate: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic):
+        if not rate > 0:
+            raise ValueError(f"rate must be > 0, got {rate!r}")
+        if burst < 1:
+            raise ValueError(f"burst must be >= 1, got {burst!r}")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tat = clock()  # theoretical arrival time of the next request
+        self.rate = float(rate)
+        self.burst = int(burst)
+
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.rate
+
+    def configure(self, rate: float, burst: int) -> None:
+        """Adopt a new setting; reservations already made keep their slots."""
+        if not rate > 0 or burst < 1:
+            raise ValueError(f"need rate > 0 and burst >= 1, got {rate!r}, {burst!r}")
+        with self._lock:
+            self.rate = float(rate)
+            self.burst = int(burst)
+
+    def reserve(self) -> float:
+        """Reserve one token; return how many seconds to wait before using it."""
+        with self._lock:
+            now = self._clock()
+            interval = 1.0 / self.rate
+            tau = (self.burst - 1) * interval
+            tat = max(self._tat, now)
+            ready = max(now, tat - tau)
+            self._tat = tat + interval
+            return ready - now
+
+    def refund(self) -> None:
+        """Give back a reserved token that was never used (the waiter was cancelled)."""
+        with self._lock:
+            self._tat = max(self._clock(), self._tat - 1.0 / self.rate)
+
+    def pause(self, seconds: float) -> None:
+        """No token is granted for ``seconds`` from now, and the burst allowance is spent."""
+        with self._lock:
+            tau = (self.burst - 1) / self.rate
+            self._tat = max(self._tat, self._clock() + seconds + tau)
+
+    async def acquire(self, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> float:
+        """Wait for one token; return the seconds waited."""
+        wait = self.reserve()
+        if wait > 0:
+            try:
+                await sleep(wait)
+            except asyncio.CancelledError:
+                self.refund()
+                raise
+        return wait
+
+    def __repr__(self) -> str:
+        return f"TokenBucket(rate={self.rate:g}/s, burst={self.burst})"
+
+
+_BUCKETS: dict[tuple[str, str], TokenBucket] = {}
+_BUCKETS_LOCK = threading.Lock()
+
+
+def key_fingerprint(api_key: str) -> str:
+    """A short, non-reversible tag of a key (registry key; never the key itself)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+def bucket_for(base_url: str, api_key: str, rate: float, burst: int) -> TokenBucket:
+    """The process-wide bucket of account ``(base_url, key)``, created on first use.
+
+    A later client with a different ``rate``/``burst`` reconfigures the shared bucket (the newest
+    setting wins), so one test or job with a special limit does not slow the rest of the process
+    for good.
+    """
+    ident = (base_url.rstrip("/").lower(), key_fingerprint(api_key))
+    with _BUCKETS_LOCK:
+        bucket = _BUCKETS.get(ident)
+        if bucket is None:
+            bucket = _BUCKETS[ident] = TokenBucket(rate, burst)
+        else:
+            bucket.configure(rate, burst)
+        return bucket
+
+
+def reset_buckets() -> None:
+    """Forget every shared bucket (tests)."""
+    with _BUCKETS_LOCK:
+        _BUCKETS.clear()
