@@ -9,6 +9,7 @@ their own files, and Dagster's UPath IO managers refuse multi-partition outputs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -75,11 +76,16 @@ def write_partition(
     target.parent.mkdir(parents=True, exist_ok=True)
     if _is_local(target):
         tmp = target.parent / f".tmp-{uuid.uuid4().hex}.parquet"
-        with open(tmp.path, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp.path, target.path)
+        try:
+            with open(tmp.path, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp.path, target.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp.path)
+            raise
     else:  # object stores replace an object atomically on PUT
         target.write_bytes(data)
     return WrittenPartition(str(target), frame.height, len(data), hashlib.sha256(data).hexdigest())

@@ -192,42 +192,45 @@ def ticker_details(
     async def fetch():
         async with polygon.connect() as client:
             floats = {f.ticker: f.free_float_percent for f in await client.free_float()}
-            base = None if day == anchor or selected else lake.read_partition("ticker_details", anchor)
-            to_ask: dict[str, dt.date] = {}
-            if selected:
-                to_ask = {s: anchor for s in selected}
-            elif base is None:
-                to_ask = {s: anchor for s in tracked}
-            else:
-                changed = {
-                    s.ticker
-                    for s in await client.splits(
-                        execution_date_gte=cal.next_trading_day(anchor), execution_date_lte=day
-                    )
-                }
-                new = set(tracked) - set(base["symbol"])
-                to_ask = {s: day for s in sorted((changed & set(tracked)) | new)}
+            counter = {"asked": 0}
 
-            async def one(symbol: str, as_of: dt.date):
+            async def one(symbol: str, as_of: dt.date) -> dict | None:
+                counter["asked"] += 1
                 d = await client.ticker_details(symbol, date=as_of)
-                return (
-                    None
-                    if d is None
-                    else ref.details_row(d.model_dump(mode="json", by_alias=True), as_of, floats.get(symbol))
+                if d is None:
+                    return None
+                return ref.details_row(d.model_dump(mode="json", by_alias=True), as_of, floats.get(symbol))
+
+            wanted = selected or tracked
+            # Anchor rows: from the lake when the anchor partition exists (cheap), else asked
+            # with date=anchor, which returns the same values.
+            stored = None if (day == anchor or selected) else lake.read_partition("ticker_details", anchor)
+            if stored is not None:
+                anchor_rows = {r["symbol"]: r for r in stored.iter_rows(named=True) if r["as_of"] == anchor}
+            else:
+                fetched = await asyncio.gather(*(one(s, anchor) for s in wanted))
+                anchor_rows = {r["symbol"]: r for r in fetched if r is not None}
+            rows = {s: anchor_rows[s] for s in wanted if s in anchor_rows}
+            if day != anchor:
+                # Mid-week: re-ask tickers whose share count changed by a split since the anchor,
+                # and tickers not listed at the anchor.
+                splits = await client.splits(
+                    execution_date_gte=cal.next_trading_day(anchor), execution_date_lte=day
                 )
+                changed = {x.ticker for x in splits}
+                refresh = sorted(s for s in wanted if s in changed or s not in anchor_rows)
+                for r in await asyncio.gather(*(one(s, day) for s in refresh)):
+                    if r is not None:
+                        rows[r["symbol"]] = r
+            return list(rows.values()), client.usage, counter["asked"]
 
-            rows = await asyncio.gather(*(one(s, a) for s, a in to_ask.items()))
-            return base, [r for r in rows if r is not None], client.usage, len(to_ask)
-
-    base, rows, usage, asked = run(fetch())
+    rows, usage, asked = run(fetch())
     fresh = ref.details_frame(rows)
+    frame = schemas.enforce(schemas.TickerDetails, fresh)
     if selected:
-        frame = schemas.enforce(schemas.TickerDetails, fresh)
         written = lake.replace_symbols("ticker_details", day, frame, selected, sort_by=["symbol"])
         frame = lake.read_partition("ticker_details", day)
     else:
-        merged = ref.merge_details(base if base is not None else fresh.clear(), fresh, tracked)
-        frame = schemas.enforce(schemas.TickerDetails, merged)
         written = lake.write_partition("ticker_details", day, frame, sort_by=["symbol"])
     known = frame["weighted_shares_outstanding"].is_not_null().sum() / max(1, len(tracked))
     gate = evaluate(

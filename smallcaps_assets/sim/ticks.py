@@ -4,8 +4,10 @@ Every random number here is counter-based (``rng.uniforms``), keyed by (seed, ti
 counter built from (minute, print index, field). A request for ten minutes therefore generates only
 those ten minutes, and they are identical to the same minutes of a full-day request.
 
-Bars are *derived* from trades with the vendor's eligibility rules (conditions.py), never drawn
-separately, so trades aggregate exactly to the bars by construction.
+Bars are *derived* from trades with the vendor's eligibility rules, never drawn separately, so
+trades aggregate exactly to the bars by construction. The rules and ``aggregate`` are platform
+code (``smallcaps_assets.stages.trade_rules``), re-exported here: the flat-file ingestion rebuilds
+VWAP from trades with the very same functions.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from ..stages.trade_rules import aggregate, with_eligibility
 from . import conditions as cond
 from .config import SimConfig
 from .prices import DayPlan
@@ -22,6 +25,8 @@ from .rng import normals, stable_key, uniforms
 NS_PER_MIN = 60_000_000_000
 LIT_VENUES = np.array([12, 11, 10, 8, 7, 19, 18, 21, 15, 1, 2, 3, 20])  # vendor exchange ids
 TRF_IDS = np.array([201, 202, 203])
+
+__all__ = ["QUOTE_COLUMNS", "TRADE_COLUMNS", "aggregate", "quotes", "trades", "with_eligibility"]
 
 TRADE_COLUMNS = {
     "sip_timestamp": pl.Int64,
@@ -252,70 +257,3 @@ def _clip_window(df: pl.DataFrame, start_ns: int | None, end_ns: int | None) -> 
     if end_ns is not None:
         df = df.filter(pl.col("sip_timestamp") <= end_ns)
     return df
-
-
-# ---------------------------------------------------------------------------------------------
-# Aggregation (the vendor's bar-building rules)
-# ---------------------------------------------------------------------------------------------
-
-
-def with_eligibility(trades_df: pl.DataFrame, daily: bool) -> pl.DataFrame:
-    """Flags per trade: updates OHLC (open/close and high/low) and updates volume.
-
-    A field is updated only if *every* condition on the trade allows it (standard SIP practice).
-    Minute bars treat the extended-hours conditions (Form T, 12 and 13) as eligible, because the
-    vendor's intraday bars include extended-hours prints; daily bars use the consolidated rules.
-    Cancelled or corrected trades (correction != 0) never count.
-    """
-    hl_bad, oc_bad, vol_bad = cond.ineligible_sets(daily=daily)
-    # Lists hold 0-3 ids; testing each position is much faster than a per-row list.eval.
-    width = int(trades_df["conditions"].list.len().max() or 0)
-    ok = pl.col("correction").fill_null(0) == 0
-
-    def allowed(bad: frozenset[int]) -> pl.Expr:
-        hit = pl.lit(False)
-        for j in range(width):
-            hit = hit | pl.col("conditions").list.get(j, null_on_oob=True).is_in(list(bad)).fill_null(False)
-        return ok & ~hit
-
-    return trades_df.with_columns(upd_hl=allowed(hl_bad), upd_oc=allowed(oc_bad), upd_vol=allowed(vol_bad))
-
-
-def aggregate(trades_df: pl.DataFrame, bucket: pl.Expr, daily: bool = False) -> pl.DataFrame:
-    """Bars (o, h, l, c, v, vw, n) per bucket; buckets without an OHLC-eligible trade are dropped."""
-    if trades_df.is_empty():
-        return pl.DataFrame(
-            schema={
-                "bucket": pl.Int64,
-                "o": pl.Float64,
-                "h": pl.Float64,
-                "l": pl.Float64,
-                "c": pl.Float64,
-                "v": pl.Float64,
-                "vw": pl.Float64,
-                "n": pl.Int64,
-            }
-        )
-    t = with_eligibility(trades_df, daily).sort("sip_timestamp", "sequence_number")
-    price, size = pl.col("price"), pl.col("size")
-    bars = (
-        t.with_columns(bucket=bucket)
-        .group_by("bucket")
-        .agg(
-            o=price.filter(pl.col("upd_oc")).first(),
-            c=price.filter(pl.col("upd_oc")).last(),
-            h=price.filter(pl.col("upd_hl")).max(),
-            l=price.filter(pl.col("upd_hl")).min(),
-            v=size.filter(pl.col("upd_vol")).sum(),
-            # Prices sit on a 1/10,000 $ grid and sizes are whole shares, so price-in-ticks x size
-            # is an exact integer in float64 and the sum does not depend on summation order.
-            pv=((price * 10_000).round() * size).filter(pl.col("upd_vol")).sum(),
-            n=pl.col("upd_vol").sum().cast(pl.Int64),
-        )
-        .filter(pl.col("o").is_not_null() & pl.col("h").is_not_null())
-        # Round half up in tick space: explicit, so any re-implementation gets the same digits.
-        .with_columns(vw=(pl.col("pv") / pl.col("v") + 0.5).floor() / 10_000)
-        .drop("pv")
-        .sort("bucket")
-    )
-    return bars.select("bucket", "o", "h", "l", "c", "v", "vw", "n")

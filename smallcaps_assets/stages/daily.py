@@ -60,30 +60,12 @@ def adjust_as_of(history: pl.DataFrame, decision_date: dt.date) -> pl.DataFrame:
     """Express every bar of ``history`` (columns date, symbol, OHLC, volume, split_ratio) in the
     share units of ``decision_date``, using only splits executed on or before it."""
     h = history.filter(pl.col("date") <= decision_date).sort("symbol", "date")
-    # factor(d) = product of ratios of sessions after d, up to the decision date
+    # factor(d) = product of the ratios of sessions after d, up to the decision date. A reverse
+    # cumulative product keeps whole-number ratios exact (no log/exp round trip).
     h = h.with_columns(
-        _after=(
-            pl.col("split_ratio").log().reverse().cum_sum().reverse().over("symbol")
-            - pl.col("split_ratio").log()
-        )
-    ).with_columns(_f=pl.col("_after").exp())
+        _f=pl.col("split_ratio").reverse().cum_prod().reverse().over("symbol") / pl.col("split_ratio")
+    )
     return h.with_columns(
         *[(pl.col(c) * pl.col("_f")).alias(c) for c in ("open", "high", "low", "close", "vwap")],
         volume=pl.col("volume") / pl.col("_f"),
-    ).drop("_after", "_f")
-
-
-def flatfile_frame(day_aggs: pl.DataFrame) -> pl.DataFrame:
-    """day_aggs_v1 rows (ticker, volume, open, close, high, low, window_start, transactions) in the
-    same shape as ``grouped_frame``. Flat files carry no VWAP and no OTC flag (SIP only)."""
-    return day_aggs.select(
-        symbol=pl.col("ticker"),
-        open=pl.col("open").cast(pl.Float64),
-        high=pl.col("high").cast(pl.Float64),
-        low=pl.col("low").cast(pl.Float64),
-        close=pl.col("close").cast(pl.Float64),
-        volume=pl.col("volume").cast(pl.Float64),
-        vwap=pl.lit(None, pl.Float64),
-        transactions=pl.col("transactions").cast(pl.Int64),
-        otc=pl.lit(False),
-    )
+    ).drop("_f")

@@ -120,12 +120,6 @@ def details_frame(rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=DETAILS_SCHEMA).unique("symbol", keep="last").sort("symbol")
 
 
-def merge_details(base: pl.DataFrame, refreshed: pl.DataFrame, tracked: list[str]) -> pl.DataFrame:
-    """Refreshed rows replace carried ones; only currently tracked symbols are kept."""
-    merged = pl.concat([base.filter(~pl.col("symbol").is_in(refreshed["symbol"])), refreshed], how="vertical")
-    return merged.filter(pl.col("symbol").is_in(tracked)).sort("symbol")
-
-
 def corporate_actions_frame(splits: list[dict], dividends: list[dict], day: dt.date) -> pl.DataFrame:
     rows = [
         {

@@ -181,3 +181,16 @@ def test_faults_leave_partitions_byte_identical_and_retries_are_counted(
     meta = out.days[0].metadata
     assert sum(int(meta[a]["api/total/retries"]) for a in assets) > 0
     assert sum(int(meta[a]["api/total/http_5xx"]) for a in assets) > 0
+
+
+def test_shares_are_the_same_whatever_the_backfill_order(warm_lake, polygon, tmp_path, monkeypatch):
+    """Mid-week details carried from the weekly anchor equal those asked directly, so a backfill
+    that skips the anchor (or runs backwards) writes the same partition."""
+    day = dt.date(2024, 3, 5)  # Tuesday; the anchor is Monday 2024-03-04
+    in_order = lake.read_partition("ticker_details", day)
+    monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(tmp_path))
+    out = materialize_range("key:ticker_reference or key:ticker_details", day, day, resources={"polygon": polygon})
+    assert out.success, out.days[0].error
+    assert lake.read_partition("ticker_details", day).equals(in_order)
+    assert set(in_order["as_of"].unique()) <= {dt.date(2024, 3, 4), day}
+    assert out.days[0].metadata["ticker_details"]["refreshed"] >= in_order.height
