@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import warnings
 from typing import Annotated
 
 import typer
 
 from .bench_cli import register as register_bench
 from .sim.cli import sim_app
+
+# Beta/preview notices from Dagster about parameters we chose deliberately are noise on a terminal.
+warnings.filterwarnings("ignore", message=r".*(is currently in beta|is currently in preview|is superseded).*")
 
 app = typer.Typer(
     help="smallcaps_assets: small-cap momentum research on a Dagster asset graph.", no_args_is_help=True
