@@ -1281,10 +1281,9 @@ class _Api:
             for i in np.nonzero(np.asarray(sk.shape) != prices.NO_CATALYST)[0]:
                 d = sk.dates[int(i)]
                 h = hashlib.blake2b(f"{self.seed}|news|{p.ticker}|{d}".encode(), digest_size=32).hexdigest()
-                minute = int(h[:6], 16) % 180
-                ts = dt.datetime.combine(d, dt.time(6 + minute // 60, minute % 60), tzinfo=NY).astimezone(
-                    dt.UTC
-                )
+                # Published a few seconds before the pre-market jump it causes.
+                published_ns = prices.news_time_ns(sk, int(i)) - (5 + int(h[:2], 16) % 50) * 1_000_000_000
+                ts = dt.datetime.fromtimestamp(published_ns // 1_000_000_000, dt.UTC)
                 url = f"https://news.example.com/{d.isoformat()}/{h[:16]}"
                 rows.append(
                     {

@@ -62,7 +62,8 @@ class EdgeConfig(_Strict):
 
 
 class DataFaults(_Strict):
-    """Data faults, all off by default. Rates are per symbol-day (bad ticks: per trade)."""
+    """Data faults, all off by default. Rates are per symbol-day, except bad ticks (per trade) and
+    crossed quotes (per quote)."""
 
     bad_tick_rate: float = Field(0.0, ge=0.0, le=0.05, description="share of trades printed at a wrong price")
     duplicate_bar_rate: float = Field(
@@ -71,7 +72,9 @@ class DataFaults(_Strict):
     missing_day_rate: float = Field(
         0.0, ge=0.0, le=1.0, description="share of symbol-days with no data at all"
     )
-    crossed_quote_rate: float = Field(0.0, ge=0.0, le=0.5, description="extra share of quotes with bid > ask")
+    crossed_quote_rate: float = Field(
+        0.0, ge=0.0, le=0.5, description="extra share of quotes (per quote) with bid > ask"
+    )
 
 
 class SimConfig(_Strict):
@@ -90,8 +93,15 @@ class SimConfig(_Strict):
     large_cap_share: float = Field(
         0.30, ge=0.0, le=0.9, description="share of common stocks drawn from the >= $2B tail"
     )
-    delist_rate: float = Field(0.08, ge=0.0, le=0.5, description="share of tickers delisted inside the span")
-    ipo_rate: float = Field(0.10, ge=0.0, le=0.5, description="share of tickers listed inside the span")
+    delist_rate: float = Field(
+        0.16,
+        ge=0.0,
+        le=0.5,
+        description="share of tickers scheduled to delist within 8 years of listing/start",
+    )
+    ipo_rate: float = Field(
+        0.20, ge=0.0, le=0.5, description="share of tickers whose listing falls in the 8 years after start"
+    )
     reverse_split_rate: float = Field(
         0.5, ge=0.0, le=1.0, description="probability a sub-$1 name reverse-splits after 30 sessions below $1"
     )

@@ -167,6 +167,7 @@ class Skeleton:
     move: np.ndarray  # catalyst move scale M (log units)
     win: np.ndarray  # catalyst outcome: True if the setup continued
     rvol: np.ndarray
+    news_frac: np.ndarray  # where in the pre-market a catalyst's news lands (0..1)
     splits: tuple[Split, ...]
     offerings: tuple[dt.date, ...]
     delisted_on: dt.date | None  # first date the ticker no longer trades
@@ -192,7 +193,7 @@ def _rolling_all(mask: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-_STREAMS = 10
+_STREAMS = 11
 
 
 def _yearly_draws(seed: int, index: int, sessions: list[dt.date]) -> np.ndarray:
@@ -215,6 +216,7 @@ def _yearly_draws(seed: int, index: int, sessions: list[dt.date]) -> np.ndarray:
                 rng.normal(0.0, 1.0, 262),
                 *(rng.random(262) for _ in range(7)),
                 rng.normal(0.0, 1.0, 262),
+                rng.random(262),  # appended last so earlier streams keep their values
             ]
         )
         pos = [first[sessions[j]] for j in cols]
@@ -240,7 +242,7 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
         sessions = [d for d in sessions if d < p.delist_date]
     k = len(sessions)
     draws = _yearly_draws(cfg.seed, p.index, sessions)
-    t3, overnight_z, u_cat, u_shape, u_gap, u_win, u_rvol, u_offer, u_mult, vol_z = draws
+    t3, overnight_z, u_cat, u_shape, u_gap, u_win, u_rvol, u_offer, u_mult, vol_z, u_news = draws
     overnight = overnight_z * 0.35 * p.daily_vol
     intraday = t3 * p.daily_vol * 0.85 + p.drift
     cum_w = np.cumsum(SHAPE_WEIGHTS / SHAPE_WEIGHTS.sum())
@@ -257,7 +259,8 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
     is_cat = is_cat | offering
     shape = np.where(is_cat, shape, NO_CATALYST)
 
-    # Up-gaps are 10%-300% with most mass near 15-30%; gap-downs are 10%-50%.
+    # Up-gaps are 11%-300%, quartiles about 13% / 23% / 60% with a long tail past +100%;
+    # gap-downs are 11%-51%.
     gap = np.where(shape == gap_down_idx, -(0.11 + 0.40 * u_gap), 0.11 * 27.0 ** (u_gap**2.2))
     gap = np.where(is_cat, gap, 0.0)
     move = 0.35 * np.log1p(np.abs(gap)) + 0.08
@@ -307,7 +310,7 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
                 ratio = float(min((5, 10, 15, 20, 25, 30, 40, 50, 100), key=lambda r: abs(r - target)))
                 factor[exec_i:] *= ratio
                 splits.append(Split(p.ticker, sessions[exec_i], split_from=ratio, split_to=1.0))
-        elif ev.random() < cfg.forward_split_rate * 5:
+        elif ev.random() < cfg.forward_split_rate:
             ratio = float(ev.choice([2, 3, 4]))
             factor[exec_i:] /= ratio
             splits.append(Split(p.ticker, sessions[exec_i], split_from=1.0, split_to=ratio))
@@ -338,6 +341,7 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
         move=move[sl],
         win=win[sl],
         rvol=rvol[sl],
+        news_frac=u_news[sl],
         splits=tuple(s for s in splits if s.execution_date < (delisted_on or dt.date.max)),
         offerings=tuple(d for d, o in zip(dates, offering[sl], strict=True) if o),
         delisted_on=delisted_on,
@@ -428,16 +432,33 @@ def _spikes(
     return sorted(out)
 
 
-def luld_band(ref_price: float, tier: int, minute_after_open: int, rth_len: int) -> float:
-    """LULD band as a fraction of the reference price (market_structure.md §7.2)."""
-    if ref_price > 3.0:
+def news_minute(news_frac: float, rth_start: int) -> int:
+    """Minute index (from 04:00 ET) at which a catalyst's news hits: 30-85% into the pre-market."""
+    return int(rth_start * (0.30 + 0.55 * news_frac))
+
+
+def news_time_ns(sk: Skeleton, i: int) -> int:
+    """When the news of catalyst session ``i`` is published (the pre-market jump follows it)."""
+    sess = cal.session(sk.dates[i])
+    rth_start = (sess.ns("market_open") - sess.ns("pre_open")) // 60_000_000_000
+    return sess.ns("pre_open") + news_minute(float(sk.news_frac[i]), rth_start) * 60_000_000_000
+
+
+def luld_band(ref_price: float, prev_close: float, tier: int, minute_after_open: int, rth_len: int) -> float:
+    """LULD band as a fraction of the reference price (market_structure.md §7.2).
+
+    The percentage tier is chosen by the previous close; the $0.15 cap of the lowest tier is in
+    dollars, so it is converted with the reference price. Bands double 09:30-09:45, and in the
+    last 25 minutes for Tier 1 and for Tier 2 names at or under $3.
+    """
+    if prev_close > 3.0:
         pct = 0.05 if tier == 1 else 0.10
-    elif ref_price >= 0.75:
+    elif prev_close >= 0.75:
         pct = 0.20
     else:
         pct = min(0.15 / ref_price, 0.75)
     doubled = minute_after_open < 15 or (
-        minute_after_open >= rth_len - 25 and (tier == 1 or ref_price <= 3.0)
+        minute_after_open >= rth_len - 25 and (tier == 1 or prev_close <= 3.0)
     )
     return pct * (2.0 if doubled else 1.0)
 
@@ -501,7 +522,7 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
             m = min(round(t * scale), rth_len)
             if knots and m <= knots[-1][0]:
                 continue
-            quiet = s.quiet is not None and s.quiet[0] <= t < s.quiet[1] and s.quiet[0] > 0
+            quiet = s.quiet is not None and s.quiet[0] <= t < s.quiet[1]
             knots.append((m, lo + lvl * move_scale, noise * (0.15 if quiet else 1.0)))
         if knots[-1][0] != rth_len:
             knots.append((rth_len, lc, noise))
@@ -511,13 +532,13 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
         for at, sign in _spikes(rng, s, win, trig_m, rth_len):
             # A step big enough to breach the LULD band, decaying linearly to zero at the close so
             # the session still closes where the daily path says.
-            band = luld_band(float(np.exp(rth[at])), p.luld_tier, at, rth_len)
+            band = luld_band(float(np.exp(rth[at])), prev_close, p.luld_tier, at, rth_len)
             z = sign * np.log1p(band * rng.uniform(1.3, 1.8))
             rth[at:] += z * (1.0 - (np.arange(at, rth_len + 1) - at) / (rth_len - at))
         trigger_ns = sess.ns("market_open") + round(s.trigger * scale) * 60_000_000_000
         # Pre-market: quiet until the news, a jump toward the gap, a run to the pre-market high,
         # then a drift down to the open.
-        news = int(rth_start * rng.uniform(0.30, 0.85))
+        news = news_minute(float(sk.news_frac[i]), rth_start)
         pm_high = lo + s.pm_high_offset * move_scale
         jump_to = lp + 0.7 * (lo - lp)
         peak = min(rth_start - 5, news + int((rth_start - news) * rng.uniform(0.4, 0.8)))
@@ -540,6 +561,7 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
         weights[news : news + 3] *= 25.0
         weights[news:rth_start] *= 4.0
         quiet_mult = np.ones(n_min)
+        # A mid-session consolidation is also a volume lull; an opening range is not.
         if s.quiet is not None and s.quiet[0] > 0:
             a, b = rth_start + int(s.quiet[0] * scale), rth_start + int(s.quiet[1] * scale)
             weights[a:b] *= 0.35
@@ -564,9 +586,12 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
     ref = (csum[mm] - csum[lo_m]) / (mm - lo_m)
     band = (
         np.array(
-            [luld_band(r, p.luld_tier, int(t), rth_len) for r, t in zip(ref, mm - rth_start, strict=True)]
+            [
+                luld_band(r, prev_close, p.luld_tier, int(t), rth_len)
+                for r, t in zip(ref, mm - rth_start, strict=True)
+            ]
         )
-        if np.any(np.abs(mids[mm] / ref - 1.0) > 0.05)
+        if p.luld_covered and np.any(np.abs(mids[mm] / ref - 1.0) > 0.05)
         else np.full(len(mm), np.inf)
     )
     breach = np.abs(mids[mm] / ref - 1.0) > band

@@ -124,6 +124,11 @@ class TickerProfile:
         return TAPE_BY_MIC.get(self.primary_exchange or "", 3)
 
     @property
+    def luld_covered(self) -> bool:
+        """LULD covers NMS stocks except rights and warrants; OTC names are not NMS stocks."""
+        return self.market == "stocks" and self.type not in ("WARRANT", "RIGHT")
+
+    @property
     def is_small_cap_candidate(self) -> bool:
         return self.type == "CS" and self.market == "stocks"
 
@@ -172,7 +177,7 @@ def _profile(cfg: SimConfig, index: int, root: str) -> TickerProfile:
 
     # Listing events are drawn over a fixed 4-year horizon, not the configured span, so that
     # extending ``end`` never rewrites history (a ticker listed after ``end`` is simply not yet listed).
-    horizon = 4 * 365
+    horizon = 8 * 365
     if rng.random() < cfg.ipo_rate:
         list_date = cfg.start + dt.timedelta(days=int(rng.integers(5, horizon)))
     else:
