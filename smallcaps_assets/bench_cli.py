@@ -36,7 +36,8 @@ def format_sim_report(report: dict) -> str:
 
 
 def register(bench_app: typer.Typer) -> None:
-    """Add ``sim`` to the ``bench`` group: ``smallcaps bench sim [--json] [--repeats N]``."""
+    """Add ``sim`` and ``ingest`` to the ``bench`` group: ``smallcaps bench sim [--json]``,
+    ``smallcaps bench ingest [--json]``."""
 
     @bench_app.command("sim")
     def sim(
@@ -55,3 +56,48 @@ def register(bench_app: typer.Typer) -> None:
         market = SimMarket(load_sim_config(config, seed, symbols))
         report = bench_sim(market, repeats=repeats)
         typer.echo(json.dumps(report) if as_json else format_sim_report(report))
+
+    @bench_app.command("ingest")
+    def ingest(
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print one JSON object instead of a summary.")
+        ] = False,
+        symbols: Annotated[
+            int,
+            typer.Option("--symbols", min=10, help="Tickers in the served market (server cost is linear)."),
+        ] = 200,
+        days: Annotated[
+            int, typer.Option("--days", min=1, help="Sessions of daily history (252 = a year).")
+        ] = 252,
+        workers: Annotated[
+            int | None,
+            typer.Option("--workers", min=1, help="Server worker processes (default: CPUs, max 4)."),
+        ] = None,
+        latency_ms: Annotated[
+            float, typer.Option("--latency-ms", min=0, help="Server latency per request.")
+        ] = 50.0,
+        concurrency: Annotated[
+            int | None,
+            typer.Option("--concurrency", min=1, help="Client in-flight requests (default 2 per worker)."),
+        ] = None,
+        minute_symbols: Annotated[int, typer.Option("--minute-symbols", min=1)] = 50,
+        minute_days: Annotated[int, typer.Option("--minute-days", min=1)] = 5,
+        seed: Annotated[int, typer.Option("--seed")] = 7,
+    ) -> None:
+        """Ingest a year of whole-market daily bars (and a sample of minute bars) with the vendor
+        client from `smallcaps sim serve` run as a child process; see smallcaps_assets/bench_ingest.py."""
+        from .bench_ingest import bench_ingest, format_report
+
+        if minute_days > days:
+            raise typer.BadParameter("--minute-days must be <= --days")
+        report = bench_ingest(
+            symbols=symbols,
+            days=days,
+            workers=workers,
+            latency_ms=latency_ms,
+            concurrency=concurrency,
+            minute_symbols=minute_symbols,
+            minute_days=minute_days,
+            seed=seed,
+        )
+        typer.echo(json.dumps(report) if as_json else format_report(report))

@@ -113,7 +113,7 @@ def iter_batches(
     dataset: str,
     columns: tuple[str, ...],
     tickers: set[str] | None = None,
-    batch_bytes: int = BATCH_BYTES,
+    batch_bytes: int | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Record batches of a gzip CSV flat file with ``columns`` typed as ``read_flatfile`` types them
     (condition lists as ``list[int32]``), optionally only the rows of ``tickers``."""
@@ -132,7 +132,7 @@ def iter_batches(
     try:
         reader = pacsv.open_csv(
             pa.input_stream(stream, compression="gzip"),
-            read_options=pacsv.ReadOptions(block_size=batch_bytes),
+            read_options=pacsv.ReadOptions(block_size=batch_bytes or BATCH_BYTES),
             convert_options=pacsv.ConvertOptions(
                 column_types=types, include_columns=list(columns), strings_can_be_null=False
             ),

@@ -119,12 +119,7 @@ def materialize_range(
                 outcome.metadata[m.asset_key.to_user_string()] = {k: v.value for k, v in m.metadata.items()}
             if not result.success:
                 failures = result.get_step_failure_events()
-                outcome.error = (
-                    "; ".join(
-                        f"{f.step_key}: {f.event_specific_data.error.message.strip()[:300]}" for f in failures
-                    )
-                    or "run failed"
-                )
+                outcome.error = "; ".join(f"{f.step_key}: {_error_text(f)}" for f in failures) or "run failed"
         except Exception as exc:  # a definition-level error: report it as this day's failure
             outcome.error = f"{type(exc).__name__}: {exc}"
         outcomes.append(outcome)

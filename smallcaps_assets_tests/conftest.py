@@ -10,6 +10,8 @@ import pytest
 
 from smallcaps_assets.sim import SimConfig, SimMarket
 
+from .defs.conftest import DAY, PIPE_CONFIG, ROOTS, WARM_SESSIONS, warm_days
+
 CAPTURES = Path(__file__).parent / "fixtures" / "vendor_captures"
 
 
@@ -32,3 +34,41 @@ def default_market() -> SimMarket:
 
 def load_capture(name: str) -> object:
     return json.loads((CAPTURES / name).read_text())
+
+
+# ------------------------------------------------------------------------------------------
+# The pipeline's small market (constants in defs/conftest.py), shared by defs/ and test_cli.py
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sim_config_file(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("simcfg") / "sim.json"
+    path.write_text(PIPE_CONFIG.model_dump_json())
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def polygon(sim_config_file):
+    from smallcaps_assets.resources import PolygonResource  # (Dagster is imported only when needed)
+
+    return PolygonResource(sim_config_path=sim_config_file)
+
+
+@pytest.fixture(scope="session")
+def warm_lake(tmp_path_factory, polygon):
+    """A lake with 6 sessions of roots before DAY, plus shares on the session before DAY."""
+    from smallcaps_assets.materialize import materialize_range
+
+    root = tmp_path_factory.mktemp("lake")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SMALLCAPS_DATA_DIR", str(root))
+    mp.delenv("DAGSTER_HOME", raising=False)
+    days = warm_days(DAY, WARM_SESSIONS)
+    res = {"polygon": polygon}
+    out = materialize_range(ROOTS, days[0], days[-1], resources=res)
+    assert out.success, [(d.day, d.error) for d in out.days]
+    out = materialize_range("key:ticker_details", days[-2], days[-1], resources=res)
+    assert out.success, [(d.day, d.error) for d in out.days]
+    yield root
+    mp.undo()

@@ -6,12 +6,13 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from .. import flatfiles_source, lake, schemas
+from .. import lake, schemas
 from ..checks import results, spec
 from ..gates import evaluate, frame_rule, row_rule
 from ..partitions import trading_days
 from ..resources import PolygonResource
 from ..stages import daily
+from . import flatfiles
 from .common import (
     DAILY_FRESHNESS,
     DOWNSTREAM_AUTOMATION,
@@ -62,19 +63,26 @@ def daily_bars(
     context: dg.AssetExecutionContext, config: DailyBarsConfig, polygon: PolygonResource
 ) -> dg.MaterializeResult:
     """Raw (unadjusted) session OHLCV, VWAP and trade count for every US-listed ticker, from one
-    grouped-daily request per day (or the day_aggs_v1 flat file), plus ``split_ratio``: how much
-    that day's raw prices jumped because of a split. Prices adjusted as of any decision date are
-    derived from the ratios up to that date only (stages/daily.py ``adjust_as_of``)."""
+    grouped-daily request per day (or the day_aggs_v1 flat file, with VWAP rebuilt from trades_v1
+    when present; metadata ``vwap_source``), plus ``split_ratio``: how much that day's raw prices
+    jumped because of a split. Prices adjusted as of any decision date are derived from the
+    ratios up to that date only (stages/daily.py ``adjust_as_of``)."""
     day = partition_day(context)
     actions = lake.read_partition("corporate_actions", day)
     if actions is None:
         raise dg.Failure(f"corporate_actions for {day} is missing; materialize it first")
     usage_meta: dict[str, object] = {}
+    vwap_meta: dict[str, object] = {"vwap_source": "rest"}
+    selected = config.selected()
     if config.source == "flatfiles":
-        if not config.flatfiles_root:
-            raise dg.Failure("source=flatfiles needs flatfiles_root (a folder or s3://bucket/prefix)")
-        raw = flatfiles_source.read(config.flatfiles_root, "day_aggs_v1", day)
-        bars = daily.flatfile_frame(raw) if raw is not None else daily.grouped_frame([])
+        root = flatfiles.require_root(config.flatfiles_root)
+        raw = flatfiles.read_aggs(root, "day_aggs_v1", day)
+        vw = flatfiles.trade_vwap(context, root, day, daily=True, tickers=selected)
+        bars = daily.flatfile_frame(raw, vw)
+        if selected:
+            bars = bars.filter(pl.col("symbol").is_in(selected))
+        mismatched = daily.volume_mismatches(bars, vw) if vw is not None else []
+        vwap_meta = flatfiles.vwap_metadata(vw, mismatched)
     else:
 
         async def fetch():
@@ -86,7 +94,6 @@ def daily_bars(
         bars = daily.grouped_frame(rows)
         usage_meta = usage_metadata(usage)
     frame = schemas.enforce(schemas.DailyBars, daily.with_split_ratio(bars, actions))
-    selected = config.selected()
     if selected:
         missing = unknown_symbols(selected, set(frame["symbol"]))
         if missing:
@@ -119,6 +126,7 @@ def daily_bars(
             **written.metadata(),
             "symbols": frame.height,
             "source": config.source,
+            **vwap_meta,
             "split_days": int((frame["split_ratio"] != 1.0).sum()),
             **usage_meta,
         },

@@ -7,12 +7,13 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from .. import flatfiles_source, lake, schemas
+from .. import lake, schemas
 from ..checks import results, spec
 from ..gates import evaluate, frame_rule, row_rule
 from ..partitions import trading_days
 from ..resources import PolygonResource
 from ..stages import minute
+from . import flatfiles
 from .common import (
     DAILY_FRESHNESS,
     DOWNSTREAM_AUTOMATION,
@@ -67,8 +68,9 @@ def minute_bars(
     context: dg.AssetExecutionContext, config: MinuteBarsConfig, polygon: PolygonResource
 ) -> dg.MaterializeResult:
     """Minute bars from 04:00 to 20:00 ET (13:00/17:00 on early closes) for the day's universe,
-    one aggregates request per symbol (or the minute_aggs_v1 flat file), with the ET session
-    (PM / RTH / AH) of each bar. Minutes without trades are absent, as at the vendor."""
+    one aggregates request per symbol (or the minute_aggs_v1 flat file, with VWAP rebuilt from
+    trades_v1 when present; metadata ``vwap_source``), with the ET session (PM / RTH / AH) of
+    each bar. Minutes without trades are absent, as at the vendor."""
     day = partition_day(context)
     uni = lake.read_partition("universe", day)
     if uni is None:
@@ -81,13 +83,14 @@ def minute_bars(
             raise dg.Failure(f"symbols not in the {day} universe: {missing}")
         symbols = selected
     usage_meta: dict[str, object] = {}
+    vwap_meta: dict[str, object] = {"vwap_source": "rest"}
     if config.source == "flatfiles":
-        if not config.flatfiles_root:
-            raise dg.Failure("source=flatfiles needs flatfiles_root (a folder or s3://bucket/prefix)")
-        raw = flatfiles_source.read(config.flatfiles_root, "minute_aggs_v1", day)
-        bars = (
-            minute.flatfile_frame(raw, symbols) if raw is not None else minute.minute_frame("X", []).clear()
-        )
+        root = flatfiles.require_root(config.flatfiles_root)
+        raw = flatfiles.read_aggs(root, "minute_aggs_v1", day)
+        vw = flatfiles.trade_vwap(context, root, day, daily=False, tickers=symbols)
+        bars = minute.flatfile_frame(raw, symbols, vw)
+        mismatched = minute.volume_mismatches(bars, vw) if vw is not None else []
+        vwap_meta = flatfiles.vwap_metadata(vw, mismatched)
     else:
 
         async def fetch():
@@ -152,6 +155,7 @@ def minute_bars(
             "symbols": len(with_bars),
             "bars": frame.height,
             "source": config.source,
+            **vwap_meta,
             **usage_meta,
         },
         check_results=results("minute_bars", gates),

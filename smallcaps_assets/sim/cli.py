@@ -60,19 +60,29 @@ def serve(
         str | None,
         typer.Option("--api-keys", help="Comma-separated keys to accept (default: any non-empty key)."),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="uvicorn worker processes (the simulator is CPU-bound; state such as the rate limit is per worker).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the vendor REST API over HTTP (uvicorn)."""
-    import uvicorn
-
-    from .api import create_app
     from .config import ApiFaults
-    from .market import SimMarket
+    from .server import run
 
-    market = SimMarket(load_sim_config(config, seed, symbols))
     faults = ApiFaults(latency_ms=latency_ms, rate_limit=rate_limit, error_rate=fault_rate)
     keys = {k.strip() for k in api_keys.split(",") if k.strip()} if api_keys else None
-    app = create_app(market, api_keys=keys, faults=faults)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    run(
+        load_sim_config(config, seed, symbols),
+        host=host,
+        port=port,
+        faults=faults,
+        api_keys=keys,
+        workers=workers,
+    )
 
 
 @sim_app.command("flatfiles")

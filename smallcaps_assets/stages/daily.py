@@ -69,3 +69,31 @@ def adjust_as_of(history: pl.DataFrame, decision_date: dt.date) -> pl.DataFrame:
         *[(pl.col(c) * pl.col("_f")).alias(c) for c in ("open", "high", "low", "close", "vwap")],
         volume=pl.col("volume") / pl.col("_f"),
     ).drop("_f")
+
+
+def flatfile_frame(day_aggs: pl.DataFrame, vwap: pl.DataFrame | None = None) -> pl.DataFrame:
+    """day_aggs_v1 rows (ticker, volume, open, close, high, low, window_start, transactions) in the
+    same shape as ``grouped_frame``. The file carries no VWAP and no OTC flag (SIP only): ``vwap``
+    comes from ``vwap`` (``flatfiles_source.trade_vwap(daily=True)``: ticker, vw) when given,
+    else stays null."""
+    bars = day_aggs.select(
+        symbol=pl.col("ticker"),
+        open=pl.col("open").cast(pl.Float64),
+        high=pl.col("high").cast(pl.Float64),
+        low=pl.col("low").cast(pl.Float64),
+        close=pl.col("close").cast(pl.Float64),
+        volume=pl.col("volume").cast(pl.Float64),
+        transactions=pl.col("transactions").cast(pl.Int64),
+        otc=pl.lit(False),
+    )
+    if vwap is None:
+        return bars.with_columns(vwap=pl.lit(None, pl.Float64)).select(list(BAR_SCHEMA))
+    vw = vwap.select(symbol=pl.col("ticker"), vwap=pl.col("vw"))
+    return bars.join(vw, on="symbol", how="left", maintain_order="left").select(list(BAR_SCHEMA))
+
+
+def volume_mismatches(bars: pl.DataFrame, vwap: pl.DataFrame) -> list[str]:
+    """Symbols whose volume the trades file does not reproduce under the bar rules (or that have
+    no trades at all): their re-derived VWAP may differ from the vendor's own."""
+    j = bars.join(vwap.select(symbol=pl.col("ticker"), _v=pl.col("v")), on="symbol", how="left")
+    return sorted(j.filter(pl.col("_v").is_null() | (pl.col("_v") != pl.col("volume")))["symbol"])

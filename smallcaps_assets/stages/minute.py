@@ -63,9 +63,13 @@ def outside_session(frame: pl.DataFrame, day: dt.date) -> pl.Expr:
     return (ts < sess.ns("pre_open")) | (ts >= sess.ns("post_close"))
 
 
-def flatfile_frame(minute_aggs: pl.DataFrame, symbols: list[str]) -> pl.DataFrame:
-    """minute_aggs_v1 rows for ``symbols`` in the REST frame's shape (flat files carry no VWAP)."""
-    return minute_aggs.filter(pl.col("ticker").is_in(symbols)).select(
+def flatfile_frame(
+    minute_aggs: pl.DataFrame, symbols: list[str], vwap: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """minute_aggs_v1 rows for ``symbols`` in the REST frame's shape. The file carries no VWAP:
+    ``vwap`` comes from ``vwap`` (``flatfiles_source.trade_vwap(daily=False)``: ticker, bucket =
+    the minute's start in ns, vw) when given, else stays null."""
+    bars = minute_aggs.filter(pl.col("ticker").is_in(symbols)).select(
         symbol=pl.col("ticker"),
         ts=pl.col("window_start").cast(pl.Int64).cast(UTC_NS),
         open=pl.col("open").cast(pl.Float64),
@@ -73,6 +77,18 @@ def flatfile_frame(minute_aggs: pl.DataFrame, symbols: list[str]) -> pl.DataFram
         low=pl.col("low").cast(pl.Float64),
         close=pl.col("close").cast(pl.Float64),
         volume=pl.col("volume").cast(pl.Float64),
-        vwap=pl.lit(None, pl.Float64),
         transactions=pl.col("transactions").cast(pl.Int64),
     )
+    if vwap is None:
+        return bars.with_columns(vwap=pl.lit(None, pl.Float64)).select(list(MINUTE_SCHEMA))
+    vw = vwap.select(symbol=pl.col("ticker"), ts=pl.col("bucket").cast(UTC_NS), vwap=pl.col("vw"))
+    return bars.join(vw, on=["symbol", "ts"], how="left", maintain_order="left").select(list(MINUTE_SCHEMA))
+
+
+def volume_mismatches(bars: pl.DataFrame, vwap: pl.DataFrame) -> list[str]:
+    """Symbols with a minute whose volume the trades file does not reproduce under the bar rules
+    (their re-derived VWAP may differ from the vendor's own)."""
+    vw = vwap.select(symbol=pl.col("ticker"), ts=pl.col("bucket").cast(UTC_NS), _v=pl.col("v"))
+    j = bars.join(vw, on=["symbol", "ts"], how="left")
+    bad = j.filter(pl.col("_v").is_null() | (pl.col("_v") != pl.col("volume")))
+    return sorted(bad["symbol"].unique())

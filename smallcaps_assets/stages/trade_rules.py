@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import cache
 
+import numpy as np
 import polars as pl
 
 # Trade condition ids with a role in the rules below (others: see the table).
@@ -97,8 +98,21 @@ def ineligible_sets(daily: bool) -> tuple[frozenset[int], frozenset[int], frozen
 
 # Price in ticks x size: exact integers in float64 (see the module docstring).
 _PV = (pl.col("price") * 10_000).round() * pl.col("size")
-# Round half up in tick space: explicit, so any re-implementation gets the same digits.
-_VW = (pl.col("pv") / pl.col("v") + 0.5).floor() / 10_000
+
+
+def _with_vw(bars: pl.DataFrame) -> pl.DataFrame:
+    """``vw`` = round half up of pv / v in tick space, then ticks / 10,000, in IEEE double.
+
+    Done in numpy on purpose: polars divides by a scalar as a multiplication by its reciprocal on
+    some code paths and not on others (it depends on the frame's height), which moves the last
+    digit (14.536100000000001 vs 14.5361). numpy's element-wise true division is correctly rounded
+    everywhere, so any re-implementation of the rule gets the same digits.
+    """
+    pv = bars["pv"].to_numpy()
+    v = bars["v"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):  # v == 0 gives NaN, as 0 / 0 always has
+        vw = np.floor(np.true_divide(pv, v) + 0.5) / 10_000.0
+    return bars.with_columns(vw=pl.Series(vw, dtype=pl.Float64))
 
 
 def with_eligibility(trades_df: pl.DataFrame, daily: bool) -> pl.DataFrame:
@@ -158,11 +172,9 @@ def aggregate(
             n=pl.col("upd_vol").sum().cast(pl.Int64),
         )
         .filter(pl.col("o").is_not_null() & pl.col("h").is_not_null())
-        .with_columns(vw=_VW)
-        .drop("pv")
         .sort(*by, "bucket")
     )
-    return bars.select(*by, "bucket", "o", "h", "l", "c", "v", "vw", "n")
+    return _with_vw(bars).select(*by, "bucket", "o", "h", "l", "c", "v", "vw", "n")
 
 
 def vwap_parts(
@@ -214,7 +226,7 @@ def vwap_from_parts(parts: Iterable[pl.DataFrame], by: Sequence[str] = ("ticker"
     frames = ([total] if total is not None else []) + pending
     if not frames:
         raise ValueError("vwap_from_parts needs at least one batch (an empty one is fine)")
-    return reduce(frames).with_columns(vw=_VW).select(*keys, "v", "vw").sort(keys)
+    return _with_vw(reduce(frames).sort(keys)).select(*keys, "v", "vw")
 
 
 def minute_bucket(day_midnight_ns: int, seconds: int = 60) -> pl.Expr:

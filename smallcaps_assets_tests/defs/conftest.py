@@ -5,11 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pytest
-
 from smallcaps_assets import calendar as cal
-from smallcaps_assets.materialize import materialize_range
-from smallcaps_assets.resources import PolygonResource
 from smallcaps_assets.sim import SimConfig
 
 PIPE_CONFIG = SimConfig(seed=21, n_symbols=160, start=dt.date(2023, 10, 2), end=dt.date(2024, 6, 28))
@@ -25,33 +21,8 @@ def warm_days(day: dt.date, n: int) -> list[dt.date]:
     return sorted(out)
 
 
-@pytest.fixture(scope="session")
-def sim_config_file(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("simcfg") / "sim.json"
-    path.write_text(PIPE_CONFIG.model_dump_json())
-    return str(path)
-
-
-@pytest.fixture(scope="session")
-def polygon(sim_config_file) -> PolygonResource:
-    return PolygonResource(sim_config_path=sim_config_file)
-
-
-@pytest.fixture(scope="session")
-def warm_lake(tmp_path_factory, polygon):
-    """A lake with 6 sessions of roots before DAY, plus shares on the session before DAY."""
-    root = tmp_path_factory.mktemp("lake")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SMALLCAPS_DATA_DIR", str(root))
-    mp.delenv("DAGSTER_HOME", raising=False)
-    days = warm_days(DAY, WARM_SESSIONS)
-    res = {"polygon": polygon}
-    out = materialize_range(ROOTS, days[0], days[-1], resources=res)
-    assert out.success, [(d.day, d.error) for d in out.days]
-    out = materialize_range("key:ticker_details", days[-2], days[-1], resources=res)
-    assert out.success, [(d.day, d.error) for d in out.days]
-    yield root
-    mp.undo()
+# The fixtures built on this market (sim_config_file, polygon, warm_lake) are in the root
+# conftest.py, so that tests outside defs/ (test_cli.py) share the same session-scoped warm lake.
 
 
 def sim_json() -> str:
