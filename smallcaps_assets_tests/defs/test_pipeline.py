@@ -189,7 +189,9 @@ def test_shares_are_the_same_whatever_the_backfill_order(warm_lake, polygon, tmp
     day = dt.date(2024, 3, 5)  # Tuesday; the anchor is Monday 2024-03-04
     in_order = lake.read_partition("ticker_details", day)
     monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(tmp_path))
-    out = materialize_range("key:ticker_reference or key:ticker_details", day, day, resources={"polygon": polygon})
+    out = materialize_range(
+        "key:ticker_reference or key:ticker_details", day, day, resources={"polygon": polygon}
+    )
     assert out.success, out.days[0].error
     assert lake.read_partition("ticker_details", day).equals(in_order)
     assert set(in_order["as_of"].unique()) <= {dt.date(2024, 3, 4), day}
