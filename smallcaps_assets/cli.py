@@ -209,7 +209,7 @@ def sql(
             typer.echo(f"  {name}")
         return
     try:
-        frame = con.execute(query).pl()
+        frame = con.sql(query).pl()
     except Exception as exc:  # duckdb raises several error classes; the message names the problem
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc

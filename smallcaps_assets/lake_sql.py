@@ -14,6 +14,8 @@ LAKE_ASSETS = (
     "daily_bars",
     "universe",
     "minute_bars",
+    "daily_events",
+    "intraday_events",
 )
 
 

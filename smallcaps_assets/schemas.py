@@ -114,8 +114,66 @@ class MinuteBars(_Contract):
         unique = ["symbol", "ts"]
 
 
-def enforce(model: type[_Contract], frame: pl.DataFrame) -> pl.DataFrame:
+class DailyEvents(_Contract):
+    """Symbol-days of the partition date on which a daily screen gate fired, with every measure."""
+
+    date: pl.Date = pa.Field(nullable=False)
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN, unique=True)
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    prior_close: float = pa.Field(nullable=True, gt=0)
+    history_sessions: pl.Int64 = pa.Field(ge=0)
+    gap_pct: float = pa.Field(nullable=True)
+    change_pct: float = pa.Field(nullable=True)
+    avg_volume: float = pa.Field(nullable=True)
+    rvol: float = pa.Field(nullable=True, ge=0)
+    dollar_volume: float = pa.Field(ge=0)
+    true_range: float = pa.Field(nullable=True, ge=0)
+    atr: float = pa.Field(nullable=True, ge=0)
+    atr_move: float = pa.Field(nullable=True)
+    avg_range: float = pa.Field(nullable=True, ge=0)
+    range_ratio: float = pa.Field(nullable=True, ge=0)
+    high_to_close: float = pa.Field(nullable=True)
+    direction: pl.Int64 = pa.Field(isin=[-1, 1])
+    gate_gap: bool
+    gate_rvol: bool
+    gate_dollar_volume: bool
+    triple_gate: bool
+    atr_breakout: bool
+    range_explosion: bool
+    daily_flush: bool
+
+
+def intraday_events_contract() -> pa.DataFrameSchema:
+    """Events with their typed evidence columns: the column set comes from the detector module so
+    the contract and the detectors cannot drift; keys are unique and values in their domains."""
+    from .stages.events import EVENT_SCHEMA, EVENT_TYPES
+
+    domains = {
+        "event_id": pa.Column(str, nullable=False, unique=True),
+        "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
+        "ts": pa.Column(UTC_NS, nullable=False),
+        "event_type": pa.Column(str, checks=pa.Check.isin(list(EVENT_TYPES))),
+        "session": pa.Column(str, checks=pa.Check.isin(["PM", "RTH", "AH"])),
+        "direction": pa.Column(pl.Int64, checks=pa.Check.isin([-1, 1])),
+        "strength": pa.Column(float, nullable=False),
+        "score": pa.Column(float, nullable=True, checks=pa.Check.in_range(0.0, 1.0)),
+    }
+    columns = {
+        name: domains.get(name, pa.Column(dtype, nullable=True)) for name, dtype in EVENT_SCHEMA.items()
+    }
+    columns["score"] = domains["score"]
+    return pa.DataFrameSchema(
+        columns, strict=True, coerce=True, unique=["symbol", "ts", "event_type"], name="IntradayEvents"
+    )
+
+
+def enforce(model: type[_Contract] | pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
     """Validate the contract (all errors at once) and return the coerced frame, or raise."""
+    name = model.name if isinstance(model, pa.DataFrameSchema) else model.__name__
     try:
         return model.validate(frame, lazy=True)
     except (pa.errors.SchemaErrors, pa.errors.SchemaError) as exc:
@@ -126,4 +184,4 @@ def enforce(model: type[_Contract], frame: pl.DataFrame) -> pl.DataFrame:
                 f"{r['column']}: {r['check']} (e.g. {str(r['failure_case'])[:80]})"
                 for r in cases.unique(["column", "check"], keep="first").head(8).iter_rows(named=True)
             )
-        raise ContractViolationError(f"{model.__name__} contract violated: {summary or exc}") from exc
+        raise ContractViolationError(f"{name} contract violated: {summary or exc}") from exc

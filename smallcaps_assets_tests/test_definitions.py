@@ -17,6 +17,8 @@ EXPECTED_ASSETS = {
     "daily_bars",
     "universe",
     "minute_bars",
+    "daily_events",
+    "intraday_events",
 }
 
 
@@ -35,6 +37,8 @@ def test_asset_graph_snapshot():
     assert parents["universe"] == {"ticker_reference", "ticker_details", "daily_bars"}
     assert parents["minute_bars"] == {"universe", "daily_bars"}
     assert parents["daily_bars"] == {"corporate_actions", "ticker_reference"}
+    assert parents["intraday_events"] == {"minute_bars", "universe", "daily_bars", "intraday_events"}
+    assert parents["daily_events"] == {"daily_bars"}
 
 
 def test_every_daily_asset_is_partitioned_fresh_and_gated():
@@ -54,7 +58,7 @@ def test_vendor_assets_share_the_polygon_pool():
         for key in a.keys:
             name = key.to_user_string()
             pool = a.get_pool_for_key(key) if hasattr(a, "get_pool_for_key") else next(iter(a.op.pools), None)
-            if name == "universe":
+            if name in ("universe", "daily_events", "intraday_events"):
                 assert not pool
             else:
                 assert pool == "polygon_api", name

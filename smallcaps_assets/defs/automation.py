@@ -22,7 +22,7 @@ daily_ingest_job = dg.define_asset_job(
     "daily_ingest",
     selection=dg.AssetSelection.assets(*DAILY_ASSETS),
     partitions_def=trading_days,
-    description="Reference, corporate actions, daily bars, universe and minute bars for one trading day.",
+    description="Reference, corporate actions, bars, universe and events for one trading day.",
 )
 
 

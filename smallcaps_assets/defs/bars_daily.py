@@ -99,6 +99,7 @@ def daily_bars(
         if missing:
             raise dg.Failure(f"no {day} daily bar for symbols {missing}: unknown or not traded")
         written = lake.replace_symbols("daily_bars", day, frame, selected, sort_by=["symbol"])
+        frame = lake.read_partition("daily_bars", day)  # gates judge the partition as written
     else:
         written = lake.write_partition("daily_bars", day, frame, sort_by=["symbol"])
     reference = lake.read_partition("ticker_reference", day)

@@ -1,0 +1,209 @@
+"""Event assets: daily_events (the daily screen) and intraday_events (the detectors)."""
+
+import dagster as dg
+import polars as pl
+
+from .. import calendar as cal
+from .. import lake, schemas
+from ..checks import results, spec
+from ..gates import evaluate, frame_rule
+from ..partitions import trading_days
+from ..stages import event_quality
+from ..stages import events as ev
+from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day
+
+DAILY_LOOKBACK = 25  # sessions: the 20-day volume average plus slack for the 14-day ATR
+BASELINE_SESSIONS = 20  # prior sessions of minute bars for the time-of-day baselines
+SCORE_WINDOW = 60  # prior sessions of events the score ranks against
+GROUP = "events"
+
+
+def _sessions_before(day, n: int) -> list:
+    out = []
+    d = day
+    while len(out) < n:
+        d = cal.previous_trading_day(d)
+        if d is None:
+            break
+        out.append(d)
+    return sorted(out)
+
+
+def _window(start: int, end: int) -> dg.TimeWindowPartitionMapping:
+    return dg.TimeWindowPartitionMapping(
+        start_offset=start, end_offset=end, allow_nonexistent_upstream_partitions=True
+    )
+
+
+class DailyEventsConfig(dg.Config):
+    """Daily screen thresholds (defaults in docs/events.md)."""
+
+    gap_min: float = ev.DailyScreenParams().gap_min
+    rvol_min: float = ev.DailyScreenParams().rvol_min
+    dollar_volume_min: float = ev.DailyScreenParams().dollar_volume_min
+    atr_move_min: float = ev.DailyScreenParams().atr_move_min
+    range_ratio_min: float = ev.DailyScreenParams().range_ratio_min
+    flush_drop_min: float = ev.DailyScreenParams().flush_drop_min
+
+    def params(self) -> ev.DailyScreenParams:
+        return ev.DailyScreenParams(**self.model_dump())
+
+
+@dg.asset(
+    partitions_def=trading_days,
+    backfill_policy=ONE_DAY_PER_RUN,
+    group_name=GROUP,
+    kinds={"parquet"},
+    deps=[dg.AssetDep("daily_bars", partition_mapping=_window(-DAILY_LOOKBACK, 0))],
+    freshness_policy=DAILY_FRESHNESS,
+    automation_condition=DOWNSTREAM_AUTOMATION,
+    check_specs=[
+        spec(
+            "daily_events",
+            "daily_event_rate",
+            "Share of symbol-days with an event stays within 0.05%-10%.",
+            blocking=False,
+        ),
+    ],
+)
+def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -> dg.MaterializeResult:
+    """Symbol-days of the trading day that pass a daily gate: the triple gate (gap >= 10% from
+    the prior close, volume >= 3x the 20-session average, dollar volume >= $2M), an ATR breakout,
+    a range explosion or a daily flush, with every measured value. Averages use prior sessions
+    only; prices are split-adjusted as of the day. Metadata holds the calibration report: the
+    event rate per symbol-day against a grid of thresholds for each gate."""
+    day = partition_day(context)
+    history = lake.read_partitions("daily_bars", [*_sessions_before(day, DAILY_LOOKBACK), day])
+    if history is None or history.filter(pl.col("date") == day).is_empty():
+        raise dg.Failure(f"daily_bars for {day} is missing")
+    params = config.params()
+    screened = ev.daily_screen(history, day, params)
+    frame = schemas.enforce(schemas.DailyEvents, screened)
+    written = lake.write_partition("daily_events", day, frame, sort_by=["symbol"])
+    symbol_days = history.filter(pl.col("date") == day).height
+    rate = frame.height / max(1, symbol_days)
+    calib = ev.calibration(history, params)
+    gate = evaluate(
+        frame_rule("daily_event_rate", lambda f: 0.0005 <= rate <= 0.10, "event rate in [0.05%, 10%]"),
+        frame,
+        {"rate": round(rate, 5)},
+    )
+    counts = {g: int(frame[g].sum()) for g in ev.DAILY_GATES}
+    return dg.MaterializeResult(
+        metadata={
+            **written.metadata(),
+            "events": frame.height,
+            "symbol_days": symbol_days,
+            "event_rate": round(rate, 5),
+            **{f"gate_{k}": v for k, v in counts.items()},
+            "calibration": dg.MetadataValue.md(_markdown(calib)),
+        },
+        check_results=results("daily_events", [gate], warn={"daily_event_rate"}),
+    )
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
+    for row in frame.iter_rows():
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+QUALITY_GATES = {
+    "events_type_balance": "No event type above 60% of the trailing window's events (blocking).",
+    "events_session_mix": "Regular-hours share of events between 50% and 95% (warn).",
+    "events_symbol_concentration": "Top-20 symbols below 40% of the window's events (warn).",
+    "events_per_symbol": "Median events per active symbol >= 1 (warn).",
+    "events_day_share": "No single day above 5% of the window's events (blocking).",
+    "events_in_universe": "Every event's symbol is in that day's universe (blocking).",
+    "events_in_session": "Every timestamp lies inside its extended session (blocking).",
+}
+WARN_GATES = set(QUALITY_GATES) - event_quality.ERROR_RULES - {"events_in_universe", "events_in_session"}
+
+
+@dg.asset(
+    partitions_def=trading_days,
+    backfill_policy=ONE_DAY_PER_RUN,
+    group_name=GROUP,
+    kinds={"parquet"},
+    deps=[
+        "universe",
+        dg.AssetDep("minute_bars", partition_mapping=_window(-BASELINE_SESSIONS, 0)),
+        dg.AssetDep("daily_bars", partition_mapping=_window(-1, 0)),
+        # The score ranks against earlier partitions of this asset: a self-dependency, so lineage
+        # shows it and a backfill runs the days in order.
+        dg.AssetDep("intraday_events", partition_mapping=_window(-SCORE_WINDOW, -1)),
+    ],
+    freshness_policy=DAILY_FRESHNESS,
+    automation_condition=DOWNSTREAM_AUTOMATION,
+    check_specs=[
+        spec("intraday_events", name, text, blocking=name not in WARN_GATES)
+        for name, text in QUALITY_GATES.items()
+    ],
+)
+def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    """Intraday events of the day's universe from its minute bars: volume_spike, tape_speed,
+    price_momentum, vwap_break, opening_range_break, hod_break, consolidation_break, flush,
+    halt_resumption, gap_and_go, first_pullback, parabolic_exhaustion (rules in docs/events.md).
+
+    Context comes only from before each bar: prior close (from daily_bars of the prior session,
+    in today's share units), 20-session time-of-day volume and transaction baselines (minute_bars
+    of the prior sessions), and the day's own bars up to the bar. ``score`` ranks strength within
+    type against the prior 60 sessions' events (null until 20 prior events of the type exist).
+    ``event_id`` is a stable hash of (symbol, ts, type); a rerun replaces the partition."""
+    day = partition_day(context)
+    bars = lake.read_partition("minute_bars", day)
+    uni = lake.read_partition("universe", day)
+    if bars is None or uni is None:
+        raise dg.Failure(f"minute_bars or universe for {day} is missing")
+    prior_days = _sessions_before(day, BASELINE_SESSIONS)
+    prior_bars = lake.read_partitions("minute_bars", prior_days)
+    symbols = set(uni["symbol"])
+    if prior_bars is not None:
+        prior_bars = prior_bars.filter(pl.col("symbol").is_in(sorted(symbols)))
+    prior_close = _prior_close(day, symbols)
+    context_frame = ev.make_context(prior_close, ev.baselines(prior_bars) if prior_bars is not None else None)
+    detected = ev.detect_intraday(bars.filter(pl.col("symbol").is_in(sorted(symbols))), context_frame)
+    history = lake.read_partitions("intraday_events", _sessions_before(day, SCORE_WINDOW))
+    scored = ev.score(detected, history if history is not None else detected.clear())
+    frame = schemas.enforce(schemas.intraday_events_contract(), scored.select(*ev.EVENT_SCHEMA, "score"))
+    written = lake.write_partition("intraday_events", day, frame, sort_by=["symbol", "ts", "event_type"])
+
+    window_days = _sessions_before(day, event_quality.Checklist().window_sessions - 1)
+    window = lake.read_partitions("intraday_events", window_days)
+    today = frame.with_columns(date=pl.lit(day, dtype=pl.Date))
+    window = today if window is None else pl.concat([window, today], how="diagonal_relaxed")
+    gates = event_quality.checklist(window.select("date", "symbol", "event_type", "session"))
+    gates += event_quality.partition_rules(frame, symbols, day)
+    by_type = dict(frame.group_by("event_type").len().iter_rows())
+    return dg.MaterializeResult(
+        metadata={
+            **written.metadata(),
+            "events": frame.height,
+            "symbols_with_events": frame["symbol"].n_unique(),
+            "baseline_sessions": len(prior_days) if prior_bars is not None else 0,
+            "scored": int(frame["score"].is_not_null().sum()),
+            **{f"type_{t}": int(by_type.get(t, 0)) for t in ev.EVENT_TYPES},
+            "dagster/row_count": frame.height,
+        },
+        check_results=results("intraday_events", gates, warn=WARN_GATES),
+    )
+
+
+def _prior_close(day, symbols: set[str]) -> pl.DataFrame:
+    """Each symbol's previous close in today's share units (a split executed today rescales it)."""
+    prev = cal.previous_trading_day(day)
+    prior = lake.read_partition("daily_bars", prev) if prev else None
+    today = lake.read_partition("daily_bars", day)
+    if prior is None:
+        return pl.DataFrame(schema={"symbol": pl.String, "prior_close": pl.Float64})
+    ratio = (
+        today.select("symbol", "split_ratio")
+        if today is not None
+        else pl.DataFrame(schema={"symbol": pl.String, "split_ratio": pl.Float64})
+    )
+    return (
+        prior.filter(pl.col("symbol").is_in(sorted(symbols)))
+        .join(ratio, on="symbol", how="left")
+        .select("symbol", prior_close=pl.col("close") * pl.col("split_ratio").fill_null(1.0))
+    )

@@ -1,0 +1,76 @@
+"""daily_events and intraday_events wired into the graph, on a copy of the warm lake."""
+
+from __future__ import annotations
+
+import shutil
+
+import polars as pl
+import pytest
+
+from smallcaps_assets import calendar as cal
+from smallcaps_assets import lake
+from smallcaps_assets.materialize import materialize_range
+
+from .conftest import DAY
+
+
+@pytest.fixture(scope="module")
+def event_lake(warm_lake, polygon, tmp_path_factory):
+    root = tmp_path_factory.mktemp("events_lake") / "lake"
+    shutil.copytree(warm_lake, root)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SMALLCAPS_DATA_DIR", str(root))
+    nxt = cal.next_trading_day(DAY)
+    out = materialize_range("*", DAY, nxt, resources={"polygon": polygon})
+    assert out.success, [(d.day, d.error, d.failed_checks) for d in out.days]
+    yield root, out
+    mp.undo()
+
+
+def test_events_land_for_each_day_inside_the_universe_and_session(event_lake):
+    root, out = event_lake
+    for day in (DAY, cal.next_trading_day(DAY)):
+        events = lake.read_partition("intraday_events", day, root)
+        universe = lake.read_partition("universe", day, root)
+        assert events.height > 0
+        assert set(events["symbol"]) <= set(universe["symbol"])
+        sess = cal.session(day)
+        assert events["ts"].min() > sess.pre_open and events["ts"].max() <= sess.post_close
+        assert events.select("symbol", "ts", "event_type").is_unique().all()
+        meta = next(d for d in out.days if d.day == day).metadata["intraday_events"]
+        assert meta["events"] == events.height
+    daily = lake.read_partition("daily_events", DAY, root)
+    assert (
+        daily is not None
+        and (
+            daily["triple_gate"] | daily["atr_breakout"] | daily["range_explosion"] | daily["daily_flush"]
+        ).all()
+    )
+
+
+def test_rerun_replaces_the_partition_with_identical_content(event_lake, polygon):
+    root, out = event_lake
+    before = lake.read_partition("intraday_events", DAY, root)
+    again = materialize_range("key:intraday_events", DAY, DAY, resources={"polygon": polygon})
+    assert again.success
+    after = lake.read_partition("intraday_events", DAY, root)
+    assert after.equals(before)
+    assert (
+        again.days[0].metadata["intraday_events"]["content_sha256"]
+        == next(d for d in out.days if d.day == DAY).metadata["intraday_events"]["content_sha256"]
+    )
+
+
+def test_score_of_a_day_never_uses_that_day_or_later(event_lake):
+    root, _ = event_lake
+    first = lake.read_partition("intraday_events", DAY, root)
+    # The warm lake has no events before DAY, so nothing on DAY can be scored yet.
+    assert first["score"].is_null().all()
+    # The next day ranks against DAY only: a type is scored iff DAY had >= 20 events of it.
+    second = lake.read_partition("intraday_events", cal.next_trading_day(DAY), root)
+    enough = {t for t, n in first.group_by("event_type").len().iter_rows() if n >= 20}
+    for event_type, scored in (
+        second.group_by("event_type").agg(pl.col("score").is_not_null().all()).iter_rows()
+    ):
+        assert scored == (event_type in enough), event_type
+    assert enough, "the test market should give some type 20 events on one day"
