@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from .bench_cli import register as register_bench
+from .bench_detect import register_detect
 from .sim.cli import sim_app
 
 # Beta/preview notices from Dagster about parameters we chose deliberately are noise on a terminal.
@@ -23,6 +24,7 @@ app.add_typer(sim_app, name="sim")
 bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 register_bench(bench_app)
+register_detect(bench_app)
 
 DateOpt = Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])]
 
