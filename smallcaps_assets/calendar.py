@@ -97,6 +97,15 @@ def previous_trading_day(day: dt.date) -> dt.date | None:
     return days[i - 1] if i > 0 else None
 
 
+def sessions_before(day: dt.date, n: int) -> list[dt.date]:
+    """The ``n`` NYSE sessions strictly before ``day``, oldest first (fewer at the calendar's start)."""
+    import bisect
+
+    days = _sorted_days()
+    i = bisect.bisect_left(days, day)
+    return list(days[max(0, i - n) : i])
+
+
 def next_trading_day(day: dt.date) -> dt.date | None:
     import bisect
 

@@ -146,12 +146,10 @@ def demo(
     except ValueError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    warm_end = cal.previous_trading_day(s)
-    warm = [warm_end]
-    while len(warm) < DEMO_WARMUP_SESSIONS:
-        warm.append(cal.previous_trading_day(warm[-1]))
+    warm = cal.sessions_before(s, DEMO_WARMUP_SESSIONS)
+    warm_end = warm[-1]
     outcomes = []
-    outcomes.append(_progress_run(INGEST_ROOTS, warm[-1], warm_end, None, "warm-up daily bars"))
+    outcomes.append(_progress_run(INGEST_ROOTS, warm[0], warm_end, None, "warm-up daily bars"))
     outcomes.append(
         _progress_run("key:ticker_reference or key:ticker_details", warm_end, warm_end, None, "shares")
     )

@@ -18,17 +18,6 @@ SCORE_WINDOW = 60  # prior sessions of events the score ranks against
 GROUP = "events"
 
 
-def _sessions_before(day, n: int) -> list:
-    out = []
-    d = day
-    while len(out) < n:
-        d = cal.previous_trading_day(d)
-        if d is None:
-            break
-        out.append(d)
-    return sorted(out)
-
-
 def _window(start: int, end: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(
         start_offset=start, end_offset=end, allow_nonexistent_upstream_partitions=True
@@ -73,7 +62,7 @@ def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -
     only; prices are split-adjusted as of the day. Metadata holds the calibration report: the
     event rate per symbol-day against a grid of thresholds for each gate."""
     day = partition_day(context)
-    history = lake.read_partitions("daily_bars", [*_sessions_before(day, DAILY_LOOKBACK), day])
+    history = lake.read_partitions("daily_bars", [*cal.sessions_before(day, DAILY_LOOKBACK), day])
     if history is None or history.filter(pl.col("date") == day).is_empty():
         raise dg.Failure(f"daily_bars for {day} is missing")
     params = config.params()
@@ -156,7 +145,7 @@ def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     uni = lake.read_partition("universe", day)
     if bars is None or uni is None:
         raise dg.Failure(f"minute_bars or universe for {day} is missing")
-    prior_days = _sessions_before(day, BASELINE_SESSIONS)
+    prior_days = cal.sessions_before(day, BASELINE_SESSIONS)
     prior_bars = lake.read_partitions("minute_bars", prior_days)
     symbols = set(uni["symbol"])
     if prior_bars is not None:
@@ -164,12 +153,12 @@ def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     prior_close = _prior_close(day, symbols)
     context_frame = ev.make_context(prior_close, ev.baselines(prior_bars) if prior_bars is not None else None)
     detected = ev.detect_intraday(bars.filter(pl.col("symbol").is_in(sorted(symbols))), context_frame)
-    history = lake.read_partitions("intraday_events", _sessions_before(day, SCORE_WINDOW))
+    history = lake.read_partitions("intraday_events", cal.sessions_before(day, SCORE_WINDOW))
     scored = ev.score(detected, history if history is not None else detected.clear())
     frame = schemas.enforce(schemas.intraday_events_contract(), scored.select(*ev.EVENT_SCHEMA, "score"))
     written = lake.write_partition("intraday_events", day, frame, sort_by=["symbol", "ts", "event_type"])
 
-    window_days = _sessions_before(day, event_quality.Checklist().window_sessions - 1)
+    window_days = cal.sessions_before(day, event_quality.Checklist().window_sessions - 1)
     window = lake.read_partitions("intraday_events", window_days)
     today = frame.with_columns(date=pl.lit(day, dtype=pl.Date))
     window = today if window is None else pl.concat([window, today], how="diagonal_relaxed")

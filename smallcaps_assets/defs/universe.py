@@ -79,14 +79,7 @@ def universe(context: dg.AssetExecutionContext, config: UniverseConfig) -> dg.Ma
         raise dg.Failure(f"ticker_reference for {day} is missing")
     prior = cal.previous_trading_day(day)
     details = lake.read_partition("ticker_details", prior) if prior else None
-    sessions_before = []
-    d = day
-    while len(sessions_before) < rules.adv_sessions:
-        d = cal.previous_trading_day(d)
-        if d is None:
-            break
-        sessions_before.append(d)
-    history = lake.read_partitions("daily_bars", sessions_before)
+    history = lake.read_partitions("daily_bars", cal.sessions_before(day, rules.adv_sessions))
     if history is None:
         raise dg.Failure(f"no daily_bars before {day}: materialize at least the prior session")
     eligible, audit = build_universe(day, reference, details, history, rules)
