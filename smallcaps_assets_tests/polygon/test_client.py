@@ -577,7 +577,8 @@ def test_rate_limit_paces_requests(make_client: Callable[..., PolygonClient]) ->
 
     elapsed = run(go())
     assert len(seen) == 20
-    assert 0.17 <= elapsed <= 0.6  # 19 intervals of 10 ms after the first token
+    # 19 intervals of 10 ms after the first token; the upper bound leaves room for a loaded CI host
+    assert 0.17 <= elapsed <= 1.5
 
 
 def test_clients_of_one_account_share_the_bucket(make_client: Callable[..., PolygonClient]) -> None:
@@ -594,7 +595,7 @@ def test_clients_of_one_account_share_the_bucket(make_client: Callable[..., Poly
             return time.monotonic() - started
 
     elapsed = run(go())
-    assert len(seen) == 20 and 0.17 <= elapsed <= 0.6
+    assert len(seen) == 20 and 0.17 <= elapsed <= 1.5
 
 
 def test_concurrency_is_bounded(make_client: Callable[..., PolygonClient]) -> None:
