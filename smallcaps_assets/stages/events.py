@@ -783,7 +783,8 @@ def _rth_frame(full: pl.DataFrame, env: _Env) -> pl.DataFrame:
     whole-share volumes); the price-volume sum of the VWAP is summed per symbol.
     """
     cols = [c for c in full.columns if c not in ("n", "dcs")]
-    rth = _where(full, (pl.col("m") >= env.r0) & (pl.col("m") < env.r1), cols)
+    # Contiguous columns: every later pass over a many-chunk frame costs far more than one copy.
+    rth = _where(full, (pl.col("m") >= env.r0) & (pl.col("m") < env.r1), cols).rechunk()
     rth = rth.with_columns(
         pl.Series("rpos", _positions(rth["sid"].to_numpy())), pl.col("sid").set_sorted(), hk=_ticks("h")
     )
@@ -814,7 +815,7 @@ def _rth_frame(full: pl.DataFrame, env: _Env) -> pl.DataFrame:
         hod_t=pl.when(pl.col("newhigh")).then(pl.col("t")).forward_fill(),
         hod=pl.when(pl.col("newhigh")).then(pl.col("h")).forward_fill(),
     ).with_columns(hod_t_prev=lag("hod_t"), hod_prev=lag("hod"))
-    return rth
+    return rth.rechunk()
 
 
 def _vwap_break(rth: pl.DataFrame, env: _Env, p: IntradayParams) -> pl.DataFrame | None:
@@ -1494,7 +1495,7 @@ def _chunk_frame(raw: pl.DataFrame, env: _Env) -> pl.DataFrame:
     )
     if out.height > 1 and not bool(out.select((pl.col("key").diff() > 0).all()).item()):
         raise _UnsortedError
-    return out
+    return out.rechunk()
 
 
 class _UnsortedError(Exception):
