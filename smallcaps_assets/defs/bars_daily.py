@@ -1,10 +1,7 @@
 """daily_bars: the whole market's session bars, one request per trading day."""
 
-from typing import Literal
-
 import dagster as dg
 import polars as pl
-from pydantic import Field
 
 from .. import lake, schemas
 from ..checks import results, spec
@@ -16,9 +13,10 @@ from . import flatfiles
 from .common import (
     DAILY_FRESHNESS,
     DOWNSTREAM_AUTOMATION,
+    OHLC_OK,
     ONE_DAY_PER_RUN,
     VENDOR_POOL,
-    SymbolsConfig,
+    BarsSourceConfig,
     partition_day,
     run,
     unknown_symbols,
@@ -26,19 +24,11 @@ from .common import (
 )
 
 
-class DailyBarsConfig(SymbolsConfig):
-    source: Literal["rest", "flatfiles"] = Field(
-        "rest", description="grouped-daily REST or day_aggs_v1 flat files"
-    )
-    flatfiles_root: str | None = Field(
-        None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/"
-    )
+class DailyBarsConfig(BarsSourceConfig):
+    """By-symbol backfill and source selection for daily bars."""
 
 
 MIN_COVERAGE = 0.8
-OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
-    pl.col("high") >= pl.max_horizontal("open", "close")
-)
 POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
 
 

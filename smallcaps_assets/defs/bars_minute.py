@@ -1,11 +1,9 @@
 """minute_bars: 04:00-20:00 ET minute bars for the day's universe."""
 
 import asyncio
-from typing import Literal
 
 import dagster as dg
 import polars as pl
-from pydantic import Field
 
 from .. import lake, schemas
 from ..checks import results, spec
@@ -17,9 +15,10 @@ from . import flatfiles
 from .common import (
     DAILY_FRESHNESS,
     DOWNSTREAM_AUTOMATION,
+    OHLC_OK,
     ONE_DAY_PER_RUN,
     VENDOR_POOL,
-    SymbolsConfig,
+    BarsSourceConfig,
     partition_day,
     run,
     unknown_symbols,
@@ -27,18 +26,8 @@ from .common import (
 )
 
 
-class MinuteBarsConfig(SymbolsConfig):
-    source: Literal["rest", "flatfiles"] = Field(
-        "rest", description="aggregates REST or minute_aggs_v1 flat files"
-    )
-    flatfiles_root: str | None = Field(
-        None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/"
-    )
-
-
-OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
-    pl.col("high") >= pl.max_horizontal("open", "close")
-)
+class MinuteBarsConfig(BarsSourceConfig):
+    """By-symbol backfill and source selection for minute bars."""
 
 
 @dg.asset(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
 from .. import calendar as cal
@@ -40,6 +41,21 @@ class SymbolsConfig(dg.Config):
             return validate_symbols(self.symbols) if self.symbols else None
         except ValueError as exc:
             raise dg.Failure(str(exc)) from exc
+
+
+class BarsSourceConfig(SymbolsConfig):
+    """Where bars come from: the REST API (default) or the vendor's flat files."""
+
+    source: Literal["rest", "flatfiles"] = Field("rest", description="REST aggregates or the day's flat file")
+    flatfiles_root: str | None = Field(
+        None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/"
+    )
+
+
+# Shared by daily and minute bars: a bar's range must contain its open and close.
+OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
+    pl.col("high") >= pl.max_horizontal("open", "close")
+)
 
 
 def run(coro: Awaitable[T]) -> T:
