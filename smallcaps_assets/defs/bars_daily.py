@@ -15,6 +15,7 @@ from .common import (
     DOWNSTREAM_AUTOMATION,
     OHLC_OK,
     ONE_DAY_PER_RUN,
+    POSITIVE,
     VENDOR_POOL,
     BarsSourceConfig,
     partition_day,
@@ -29,7 +30,6 @@ class DailyBarsConfig(BarsSourceConfig):
 
 
 MIN_COVERAGE = 0.8
-POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
 
 
 @dg.asset(

@@ -17,6 +17,7 @@ from .common import (
     DOWNSTREAM_AUTOMATION,
     OHLC_OK,
     ONE_DAY_PER_RUN,
+    POSITIVE,
     VENDOR_POOL,
     BarsSourceConfig,
     partition_day,
@@ -112,9 +113,7 @@ def minute_bars(
     gates = [
         evaluate(row_rule("minute_ohlc_consistent", OHLC_OK, "low <= open, close <= high"), frame),
         evaluate(
-            row_rule(
-                "minute_positive", (pl.col("low") > 0) & (pl.col("volume") >= 0), "low > 0, volume >= 0"
-            ),
+            row_rule("minute_positive", POSITIVE, "low > 0, volume >= 0"),
             frame,
         ),
         evaluate(

@@ -57,6 +57,8 @@ OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
     pl.col("high") >= pl.max_horizontal("open", "close")
 )
 
+POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
+
 
 def run(coro: Awaitable[T]) -> T:
     """Run the async vendor code from a (synchronous) asset body."""

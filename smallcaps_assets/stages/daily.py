@@ -71,21 +71,21 @@ def adjust_as_of(history: pl.DataFrame, decision_date: dt.date) -> pl.DataFrame:
     ).drop("_f")
 
 
+def flatfile_ohlcv() -> dict[str, pl.Expr]:
+    """The aggregate flat files' columns (day and minute share the header) in our bar names and types."""
+    return {
+        "symbol": pl.col("ticker"),
+        **{c: pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close", "volume")},
+        "transactions": pl.col("transactions").cast(pl.Int64),
+    }
+
+
 def flatfile_frame(day_aggs: pl.DataFrame, vwap: pl.DataFrame | None = None) -> pl.DataFrame:
     """day_aggs_v1 rows (ticker, volume, open, close, high, low, window_start, transactions) in the
     same shape as ``grouped_frame``. The file carries no VWAP and no OTC flag (SIP only): ``vwap``
     comes from ``vwap`` (``flatfiles_source.trade_vwap(daily=True)``: ticker, vw) when given,
     else stays null."""
-    bars = day_aggs.select(
-        symbol=pl.col("ticker"),
-        open=pl.col("open").cast(pl.Float64),
-        high=pl.col("high").cast(pl.Float64),
-        low=pl.col("low").cast(pl.Float64),
-        close=pl.col("close").cast(pl.Float64),
-        volume=pl.col("volume").cast(pl.Float64),
-        transactions=pl.col("transactions").cast(pl.Int64),
-        otc=pl.lit(False),
-    )
+    bars = day_aggs.select(**flatfile_ohlcv(), otc=pl.lit(False))
     if vwap is None:
         return bars.with_columns(vwap=pl.lit(None, pl.Float64)).select(list(BAR_SCHEMA))
     vw = vwap.select(symbol=pl.col("ticker"), vwap=pl.col("vw"))

@@ -8,6 +8,7 @@ import polars as pl
 
 from .. import calendar as cal
 from ..schemas import UTC_NS
+from .daily import flatfile_ohlcv
 
 MINUTE_SCHEMA = {
     "symbol": pl.String,
@@ -70,14 +71,7 @@ def flatfile_frame(
     ``vwap`` comes from ``vwap`` (``flatfiles_source.trade_vwap(daily=False)``: ticker, bucket =
     the minute's start in ns, vw) when given, else stays null."""
     bars = minute_aggs.filter(pl.col("ticker").is_in(symbols)).select(
-        symbol=pl.col("ticker"),
-        ts=pl.col("window_start").cast(pl.Int64).cast(UTC_NS),
-        open=pl.col("open").cast(pl.Float64),
-        high=pl.col("high").cast(pl.Float64),
-        low=pl.col("low").cast(pl.Float64),
-        close=pl.col("close").cast(pl.Float64),
-        volume=pl.col("volume").cast(pl.Float64),
-        transactions=pl.col("transactions").cast(pl.Int64),
+        ts=pl.col("window_start").cast(pl.Int64).cast(UTC_NS), **flatfile_ohlcv()
     )
     if vwap is None:
         return bars.with_columns(vwap=pl.lit(None, pl.Float64)).select(list(MINUTE_SCHEMA))
