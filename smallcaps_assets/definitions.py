@@ -8,10 +8,10 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 
 from .checks import latest_partition_check
-from .defs import automation, bars_daily, bars_minute, events, reference, universe
+from .defs import automation, bars_daily, bars_minute, events, manifest, reference, universe, windows
 from .resources import PolygonResource
 
-DAILY_ASSET_MODULES = [reference, bars_daily, universe, bars_minute, events]
+DAILY_ASSET_MODULES = [reference, bars_daily, universe, bars_minute, events, manifest, windows]
 
 
 def build_defs() -> dg.Definitions:

@@ -16,6 +16,7 @@ import io
 import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import polars as pl
 from upath import UPath
@@ -26,6 +27,19 @@ PART_FILE = "part-0.parquet"
 
 def lake_root(root: str | os.PathLike | None = None) -> UPath:
     return UPath(str(root or os.environ.get("SMALLCAPS_DATA_DIR") or DEFAULT_ROOT))
+
+
+def state_dir(root: str | os.PathLike | None = None) -> Path:
+    """Local working state beside the lake (download ledgers): ``$SMALLCAPS_STATE_DIR``, else
+    ``<lake root>/_state`` when the lake is local. The underscore keeps it out of every asset glob.
+    A remote lake needs ``SMALLCAPS_STATE_DIR`` on a local disk: SQLite cannot live on S3."""
+    env = os.environ.get("SMALLCAPS_STATE_DIR")
+    if env:
+        return Path(env)
+    base = lake_root(root)
+    if not _is_local(base):
+        raise ValueError(f"the lake at {base} is remote: set SMALLCAPS_STATE_DIR to a local folder")
+    return Path(base.path) / "_state"
 
 
 def partition_dir(asset: str, date: dt.date | str, root: str | os.PathLike | None = None) -> UPath:

@@ -16,6 +16,9 @@ LAKE_ASSETS = (
     "minute_bars",
     "daily_events",
     "intraday_events",
+    "event_manifest",
+    "event_trades",
+    "event_quotes",
 )
 
 

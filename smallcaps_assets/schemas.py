@@ -171,6 +171,69 @@ def intraday_events_contract() -> pa.DataFrameSchema:
     )
 
 
+def _from_schema(
+    name: str, schema: dict[str, pl.DataType], domains: dict[str, pa.Column], unique: list[str]
+) -> pa.DataFrameSchema:
+    columns = {c: domains.get(c, pa.Column(t, nullable=True)) for c, t in schema.items()}
+    return pa.DataFrameSchema(columns, strict=True, coerce=True, unique=unique or None, name=name)
+
+
+def event_manifest_contract() -> pa.DataFrameSchema:
+    """The download manifest: one row per selected event with its window (stages/manifest.py)."""
+    from .stages.events import EVENT_TYPES
+    from .stages.manifest import MANIFEST_SCHEMA
+
+    domains = {
+        "event_id": pa.Column(str, nullable=False, unique=True),
+        "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
+        "ts": pa.Column(UTC_NS, nullable=False),
+        "event_type": pa.Column(str, checks=pa.Check.isin(list(EVENT_TYPES))),
+        "session": pa.Column(str, checks=pa.Check.isin(["PM", "RTH", "AH"])),
+        "direction": pa.Column(pl.Int64, checks=pa.Check.isin([-1, 1])),
+        "score": pa.Column(float, nullable=False, checks=pa.Check.in_range(0.0, 1.0)),
+        "window_start": pa.Column(UTC_NS, nullable=False),
+        "window_end": pa.Column(UTC_NS, nullable=False),
+        "market_cap": pa.Column(float, nullable=False, checks=pa.Check.gt(0)),
+        "prior_window_events": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(0)),
+    }
+    return _from_schema("EventManifest", MANIFEST_SCHEMA, domains, ["symbol", "ts", "event_type"])
+
+
+def event_trades_contract() -> pa.DataFrameSchema:
+    """Tick-level trades inside event windows (stages/windows.py)."""
+    from .stages.windows import TRADE_SCHEMA
+
+    domains = {
+        "event_id": pa.Column(str, nullable=False),
+        "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
+        "sip_timestamp": pa.Column(UTC_NS, nullable=False),
+        "sequence_number": pa.Column(pl.Int64, nullable=False),
+        "price": pa.Column(float, nullable=False, checks=pa.Check.gt(0)),
+        "size": pa.Column(float, nullable=False, checks=pa.Check.ge(0)),
+    }
+    # (event_id, sequence_number) uniqueness is a gate, not the contract: a vendor duplicate
+    # should land visibly as a failed check with its rows, not vanish in a refused write.
+    return _from_schema("EventTrades", TRADE_SCHEMA, domains, [])
+
+
+def event_quotes_contract() -> pa.DataFrameSchema:
+    """1 Hz NBBO inside event windows: the last quote of each second that had one."""
+    from .stages.windows import QUOTE_SCHEMA
+
+    domains = {
+        "event_id": pa.Column(str, nullable=False),
+        "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
+        "second": pa.Column(UTC_NS, nullable=False),
+        "sip_timestamp": pa.Column(UTC_NS, nullable=False),
+        "bid_price": pa.Column(float, nullable=True, checks=pa.Check.ge(0)),
+        "ask_price": pa.Column(float, nullable=True, checks=pa.Check.ge(0)),
+        "quotes_in_second": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(1)),
+        "crossed": pa.Column(bool, nullable=False),
+        "locked": pa.Column(bool, nullable=False),
+    }
+    return _from_schema("EventQuotes", QUOTE_SCHEMA, domains, [])
+
+
 def enforce(model: type[_Contract] | pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:
     """Validate the contract (all errors at once) and return the coerced frame, or raise."""
     name = model.name if isinstance(model, pa.DataFrameSchema) else model.__name__

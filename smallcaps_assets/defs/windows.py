@@ -1,0 +1,235 @@
+"""event_trades and event_quotes: the manifest's event windows, downloaded once, resumably."""
+
+import dagster as dg
+import polars as pl
+
+from .. import lake
+from ..checks import to_check_result
+from ..gates import GateResult, evaluate, frame_rule, row_rule
+from ..partitions import trading_days
+from ..resources import PolygonResource
+from ..schemas import enforce, event_quotes_contract, event_trades_contract
+from ..stages import manifest as mf
+from ..stages import windows as win
+from .common import (
+    DAILY_FRESHNESS,
+    DOWNSTREAM_AUTOMATION,
+    ONE_DAY_PER_RUN,
+    VENDOR_POOL,
+    partition_day,
+    run,
+    usage_metadata,
+)
+
+GROUP = "microstructure"
+LEDGER_FILE = "event_windows.sqlite"
+
+
+class WindowsConfig(dg.Config):
+    """Download settings."""
+
+    max_crossed_share: float = 0.01
+    workers: int | None = None
+
+
+TRADE_GATES = {
+    "windows_coverage": "Every manifest event has a recorded outcome: data or no trades in window.",
+    "trades_in_window": "Every trade's SIP time lies inside its event's window.",
+    "trades_unique_sequence": "No duplicate (event_id, sequence_number).",
+}
+QUOTE_GATES = {
+    "quotes_in_window": "Every quote's SIP time lies inside its event's window.",
+    "quotes_one_per_second": "At most one quote per (event_id, second).",
+    "quotes_bid_le_ask": "bid <= ask on every quote not flagged crossed.",
+    "quotes_crossed_share": "Share of crossed quotes at most max_crossed_share (warn).",
+}
+
+
+def ledger_path():
+    return lake.state_dir() / LEDGER_FILE
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "event_trades",
+            deps=["event_manifest"],
+            description="Tick-level trades inside each manifest event's window, with conditions, "
+            "exchange, TRF and sequence numbers; rows carry event_id. One file per day.",
+            group_name=GROUP,
+            kinds={"parquet", "polygon"},
+            freshness_policy=DAILY_FRESHNESS,
+            automation_condition=DOWNSTREAM_AUTOMATION,
+        ),
+        dg.AssetSpec(
+            "event_quotes",
+            deps=["event_manifest"],
+            description="NBBO inside each manifest event's window at 1 Hz: the last quote of each "
+            "second that had one (empty seconds have no row), with the second's quote count and "
+            "crossed/locked flags; rows carry event_id. One file per day.",
+            group_name=GROUP,
+            kinds={"parquet", "polygon"},
+            freshness_policy=DAILY_FRESHNESS,
+            automation_condition=DOWNSTREAM_AUTOMATION,
+        ),
+    ],
+    partitions_def=trading_days,
+    backfill_policy=ONE_DAY_PER_RUN,
+    pool=VENDOR_POOL,
+    check_specs=[
+        *(
+            dg.AssetCheckSpec(n, asset="event_trades", description=t, blocking=True)
+            for n, t in TRADE_GATES.items()
+        ),
+        *(
+            dg.AssetCheckSpec(n, asset="event_quotes", description=t, blocking=n != "quotes_crossed_share")
+            for n, t in QUOTE_GATES.items()
+        ),
+    ],
+)
+def event_windows(context: dg.AssetExecutionContext, config: WindowsConfig, polygon: PolygonResource):
+    """Trades v3 and quotes v3 for every manifest event's window, two requests per event.
+
+    Each finished event is committed to a ledger at once, so a killed or failed run, rerun,
+    fetches only what is missing and an unchanged manifest costs no API call. Both files are
+    assembled from the ledger and written atomically. Metadata: the manifest's sha256, outcomes,
+    API usage by endpoint and requests per fetched event."""
+    day = partition_day(context)
+    manifest = lake.read_partition("event_manifest", day)
+    if manifest is None:
+        raise dg.Failure(f"event_manifest for {day} is missing")
+    sha = mf.content_hash(manifest)
+    windows = win.windows_from_manifest(manifest, day)
+
+    with win.WindowLedger(ledger_path()) as ledger:
+
+        async def fetch():
+            async with polygon.connect() as client:
+                report = await win.download(
+                    client, windows, ledger, manifest_sha256=sha, workers=config.workers
+                )
+                return report, client.usage
+
+        report, usage = run(fetch())
+        trades, quotes, outcomes = ledger.assemble(windows)
+
+    if report.failed:
+        context.log.error(
+            "%d windows failed after retries (they stay missing; a rerun fetches only them): %s",
+            len(report.failed),
+            "; ".join(f"{k}: {v}" for k, v in list(report.failed.items())[:5]),
+        )
+    trades = enforce(event_trades_contract(), trades)
+    quotes = enforce(event_quotes_contract(), quotes)
+    t_written = lake.write_partition("event_trades", day, trades, sort_by=None)
+    q_written = lake.write_partition("event_quotes", day, quotes, sort_by=None)
+
+    trade_gates, quote_gates = _gates(manifest, outcomes, trades, quotes, config)
+    calls = usage.total().http_requests
+    common = {
+        "manifest_sha256": sha,
+        "events": manifest.height,
+        **report.as_metadata(),
+        "events_with_trades": int((outcomes["outcome"] == "data").sum()),
+        "events_no_trades": int((outcomes["outcome"] == "no_trades").sum()),
+        "requests_per_fetched_event": round(calls / report.fetched, 3) if report.fetched else 0.0,
+        **usage_metadata(usage),
+    }
+    yield dg.MaterializeResult(
+        asset_key="event_trades",
+        metadata={**t_written.metadata(), **common, "dagster/row_count": trades.height},
+        check_results=[to_check_result("event_trades", g) for g in trade_gates],
+    )
+    raw = int(outcomes["raw_quotes"].sum()) if outcomes.height else 0
+    yield dg.MaterializeResult(
+        asset_key="event_quotes",
+        metadata={
+            **q_written.metadata(),
+            **common,
+            "raw_quotes": raw,
+            "quotes_1hz": quotes.height,
+            "dagster/row_count": quotes.height,
+        },
+        check_results=[
+            to_check_result(
+                "event_quotes",
+                g,
+                dg.AssetCheckSeverity.WARN
+                if g.name == "quotes_crossed_share"
+                else dg.AssetCheckSeverity.ERROR,
+            )
+            for g in quote_gates
+        ],
+    )
+
+
+def _gates(
+    manifest: pl.DataFrame,
+    outcomes: pl.DataFrame,
+    trades: pl.DataFrame,
+    quotes: pl.DataFrame,
+    config: WindowsConfig,
+) -> tuple[list[GateResult], list[GateResult]]:
+    bounds = manifest.select("event_id", "window_start", "window_end")
+    missing = sorted(set(manifest["event_id"]) - set(outcomes["event_id"]))
+
+    def inside(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.join(bounds, on="event_id", how="left")
+
+    within = (
+        pl.col("window_start").is_not_null()
+        & (pl.col("sip_timestamp") >= pl.col("window_start"))
+        & (pl.col("sip_timestamp") < pl.col("window_end"))
+    )
+    dup_seq = trades.select("event_id", "sequence_number").is_duplicated()
+    dup_sec = quotes.select("event_id", "second").is_duplicated()
+    crossed_share = float(quotes["crossed"].mean()) if quotes.height else 0.0
+    ok_side = (
+        (pl.col("bid_price") <= pl.col("ask_price"))
+        | pl.col("crossed")
+        | (pl.col("bid_price") == 0)
+        | (pl.col("ask_price") == 0)
+    )
+    trade_gates = [
+        evaluate(
+            frame_rule("windows_coverage", lambda f: not missing, "every manifest event has an outcome"),
+            outcomes,
+            {
+                "manifest_events": manifest.height,
+                "with_outcome": outcomes.height,
+                "missing": len(missing),
+                "missing_sample": ", ".join(missing[:20]) or "none",
+            },
+        ),
+        evaluate(
+            row_rule("trades_in_window", within, "window_start <= sip_timestamp < window_end"), inside(trades)
+        ),
+        evaluate(
+            frame_rule("trades_unique_sequence", lambda f: not dup_seq.any(), "unique (event_id, sequence)"),
+            trades,
+            {"duplicates": int(dup_seq.sum())},
+        ),
+    ]
+    quote_gates = [
+        evaluate(
+            row_rule("quotes_in_window", within, "window_start <= sip_timestamp < window_end"), inside(quotes)
+        ),
+        evaluate(
+            frame_rule(
+                "quotes_one_per_second", lambda f: not dup_sec.any(), "one quote per (event_id, second)"
+            ),
+            quotes,
+            {"duplicates": int(dup_sec.sum())},
+        ),
+        evaluate(row_rule("quotes_bid_le_ask", ok_side, "bid <= ask unless flagged crossed"), quotes),
+        evaluate(
+            frame_rule(
+                "quotes_crossed_share",
+                lambda f: crossed_share <= config.max_crossed_share,
+                f"crossed share <= {config.max_crossed_share:.2%}",
+            ),
+            quotes,
+            {"crossed_share": round(crossed_share, 5), "crossed": int(quotes["crossed"].sum())},
+        ),
+    ]
+    return trade_gates, quote_gates

@@ -1,0 +1,203 @@
+"""The download manifest: which intraday events get their trades and quotes fetched (pure polars).
+
+Selection runs as a funnel, each step counted so the metadata shows where events were lost:
+
+1. ``score``: the event's past-only score is at least ``min_score`` (null scores, i.e. types still
+   warming up, are out);
+2. ``liquidity``: the bar that confirmed the event (the minute ending at ``ts``) traded at least
+   ``min_bar_dollar_volume`` and ``min_bar_shares``;
+3. ``spread``: the estimated spread at the event is at most ``max_spread_pct``;
+4. ``universe``: the symbol is in that day's universe with a known cap below ``max_market_cap``
+   (re-checked here, so a manifest can never ask for a large cap even if the universe was built
+   with the cap rule off);
+5. ``dedup``: one row per (symbol, ts, event_type);
+6. ``per_day``: at most ``max_per_symbol_day`` events per symbol (best score, then strength,
+   then earliest);
+7. ``per_window``: at most ``max_per_symbol_window`` per symbol over the trailing
+   ``window_sessions`` sessions, counting earlier manifests' rows.
+
+The spread is estimated *before* any quote is bought, from the minute bars up to the event, with
+the close-high-low estimator of Abdi & Ranaldo (2017, RFS "A Simple Estimation of Bid-Ask Spreads
+from Daily Close, High, and Low Prices"). Their two-period form needs the *next* period's mid-range;
+we pair each bar with the one before it, so the estimate at the event bar uses only bars that have
+closed by ``ts`` (no look-ahead).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import calendar as cal
+
+UTC_NS = pl.Datetime("ns", "UTC")
+MINUTE = dt.timedelta(minutes=1)
+
+FUNNEL = ("detected", "score", "liquidity", "spread", "universe", "dedup", "per_day", "per_window")
+
+MANIFEST_SCHEMA: dict[str, pl.DataType] = {
+    "event_id": pl.String(),
+    "symbol": pl.String(),
+    "ts": UTC_NS,
+    "event_type": pl.String(),
+    "session": pl.String(),
+    "direction": pl.Int64(),
+    "strength": pl.Float64(),
+    "score": pl.Float64(),
+    "window_start": UTC_NS,
+    "window_end": UTC_NS,
+    "bar_volume": pl.Float64(),
+    "bar_dollar_volume": pl.Float64(),
+    "est_spread_pct": pl.Float64(),
+    "market_cap": pl.Float64(),
+    "prior_window_events": pl.Int64(),
+}
+# The columns that define what is downloaded: the manifest's content hash covers exactly these,
+# so a rescored but otherwise identical manifest asks for the same windows under the same hash.
+REQUEST_COLUMNS = ("event_id", "symbol", "window_start", "window_end")
+
+
+class ManifestRules(BaseModel):
+    """Selection rules with the old system's defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_score: float = Field(0.60, ge=0, le=1, description="past-only score at least this")
+    max_per_symbol_day: int = Field(1, ge=1, description="events per symbol per day")
+    max_per_symbol_window: int = Field(3, ge=1, description="events per symbol over the trailing window")
+    window_sessions: int = Field(5, ge=1, le=60, description="trailing window, today included")
+    min_bar_dollar_volume: float = Field(100_000.0, ge=0, description="dollar volume of the event bar ($)")
+    min_bar_shares: float = Field(10_000.0, ge=0, description="shares traded in the event bar")
+    max_spread_pct: float = Field(5.0, gt=0, description="estimated spread at the event, % of price")
+    spread_bars: int = Field(30, ge=2, le=390, description="bars averaged by the spread estimator")
+    max_market_cap: float = Field(2.0e9, gt=0, description="re-checked cap strictly below this ($)")
+    minutes_before: int = Field(3, ge=0, le=60, description="window starts this long before ts")
+    minutes_after: int = Field(7, ge=1, le=120, description="window ends this long after ts")
+
+
+def estimated_spread(bars: pl.DataFrame, n_bars: int = 30) -> pl.DataFrame:
+    """Per (symbol, ts): the Abdi-Ranaldo spread estimate (% of price) over the last ``n_bars``
+    bar pairs ending at that bar. ``ts`` is returned as the bar's *close* (start + 1 minute), the
+    instant the estimate becomes known, so it joins directly on an event's ``ts``.
+
+    Each pair (t-1, t) gives s^2 = 4 (c[t-1] - eta[t-1]) (c[t-1] - eta[t]) with c the log close and
+    eta the log mid-range; the mean over the window is floored at 0 before the square root (single
+    pairs are often negative, which the paper handles by averaging first)."""
+    c = pl.col("close").log()
+    eta = ((pl.col("high") + pl.col("low")) / 2).log()
+    same = pl.col("symbol") == pl.col("symbol").shift(1)
+    pair = pl.when(same).then(4 * (c.shift(1) - eta.shift(1)) * (c.shift(1) - eta))
+    s2 = pair.rolling_mean(n_bars, min_samples=2).over("symbol")
+    return bars.sort("symbol", "ts").select(
+        "symbol",
+        ts=(pl.col("ts") + MINUTE).cast(UTC_NS),
+        est_spread_pct=(100 * s2.clip(lower_bound=0).sqrt()).fill_null(0.0),
+    )
+
+
+def event_bar_figures(bars: pl.DataFrame, n_bars: int = 30) -> pl.DataFrame:
+    """Liquidity and spread of the bar that confirms an event (keyed by the bar's close)."""
+    price = pl.coalesce("vwap", (pl.col("high") + pl.col("low") + pl.col("close")) / 3)
+    liquidity = bars.select(
+        "symbol",
+        ts=(pl.col("ts") + MINUTE).cast(UTC_NS),
+        bar_volume=pl.col("volume").cast(pl.Float64),
+        bar_dollar_volume=pl.col("volume") * price,
+    )
+    return liquidity.join(estimated_spread(bars, n_bars), on=["symbol", "ts"], how="left")
+
+
+def select(
+    day: dt.date,
+    events: pl.DataFrame,
+    bars: pl.DataFrame,
+    universe: pl.DataFrame,
+    prior_manifest: pl.DataFrame | None,
+    rules: ManifestRules | None = None,
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The day's manifest and the funnel counts (events left after each step).
+
+    ``events``: that day's intraday events; ``bars``: that day's minute bars; ``universe``: that
+    day's universe (symbol, market_cap); ``prior_manifest``: the manifests of the previous
+    ``window_sessions - 1`` sessions (symbol column at least), or None."""
+    r = rules or ManifestRules()
+    funnel = {"detected": events.height}
+    ev = events.filter(pl.col("score").is_not_null() & (pl.col("score") >= r.min_score))
+    funnel["score"] = ev.height
+
+    figures = event_bar_figures(
+        bars.filter(pl.col("symbol").is_in(ev["symbol"].unique().implode())), r.spread_bars
+    )
+    ev = ev.join(figures, on=["symbol", "ts"], how="left")
+    ev = ev.filter(
+        (pl.col("bar_dollar_volume") >= r.min_bar_dollar_volume) & (pl.col("bar_volume") >= r.min_bar_shares)
+    )
+    funnel["liquidity"] = ev.height
+    ev = ev.filter(pl.col("est_spread_pct") <= r.max_spread_pct)
+    funnel["spread"] = ev.height
+
+    caps = universe.select("symbol", "market_cap")
+    ev = ev.join(caps, on="symbol", how="inner").filter(
+        pl.col("market_cap").is_not_null() & (pl.col("market_cap") < r.max_market_cap)
+    )
+    funnel["universe"] = ev.height
+    ev = ev.unique(["symbol", "ts", "event_type"], keep="first", maintain_order=True)
+    funnel["dedup"] = ev.height
+
+    ranked = ev.sort(
+        ["symbol", "score", "strength", "ts", "event_type"],
+        descending=[False, True, True, False, False],
+    )
+    ev = ranked.filter(pl.int_range(pl.len()).over("symbol") < r.max_per_symbol_day)
+    funnel["per_day"] = ev.height
+
+    if prior_manifest is not None and prior_manifest.height:
+        prior = prior_manifest.group_by("symbol").agg(prior_window_events=pl.len().cast(pl.Int64))
+    else:
+        prior = pl.DataFrame(schema={"symbol": pl.String, "prior_window_events": pl.Int64})
+    ev = ev.join(prior, on="symbol", how="left").with_columns(pl.col("prior_window_events").fill_null(0))
+    rank_today = pl.int_range(1, pl.len() + 1).over("symbol")
+    ev = ev.filter(pl.col("prior_window_events") + rank_today <= r.max_per_symbol_window)
+    funnel["per_window"] = ev.height
+
+    ev = with_windows(ev, day, r)
+    out = ev.select([pl.col(c).cast(t) for c, t in MANIFEST_SCHEMA.items()]).sort(
+        "symbol", "ts", "event_type"
+    )
+    return out, funnel
+
+
+def with_windows(frame: pl.DataFrame, day: dt.date, rules: ManifestRules) -> pl.DataFrame:
+    """[window_start, window_end): ``minutes_before`` before ``ts`` to ``minutes_after`` after it,
+    clipped to the day's extended session (there are no prints outside 04:00-20:00 ET)."""
+    sess = cal.session(day)
+    if sess is None:
+        raise ValueError(f"{day} is not a trading day")
+    lo = pl.lit(sess.pre_open).cast(UTC_NS)
+    hi = pl.lit(sess.post_close).cast(UTC_NS)
+    return frame.with_columns(
+        window_start=pl.max_horizontal(
+            (pl.col("ts") - pl.duration(minutes=rules.minutes_before)).cast(UTC_NS), lo
+        ),
+        window_end=pl.min_horizontal(
+            (pl.col("ts") + pl.duration(minutes=rules.minutes_after)).cast(UTC_NS), hi
+        ),
+    )
+
+
+def content_hash(manifest: pl.DataFrame) -> str:
+    """sha256 over the request-defining columns in a canonical text form (independent of the Parquet
+    writer's version): two manifests with the same hash ask for exactly the same windows."""
+    h = hashlib.sha256()
+    rows = manifest.select(
+        pl.col("event_id"),
+        pl.col("symbol"),
+        pl.col("window_start").dt.epoch("ns"),
+        pl.col("window_end").dt.epoch("ns"),
+    ).sort("event_id")
+    for row in rows.iter_rows():
+        h.update(("|".join(str(v) for v in row) + "\n").encode())
+    return h.hexdigest()

@@ -1,0 +1,231 @@
+"""The download manifest's selection rules, each at its boundary, on hand-built frames."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from smallcaps_assets import calendar as cal
+from smallcaps_assets.stages import manifest as mf
+
+DAY = dt.date(2024, 3, 5)  # EST: 09:30 ET = 14:30 UTC
+UTC_NS = pl.Datetime("ns", "UTC")
+
+
+def at(hhmm: str) -> dt.datetime:
+    h, m = (int(x) for x in hhmm.split(":"))
+    return dt.datetime.combine(DAY, dt.time(h, m), tzinfo=cal.NY).astimezone(dt.UTC)
+
+
+def bars_for(
+    symbol: str, mids: list[float], start: str = "09:30", volume: float = 50_000, spread=0.0
+) -> list[dict]:
+    """Bars around a mid: with ``spread`` > 0 each bar's range is the quoted spread (low = bid,
+    high = ask) and the close prints at the bid or the ask (a bid-ask bounce), which is what the
+    close-high-low estimator reads as a spread."""
+    t0 = at(start)
+    rows = []
+    for i, m in enumerate(mids):
+        bid, ask = m * (1 - spread / 2), m * (1 + spread / 2)
+        close = ask if (i * 7) % 3 else bid
+        rows.append(
+            {
+                "symbol": symbol,
+                "ts": t0 + dt.timedelta(minutes=i),
+                "open": m,
+                "high": max(ask, m),
+                "low": min(bid, m),
+                "close": close if spread else m,
+                "volume": volume,
+                "vwap": m,
+                "transactions": 100,
+            }
+        )
+    return rows
+
+
+def frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows).with_columns(pl.col("ts").cast(UTC_NS))
+
+
+def event(
+    symbol: str, hhmm: str, score: float | None = 0.9, etype: str = "volume_spike", strength: float = 5.0
+):
+    return {
+        "event_id": f"{symbol}-{hhmm}-{etype}",
+        "symbol": symbol,
+        "ts": at(hhmm),
+        "event_type": etype,
+        "session": "RTH",
+        "direction": 1,
+        "strength": strength,
+        "score": score,
+    }
+
+
+EVENT_COLUMNS = {
+    "event_id": pl.String,
+    "symbol": pl.String,
+    "ts": UTC_NS,
+    "event_type": pl.String,
+    "session": pl.String,
+    "direction": pl.Int64,
+    "strength": pl.Float64,
+    "score": pl.Float64,
+}
+
+
+def events_frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=EVENT_COLUMNS)
+
+
+def universe(*symbols: str, cap: float | None = 5e8) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"symbol": list(symbols), "market_cap": [cap] * len(symbols)},
+        schema_overrides={"market_cap": pl.Float64},
+    )
+
+
+def run(events, bars, uni, prior=None, **rules):
+    return mf.select(DAY, events_frame(events), frame(bars), uni, prior, mf.ManifestRules(**rules))
+
+
+@pytest.fixture()
+def liquid_bars():
+    return bars_for("AAA", [10.0] * 40) + bars_for("BBB", [5.0] * 40)
+
+
+def test_score_boundary_and_null_scores(liquid_bars):
+    evs = [event("AAA", "09:50", 0.60), event("BBB", "09:50", 0.5999), event("BBB", "09:55", None, "flush")]
+    out, funnel = run(evs, liquid_bars, universe("AAA", "BBB"))
+    assert out["symbol"].to_list() == ["AAA"]
+    assert funnel["detected"] == 3 and funnel["score"] == 1
+
+
+def test_liquidity_boundaries_on_the_confirming_bar():
+    # The event at 09:50 is confirmed by the bar that starts 09:49; 10,000 shares at $10 = $100K.
+    ok = bars_for("AAA", [10.0] * 40, volume=10_000)
+    thin_shares = bars_for("BBB", [20.0] * 40, volume=9_999)  # $199,980 but < 10K shares
+    thin_dollars = bars_for("CCC", [9.9999] * 40, volume=10_000)  # 10K shares but $99,999
+    evs = [event("AAA", "09:50"), event("BBB", "09:50"), event("CCC", "09:50")]
+    out, funnel = run(evs, ok + thin_shares + thin_dollars, universe("AAA", "BBB", "CCC"))
+    assert out["symbol"].to_list() == ["AAA"]
+    assert out["bar_volume"][0] == 10_000 and out["bar_dollar_volume"][0] == pytest.approx(100_000)
+    assert funnel["liquidity"] == 1
+
+
+def test_event_without_a_confirming_bar_is_not_liquid(liquid_bars):
+    out, _ = run([event("AAA", "12:00")], liquid_bars, universe("AAA"))  # bars end 10:10
+    assert out.is_empty()
+
+
+def test_spread_estimate_matches_the_formula_and_gates():
+    rng = np.random.default_rng(3)
+    closes = list(10 + np.cumsum(rng.normal(0, 0.02, 40)))
+    rows = bars_for("AAA", closes, spread=0.004)
+    bars = frame(rows)
+    est = mf.estimated_spread(bars, n_bars=30)
+    # Independent recomputation in plain Python for the bar closing at 10:00 (started 09:59).
+    c = [math.log(r["close"]) for r in rows]
+    eta = [math.log((r["high"] + r["low"]) / 2) for r in rows]
+    k = 29  # index of the 09:59 bar
+    pairs = [4 * (c[t - 1] - eta[t - 1]) * (c[t - 1] - eta[t]) for t in range(1, k + 1)][-30:]
+    expected = 100 * math.sqrt(max(0.0, sum(pairs) / len(pairs)))
+    got = est.filter(pl.col("ts") == at("10:00"))["est_spread_pct"][0]
+    assert got == pytest.approx(expected, rel=1e-9)
+    assert 0.2 < got < 0.6  # a 0.4% quoted spread, read back approximately
+    wide = bars_for("WIDE", [2.0] * 40, spread=0.12, volume=200_000)
+    out, funnel = run(
+        [event("AAA", "10:00"), event("WIDE", "10:00")],
+        rows + wide,
+        universe("AAA", "WIDE"),
+        max_spread_pct=5.0,
+    )
+    assert out["symbol"].to_list() == ["AAA"] and funnel["spread"] == 1
+    assert out["est_spread_pct"][0] == pytest.approx(expected)
+
+
+def test_spread_estimate_uses_no_later_bar():
+    rows = bars_for("AAA", [10.0 + 0.01 * i for i in range(40)], spread=0.01)
+    full = mf.estimated_spread(frame(rows))
+    changed = [dict(r) for r in rows]
+    for r in changed[30:]:  # rewrite everything after the bar closing at 10:00
+        r.update(high=r["close"] * 1.5, low=r["close"] * 0.5)
+    trunc = mf.estimated_spread(frame(changed))
+    cut = at("10:00")
+    left = full.filter(pl.col("ts") <= cut)
+    right = trunc.filter(pl.col("ts") <= cut)
+    assert left.equals(right)
+    assert not full.equals(trunc)
+
+
+def test_universe_membership_and_cap_recheck(liquid_bars):
+    evs = [event("AAA", "09:50"), event("BBB", "09:50")]
+    out, _ = run(evs, liquid_bars, universe("AAA"))
+    assert out["symbol"].to_list() == ["AAA"]
+    big = pl.concat([universe("AAA", cap=1.999e9), universe("BBB", cap=2.0e9)])
+    out, _ = run(evs, liquid_bars, big)
+    assert out["symbol"].to_list() == ["AAA"]
+    out, funnel = run(evs, liquid_bars, universe("AAA", "BBB", cap=None))
+    assert out.is_empty() and funnel["universe"] == 0
+
+
+def test_one_event_per_symbol_per_day_keeps_the_best(liquid_bars):
+    evs = [
+        event("AAA", "09:45", 0.7, "volume_spike"),
+        event("AAA", "09:50", 0.9, "hod_break"),
+        event("AAA", "09:55", 0.9, "flush", strength=2.0),
+        event("AAA", "09:50", 0.9, "hod_break"),  # exact duplicate key
+    ]
+    out, funnel = run(evs, liquid_bars, universe("AAA"))
+    assert funnel["dedup"] == 3 and funnel["per_day"] == 1
+    assert out.select("event_type", "score").row(0) == ("hod_break", 0.9)
+    two, _ = run(evs, liquid_bars, universe("AAA"), max_per_symbol_day=2)
+    assert sorted(two["event_type"]) == ["flush", "hod_break"]
+
+
+def test_trailing_window_limit_counts_earlier_manifests(liquid_bars):
+    evs = [event("AAA", "09:50"), event("BBB", "09:50")]
+    prior = pl.DataFrame({"symbol": ["AAA", "AAA", "BBB", "BBB", "BBB"]})
+    out, funnel = run(evs, liquid_bars, universe("AAA", "BBB"), prior)
+    assert out["symbol"].to_list() == ["AAA"]
+    assert out["prior_window_events"].to_list() == [2]
+    assert funnel["per_window"] == 1
+
+
+def test_windows_are_3_before_to_7_after_clipped_to_the_session():
+    rows = bars_for("AAA", [10.0] * 30, start="19:35")  # bars to 20:04: the sim never has them,
+    rows = [r for r in rows if r["ts"] < at("20:00")]  # the vendor stops at 20:00
+    out, _ = run(
+        [event("AAA", "19:40"), event("AAA", "19:58", 0.95)], rows, universe("AAA"), max_per_symbol_day=2
+    )
+    got = {r["ts"]: (r["window_start"], r["window_end"]) for r in out.iter_rows(named=True)}
+    assert got[at("19:40")] == (at("19:37"), at("19:47"))
+    assert got[at("19:58")] == (at("19:55"), at("20:00"))  # clipped at the 20:00 close
+
+
+def test_output_schema_is_fixed_even_when_empty(liquid_bars):
+    out, funnel = run([], liquid_bars, universe("AAA"))
+    assert out.is_empty() and dict(out.schema) == mf.MANIFEST_SCHEMA
+    assert list(funnel) == list(mf.FUNNEL) and set(funnel.values()) == {0}
+
+
+def test_content_hash_tracks_the_requested_windows_only(liquid_bars):
+    evs = [event("AAA", "09:50"), event("BBB", "09:50")]
+    a, _ = run(evs, liquid_bars, universe("AAA", "BBB"))
+    rescored = a.with_columns(score=pl.lit(0.99))
+    assert mf.content_hash(a) == mf.content_hash(rescored) == mf.content_hash(a.reverse())
+    moved = a.with_columns(window_end=pl.col("window_end") + dt.timedelta(seconds=1))
+    assert mf.content_hash(moved) != mf.content_hash(a)
+    assert mf.content_hash(a.head(1)) != mf.content_hash(a)
+
+
+def test_rules_refuse_nonsense():
+    with pytest.raises(ValueError, match="min_score"):
+        mf.ManifestRules(min_score=1.5)
+    with pytest.raises(ValueError, match="max_per_symbol_day"):
+        mf.ManifestRules(max_per_symbol_day=0)
