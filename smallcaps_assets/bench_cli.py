@@ -101,3 +101,46 @@ def register(bench_app: typer.Typer) -> None:
             seed=seed,
         )
         typer.echo(json.dumps(report) if as_json else format_report(report))
+
+    @bench_app.command("windows")
+    def windows(
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print one JSON object instead of a summary.")
+        ] = False,
+        events: Annotated[int, typer.Option("--events", min=1, help="Event windows to download.")] = 3000,
+        days: Annotated[int, typer.Option("--days", min=1, help="Sessions the events spread over.")] = 60,
+        symbols: Annotated[
+            int, typer.Option("--symbols", min=10, help="Tickers in the served market.")
+        ] = 600,
+        rate_limit: Annotated[
+            float, typer.Option("--rate-limit", min=1, help="Account limit (req/s): server and client.")
+        ] = 100.0,
+        latency_ms: Annotated[
+            float, typer.Option("--latency-ms", min=0, help="Server latency per request.")
+        ] = 50.0,
+        concurrency: Annotated[
+            int, typer.Option("--concurrency", min=1, help="Client in-flight requests.")
+        ] = 32,
+        seed: Annotated[int, typer.Option("--seed")] = 7,
+    ) -> None:
+        """Download event windows (trades + quotes) from `smallcaps sim serve --latency-ms 50
+        --rate-limit 100` with the event_trades/event_quotes downloader; see smallcaps_assets/bench_windows.py."""
+        from .bench_windows import bench_windows
+
+        report = bench_windows(
+            events=events,
+            days=days,
+            symbols=symbols,
+            rate_limit=rate_limit,
+            latency_ms=latency_ms,
+            concurrency=concurrency,
+            seed=seed,
+        )
+        if as_json:
+            typer.echo(json.dumps(report))
+            return
+        for key, value in report.items():
+            if key != "machine":
+                typer.echo(f"{key:<22} {value}")
+        m = report["machine"]
+        typer.echo(f"{'machine':<22} {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}")

@@ -20,6 +20,9 @@ class PolygonResource(dg.ConfigurableResource):
     """Connection settings for the vendor REST API (keys come from the environment only)."""
 
     rate_limit_per_s: float = Field(50.0, gt=0, description="process-wide token-bucket rate (requests/s)")
+    rate_burst: int = Field(
+        10, ge=1, le=1000, description="token-bucket burst (requests sent at once after idling)"
+    )
     max_concurrency: int = Field(16, ge=1, le=256, description="in-flight requests per process")
     max_retries: int = Field(6, ge=0, le=20)
     timeout_s: float = Field(30.0, gt=0)
@@ -69,6 +72,7 @@ class PolygonResource(dg.ConfigurableResource):
 
         kwargs = dict(
             rate_limit_per_s=self.rate_limit_per_s,
+            burst=self.rate_burst,
             max_concurrency=self.max_concurrency,
             max_retries=self.max_retries,
             timeout_s=min(self.timeout_s, max(0.5, self.fault_timeout_seconds / 2))

@@ -5,6 +5,12 @@ talks to the same ``(base_url, key)`` draws from one bucket. The bucket is a GCR
 scheduling") limiter: each ``acquire`` reserves the next free slot under a short ``threading.Lock``
 (never held across an ``await``) and then sleeps until that slot. No thread per request, no asyncio
 primitive bound to one event loop, so it also works when several threads each run their own loop.
+
+Reservations alone keep the long-run rate but not the short-run one: when the event loop is busy
+(parsing a large page) sleepers whose slots passed all wake at once and would leave together,
+which a server counting arrivals answers with 429s (seen at 100 req/s on a loaded 2-core box).
+So every token also passes a dispatch gate, a classic token bucket evaluated at the moment of
+sending, which spaces such late wakers back out to the configured rate and burst.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class TokenBucket:
         self._tat = clock()  # theoretical arrival time of the next request
         self.rate = float(rate)
         self.burst = int(burst)
+        self._tokens = float(burst)  # the dispatch gate's bucket
+        self._last = clock()
 
     @property
     def interval(self) -> float:
@@ -68,8 +76,23 @@ class TokenBucket:
     def pause(self, seconds: float) -> None:
         """No token is granted for ``seconds`` from now, and the burst allowance is spent."""
         with self._lock:
+            now = self._clock()
             tau = (self.burst - 1) / self.rate
-            self._tat = max(self._tat, self._clock() + seconds + tau)
+            self._tat = max(self._tat, now + seconds + tau)
+            self._tokens = 0.0
+            self._last = max(self._last, now + seconds)
+
+    def _dispatch(self) -> float:
+        """Take a token from the dispatch gate: 0 when taken, else the seconds to wait first."""
+        with self._lock:
+            now = self._clock()
+            if now >= self._last:
+                self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= 1.0 - 1e-9:  # float dust must not cost a sleep
+                    self._tokens -= 1.0
+                    return 0.0
+            return max(self._last - now, 0.0) + max(0.0, 1.0 - self._tokens) / self.rate
 
     async def acquire(self, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> float:
         """Wait for one token; return the seconds waited."""
@@ -80,6 +103,9 @@ class TokenBucket:
             except asyncio.CancelledError:
                 self.refund()
                 raise
+        while (extra := self._dispatch()) > 0:
+            await sleep(extra)
+            wait += extra
         return wait
 
     def __repr__(self) -> str:

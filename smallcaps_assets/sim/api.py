@@ -52,6 +52,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import random
 import re
 import time
@@ -63,6 +64,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import numpy as np
 import polars as pl
+import pydantic_core
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -78,6 +80,7 @@ from .config import ApiFaults
 from .market import SimMarket
 
 log = logging.getLogger(__name__)
+REQUEST_LOG_ENV = "SMALLCAPS_SIM_REQUEST_LOG"
 
 NY = cal.NY
 NS = 1_000_000_000
@@ -178,6 +181,15 @@ def _native(value: Any) -> Any:
 
 
 def _dumps(body: Any) -> bytes:
+    # pydantic-core's Rust encoder is ~3x faster than json.dumps on tick pages, which made it the
+    # simulator's largest cost after generation. It writes NaN/Infinity literally where json.dumps
+    # would raise, so any body containing those tokens takes the strict, slower path instead.
+    try:
+        out = pydantic_core.to_json(body)
+    except pydantic_core.PydanticSerializationError:
+        out = b"NaN"
+    if b"NaN" not in out and b"Infinity" not in out:
+        return out
     try:
         return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
     except (ValueError, TypeError):
@@ -1589,14 +1601,23 @@ def _api_key(scope: dict) -> str | None:
 class _Gateway:
     """ASGI middleware in front of the routes: 404 for unknown paths, 401, then the configured faults."""
 
-    def __init__(self, app: Any, api: _Api):
+    def __init__(self, app: Any, api: _Api, journal: str | None = None):
         self.app = app
         self.api = api
+        # O_APPEND + one write per line: lines from several workers or processes never interleave
+        self._journal = os.open(journal, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if journal else None
+
+    def _log_request(self, scope: dict) -> None:
+        qs = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        query = urlencode([(k, v) for k, v in qs if k != "apiKey"])  # never a key in the journal
+        os.write(self._journal, f"{scope.get('path', '')}?{query}\n".encode("utf-8", "replace"))
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self._journal is not None:
+            self._log_request(scope)
         api = self.api
         rid = api.request_id(scope)
         scope["sim.request_id"] = rid
@@ -1671,18 +1692,24 @@ def create_app(
     api_keys: set[str] | None = None,
     faults: ApiFaults | None = None,
     clock: Callable[[], dt.datetime] | None = None,
+    request_log: str | None = None,
 ) -> Starlette:
     """The vendor REST API over ``market``.
 
     ``api_keys``: accepted keys (None: any non-empty key). ``faults``: injected API faults (None or the
     defaults: none). ``clock``: the wall clock for market status and ``/prev`` (default: real UTC time).
+    ``request_log`` (default: env ``SMALLCAPS_SIM_REQUEST_LOG``): a file that gets one line
+    ``path?query`` (``apiKey`` removed) per request received, to audit what a client asked for.
     """
+    request_log = request_log or os.environ.get(REQUEST_LOG_ENV) or None
     api = _Api(market, api_keys, faults, clock)
     app = Starlette(
         routes=api.routes,
         middleware=[
-            Middleware(GZipMiddleware, minimum_size=500, compresslevel=6),
-            Middleware(_Gateway, api=api),
+            Middleware(
+                GZipMiddleware, minimum_size=500, compresslevel=1
+            ),  # level 1: ~3x less CPU, ~15% larger
+            Middleware(_Gateway, api=api, journal=request_log),
         ],
     )
     app.state.sim_api = api

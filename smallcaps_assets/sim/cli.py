@@ -53,6 +53,9 @@ def serve(
     rate_limit: Annotated[
         float | None, typer.Option("--rate-limit", help="Requests/s per key; excess gets 429 + Retry-After.")
     ] = None,
+    rate_burst: Annotated[
+        int, typer.Option("--rate-burst", min=1, help="Token-bucket burst of the rate limit (requests).")
+    ] = 1,
     fault_rate: Annotated[
         float, typer.Option("--fault-rate", help="Share of requests answered with a 5xx.")
     ] = 0.0,
@@ -73,7 +76,9 @@ def serve(
     from .config import ApiFaults
     from .server import run
 
-    faults = ApiFaults(latency_ms=latency_ms, rate_limit=rate_limit, error_rate=fault_rate)
+    faults = ApiFaults(
+        latency_ms=latency_ms, rate_limit=rate_limit, rate_burst=rate_burst, error_rate=fault_rate
+    )
     keys = {k.strip() for k in api_keys.split(",") if k.strip()} if api_keys else None
     run(
         load_sim_config(config, seed, symbols),

@@ -127,6 +127,8 @@ def served_sim(
     config: SimConfig,
     *,
     latency_ms: float = 0.0,
+    rate_limit: float | None = None,
+    rate_burst: int = 1,
     workers: int = 1,
     api_keys: list[str] | None = None,
     port: int | None = None,
@@ -155,6 +157,8 @@ def served_sim(
         ]  # fmt: skip
         if api_keys:
             cmd += ["--api-keys", ",".join(api_keys)]
+        if rate_limit is not None:
+            cmd += ["--rate-limit", str(rate_limit), "--rate-burst", str(rate_burst)]
         env = {k: v for k, v in os.environ.items() if k not in ("POLYGON_API_KEY", SERVE_ENV)}
         with log_path.open("wb") as log:
             proc = subprocess.Popen(

@@ -94,7 +94,8 @@ def estimated_spread(bars: pl.DataFrame, n_bars: int = 30) -> pl.DataFrame:
     return bars.sort("symbol", "ts").select(
         "symbol",
         ts=(pl.col("ts") + MINUTE).cast(UTC_NS),
-        est_spread_pct=(100 * s2.clip(lower_bound=0).sqrt()).fill_null(0.0),
+        # null until two bar pairs exist: an unknown spread fails the spread rule, never passes it
+        est_spread_pct=100 * s2.clip(lower_bound=0).sqrt(),
     )
 
 

@@ -565,6 +565,18 @@ def test_token_bucket_schedule_with_fake_clock() -> None:
     assert bucket.reserve() == pytest.approx(2.1)  # resumes at the steady rate, no fresh burst
 
 
+def test_late_wakers_are_spaced_out_by_the_dispatch_gate() -> None:
+    now = [100.0]
+    bucket = TokenBucket(10.0, burst=1, clock=lambda: now[0])
+    waits = [bucket.reserve() for _ in range(5)]
+    assert waits == pytest.approx([0, 0.1, 0.2, 0.3, 0.4])
+    now[0] += 1.0  # the loop was busy: every reserved slot has passed when the sleepers wake
+    gate = [bucket._dispatch() for _ in range(5)]
+    assert gate[0] == 0 and all(g == pytest.approx(0.1) for g in gate[1:])
+    now[0] += 0.1
+    assert bucket._dispatch() == 0 and bucket._dispatch() == pytest.approx(0.1)
+
+
 def test_rate_limit_paces_requests(make_client: Callable[..., PolygonClient]) -> None:
     handler, seen = scripted(ok())
     client = make_client(handler, rate_limit_per_s=100.0, burst=1, max_concurrency=20)

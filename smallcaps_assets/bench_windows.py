@@ -1,0 +1,159 @@
+"""``smallcaps bench windows``: event-window downloads against a served simulator at a rate limit.
+
+What is measured (one JSON object; nothing here is a unit test): the event-window downloader of
+``event_trades``/``event_quotes`` (``stages.windows``: ledger, async worker pool, the client's
+shared token bucket) fetching ``events`` windows of 10 minutes from ``smallcaps sim serve``
+started as a child process with ``--latency-ms 50 --rate-limit 100``, then the per-day Parquet
+files assembled from the ledger and written atomically, as a range run of the asset does.
+
+The events are a synthetic manifest over the last ``days`` sessions of the market: the planted
+catalysts of each day first (their trigger minute), then other listed common stocks at a seeded
+random regular-hours minute, one event per symbol per day (the manifest's own rule). The
+manifest's selection is not what is measured, the download is.
+
+Figures: ``seconds`` (download + assembly + files, wall clock), ``download_seconds``,
+``events_per_min`` (= events / seconds x 60), ``requests`` (HTTP attempts, retries included),
+``requests_per_event``, ``achieved_req_per_s`` (= requests / download_seconds), ``rate_limit``,
+``rate_utilisation`` (= achieved / limit), ``files_written`` and ``files_per_day``, the 429 and
+retry counts, and the machine. The client paces at the limit with a burst of 1 and the server
+allows a burst of 10, so client jitter never earns a 429 the steady rate would not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import platform
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+from . import calendar as cal
+from . import lake
+
+BENCH_KEY = "bench"
+HISTORY_END = dt.date(2024, 12, 31)  # fixed, so runs on different days measure the same market
+NS = 1_000_000_000
+
+
+def bench_config(symbols: int, days: int, seed: int):
+    from .sim import SimConfig
+
+    sessions = cal.sessions_before(HISTORY_END + dt.timedelta(days=1), days)
+    return SimConfig(seed=seed, n_symbols=symbols, start=sessions[0] - dt.timedelta(days=92), end=HISTORY_END)
+
+
+def synthetic_windows(market, days: int, events: int, seed: int = 3) -> list:
+    """About ``events`` windows spread evenly over the last ``days`` sessions (see module doc)."""
+    from .stages.windows import EventWindow
+
+    rng = random.Random(seed)
+    sessions = cal.sessions_before(HISTORY_END + dt.timedelta(days=1), days)
+    per_day = -(-events // len(sessions))
+    out: list[EventWindow] = []
+    for day in sessions:
+        sess = cal.session(day)
+        assert sess is not None
+        picked: dict[str, int] = {}
+        for row in market.catalysts(day).iter_rows(named=True):
+            picked.setdefault(row["ticker"], int(row["trigger_ns"]))
+        names = [p.ticker for p in market.tickers_on(day) if p.type == "CS" and p.ticker not in picked]
+        rng.shuffle(names)
+        open_ns = sess.ns("market_open")
+        for name in names:
+            if len(picked) >= per_day:
+                break
+            if market.day_plan(name, day) is not None:
+                picked[name] = open_ns + rng.randrange(5, 385) * 60 * NS
+        for sym, ts in sorted(picked.items())[:per_day]:
+            start = max(ts - 3 * 60 * NS, sess.ns("pre_open"))
+            end = min(ts + 7 * 60 * NS, sess.ns("post_close"))
+            out.append(EventWindow(f"{sym}-{day}-{ts}", sym, day, start, end))
+    return out[:events]
+
+
+def bench_windows(
+    *,
+    events: int = 3000,
+    days: int = 60,
+    symbols: int = 600,
+    rate_limit: float = 100.0,
+    latency_ms: float = 50.0,
+    concurrency: int = 32,
+    seed: int = 7,
+) -> dict:
+    from .polygon import connect
+    from .sim import SimMarket
+    from .sim.server import served_sim
+    from .stages import windows as win
+
+    config = bench_config(symbols, days, seed)
+    market = SimMarket(config)
+    windows = synthetic_windows(market, days, events)
+    by_day: dict[dt.date, list] = {}
+    for w in windows:
+        by_day.setdefault(w.day, []).append(w)
+
+    with tempfile.TemporaryDirectory(prefix="smallcaps-bench-windows-") as tmp:
+        root = Path(tmp) / "lake"
+        with served_sim(
+            config, latency_ms=latency_ms, rate_limit=rate_limit, rate_burst=max(1, int(rate_limit))
+        ) as url:
+
+            async def fetch(ledger):
+                async with connect(
+                    api_key=BENCH_KEY,
+                    base_url=url,
+                    rate_limit_per_s=rate_limit,
+                    burst=1,
+                    max_concurrency=concurrency,
+                ) as client:
+                    report = await win.download(client, windows, ledger)
+                    return report, client.usage.total()
+
+            with win.WindowLedger(Path(tmp) / "ledger.sqlite") as ledger:
+                started = time.monotonic()
+                report, usage = asyncio.run(fetch(ledger))
+                downloaded = time.monotonic()
+                files = 0
+                for day, day_windows in sorted(by_day.items()):
+                    trades, quotes, _ = ledger.assemble(day_windows)
+                    lake.write_partition("event_trades", day, trades, root=root)
+                    lake.write_partition("event_quotes", day, quotes, root=root)
+                    files += 2
+                finished = time.monotonic()
+        on_disk = sum(1 for _ in root.rglob("*.parquet"))
+    download_s = downloaded - started
+    seconds = finished - started
+    achieved = usage.http_requests / download_s if download_s else 0.0
+    return {
+        "events": len(windows),
+        "days": len(by_day),
+        "seconds": round(seconds, 3),
+        "download_seconds": round(download_s, 3),
+        "events_per_min": round(len(windows) / seconds * 60, 1),
+        "requests": usage.http_requests,
+        "requests_per_event": round(usage.http_requests / max(1, len(windows)), 4),
+        "achieved_req_per_s": round(achieved, 2),
+        "rate_limit": rate_limit,
+        "rate_utilisation": round(achieved / rate_limit, 4),
+        "files_written": files,
+        "files_on_disk": on_disk,
+        "files_per_day": round(files / max(1, len(by_day)), 3),
+        "fetched": report.fetched,
+        "failed": len(report.failed),
+        "http_429": usage.http_429,
+        "retries": usage.retries,
+        "latency_ms": latency_ms,
+        "concurrency": concurrency,
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "polars": pl.__version__,
+        },
+    }
