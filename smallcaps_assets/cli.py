@@ -163,7 +163,9 @@ def _print_summary(outcomes) -> None:
     rows: dict[str, int] = {}
     calls = retries = 0
     universe_sizes, large_caps = [], 0
+    windows_fetched = windows_reused = window_requests = 0
     files: set[str] = set()
+    days: set = set()
     for o in outcomes:
         for d in o.days:
             for asset, meta in d.metadata.items():
@@ -175,6 +177,12 @@ def _print_summary(outcomes) -> None:
                 if asset == "universe":
                     universe_sizes.append(int(meta["universe_size"]))
                     large_caps += int(meta["large_caps_excluded"])
+                if asset == "intraday_events":
+                    days.add(d.day)
+                if asset == "event_trades":
+                    windows_fetched += int(meta.get("windows_fetched", 0))
+                    windows_reused += int(meta.get("windows_already_done", 0))
+                    window_requests += int(meta.get("api/total/http_requests", 0))
     typer.echo("")
     typer.secho("smallcaps demo: summary", bold=True)
     if universe_sizes:
@@ -185,10 +193,33 @@ def _print_summary(outcomes) -> None:
         typer.echo(f"  large caps kept out     {large_caps} symbol-days (market cap >= $2B, price $0.50-$20)")
     for asset, n in sorted(rows.items()):
         typer.echo(f"  rows {asset:<20} {n:,}")
+    _print_events(sorted(days))
+    if "event_trades" in rows:
+        per_event = window_requests / windows_fetched if windows_fetched else 0.0
+        typer.echo(
+            f"  events downloaded       {windows_fetched:,} windows ({windows_reused:,} already in the ledger), "
+            f"{window_requests:,} requests ({per_event:.2f} per event)"
+        )
     typer.echo(f"  API calls               {calls:,} ({retries} retries)")
     typer.echo(f"  files written           {len(files)}")
     failed = [d for o in outcomes for d in o.days if not d.success]
     typer.echo(f"  failed days             {len(failed)}")
+
+
+def _print_events(days: list) -> None:
+    """Intraday events of the run's days by type and by session, read back from the lake."""
+    from . import lake
+
+    events = lake.read_partitions("intraday_events", days) if days else None
+    if events is None or events.is_empty():
+        return
+    by_session = dict(events.group_by("session").len().iter_rows())
+    typer.echo(
+        f"  intraday events         {events.height:,}: "
+        + ", ".join(f"{s} {by_session.get(s, 0):,}" for s in ("PM", "RTH", "AH"))
+    )
+    for event_type, n in events.group_by("event_type").len().sort("len", descending=True).iter_rows():
+        typer.echo(f"    {event_type:<22}{n:,}")
 
 
 @app.command()

@@ -133,11 +133,17 @@ def event_windows(context: dg.AssetExecutionContext, config: WindowsConfig, poly
         "events_with_trades": int((outcomes["outcome"] == "data").sum()),
         "events_no_trades": int((outcomes["outcome"] == "no_trades").sum()),
         "requests_per_fetched_event": round(calls / report.fetched, 3) if report.fetched else 0.0,
-        **usage_metadata(usage),
     }
+    # One step made the calls for both assets: the usage goes on event_trades only, so sums over
+    # materialisations (the demo summary, dashboards) count each request once.
     yield dg.MaterializeResult(
         asset_key="event_trades",
-        metadata={**t_written.metadata(), **common, "dagster/row_count": trades.height},
+        metadata={
+            **t_written.metadata(),
+            **common,
+            **usage_metadata(usage),
+            "dagster/row_count": trades.height,
+        },
         check_results=[to_check_result("event_trades", g) for g in trade_gates],
     )
     raw = int(outcomes["raw_quotes"].sum()) if outcomes.height else 0
