@@ -18,7 +18,9 @@ def build_defs() -> dg.Definitions:
     assets = dg.load_assets_from_modules(DAILY_ASSET_MODULES)
     return dg.Definitions(
         assets=assets,
-        asset_checks=[latest_partition_check(name) for name in automation.DAILY_ASSETS],
+        asset_checks=[
+            latest_partition_check(name) for name in automation.DAILY_ASSETS + automation.DERIVED_ASSETS
+        ],
         jobs=[automation.daily_ingest_job],
         schedules=[automation.daily_close],
         sensors=[automation.automation_sensor],

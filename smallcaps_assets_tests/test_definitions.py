@@ -19,6 +19,9 @@ EXPECTED_ASSETS = {
     "minute_bars",
     "daily_events",
     "intraday_events",
+    "event_manifest",
+    "event_trades",
+    "event_quotes",
 }
 
 
@@ -39,6 +42,8 @@ def test_asset_graph_snapshot():
     assert parents["daily_bars"] == {"corporate_actions", "ticker_reference"}
     assert parents["intraday_events"] == {"minute_bars", "universe", "daily_bars", "intraday_events"}
     assert parents["daily_events"] == {"daily_bars"}
+    assert parents["event_manifest"] == {"intraday_events", "minute_bars", "universe", "event_manifest"}
+    assert parents["event_trades"] == parents["event_quotes"] == {"event_manifest"}
 
 
 def test_every_daily_asset_is_partitioned_fresh_and_gated():
@@ -58,7 +63,7 @@ def test_vendor_assets_share_the_polygon_pool():
         for key in a.keys:
             name = key.to_user_string()
             pool = a.get_pool_for_key(key) if hasattr(a, "get_pool_for_key") else next(iter(a.op.pools), None)
-            if name in ("universe", "daily_events", "intraday_events"):
+            if name in ("universe", "daily_events", "intraday_events", "event_manifest"):
                 assert not pool
             else:
                 assert pool == "polygon_api", name

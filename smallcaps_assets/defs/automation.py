@@ -17,6 +17,14 @@ DAILY_ASSETS = [
     "universe",
     "minute_bars",
 ]
+# Built from the ingested day by the automation sensor (eager, never past a failed gate).
+DERIVED_ASSETS = [
+    "daily_events",
+    "intraday_events",
+    "event_manifest",
+    "event_trades",
+    "event_quotes",
+]
 
 daily_ingest_job = dg.define_asset_job(
     "daily_ingest",
