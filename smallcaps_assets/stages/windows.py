@@ -27,7 +27,7 @@ import datetime as dt
 import io
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -382,7 +382,7 @@ async def download(
     windows: Sequence[EventWindow],
     ledger: WindowLedger,
     *,
-    manifest_sha256: str = "",
+    manifest_sha256: str | Mapping[dt.date, str] = "",
     workers: int | None = None,
     on_done: Callable[[WindowResult], None] | None = None,
 ) -> DownloadReport:
@@ -391,7 +391,8 @@ async def download(
     A window whose calls fail for good (after the client's retries) is reported in
     ``failed`` and left out of the ledger, so the next run tries it again; the other windows
     carry on. ``workers`` defaults to the client's ``max_concurrency``: each worker keeps up to
-    two requests in flight and the client's semaphore caps the total."""
+    two requests in flight and the client's semaphore caps the total. ``manifest_sha256`` is the
+    manifest version recorded with each window, one string or one per day (range runs)."""
     from ..polygon import PolygonError
 
     report = DownloadReport(windows=len(windows))
@@ -414,7 +415,8 @@ async def download(
             except PolygonError as err:
                 report.failed[w.event_id] = str(err)
                 continue
-            ledger.record(result, manifest_sha256)
+            sha = manifest_sha256 if isinstance(manifest_sha256, str) else manifest_sha256.get(w.day, "")
+            ledger.record(result, sha)
             report.fetched += 1
             if on_done is not None:
                 on_done(result)

@@ -36,12 +36,12 @@ KILLS = 10
 UTC_NS = pl.Datetime("ns", "UTC")
 
 
-def synthetic_manifest(n: int = N_EVENTS) -> pl.DataFrame:
+def synthetic_manifest(n: int = N_EVENTS, day: dt.date = DAY) -> pl.DataFrame:
     """One event per traded common stock, at a random regular-hours minute (seeded)."""
     market = SimMarket(PIPE_CONFIG)
     rng = random.Random(5)
-    sess = cal.session(DAY)
-    names = [p.ticker for p in market.tickers_on(DAY) if p.type == "CS" and market.day_plan(p.ticker, DAY)]
+    sess = cal.session(day)
+    names = [p.ticker for p in market.tickers_on(day) if p.type == "CS" and market.day_plan(p.ticker, day)]
     assert len(names) >= n
     rows = []
     for sym in sorted(names)[:n]:
@@ -64,7 +64,7 @@ def synthetic_manifest(n: int = N_EVENTS) -> pl.DataFrame:
             }
         )
     frame = pl.DataFrame(rows).with_columns(pl.col("ts").cast(UTC_NS))
-    frame = mf.with_windows(frame, DAY, mf.ManifestRules())
+    frame = mf.with_windows(frame, day, mf.ManifestRules())
     return frame.select([pl.col(c).cast(t) for c, t in mf.MANIFEST_SCHEMA.items()])
 
 
@@ -73,8 +73,8 @@ def manifest() -> pl.DataFrame:
     return synthetic_manifest()
 
 
-def _lake_with(manifest: pl.DataFrame, root: Path) -> Path:
-    lake.write_partition("event_manifest", DAY, manifest, sort_by=["symbol", "ts"], root=root)
+def _lake_with(manifest: pl.DataFrame, root: Path, day: dt.date = DAY) -> Path:
+    lake.write_partition("event_manifest", day, manifest, sort_by=["symbol", "ts"], root=root)
     return root
 
 
@@ -91,8 +91,8 @@ def reference(tmp_path_factory, manifest, polygon):
     return root, out.days[0].metadata
 
 
-def _bytes(root: Path, asset: str) -> bytes:
-    return Path(lake.partition_file(asset, DAY, root).path).read_bytes()
+def _bytes(root: Path, asset: str, day: dt.date = DAY) -> bytes:
+    return Path(lake.partition_file(asset, day, root).path).read_bytes()
 
 
 def test_reference_run_covers_every_event_with_two_requests_each(reference, manifest):
@@ -158,6 +158,43 @@ def test_faulty_api_gives_identical_files(reference, tmp_path, manifest, sim_con
     ref_root, _ = reference
     for asset in ("event_trades", "event_quotes"):
         assert _bytes(root, asset) == _bytes(ref_root, asset), asset
+
+
+def test_a_backfill_range_downloads_every_day_in_one_run_with_files_per_day(
+    reference, tmp_path, manifest, polygon, monkeypatch
+):
+    import dagster as dg
+
+    from smallcaps_assets.defs.windows import event_windows
+
+    nxt = cal.next_trading_day(DAY)
+    second = synthetic_manifest(20, nxt)
+    root = _lake_with(second, _lake_with(manifest, tmp_path), nxt)
+    monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(root))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [event_windows],
+            instance=instance,
+            resources={"polygon": polygon},
+            tags={
+                "dagster/asset_partition_range_start": str(DAY),
+                "dagster/asset_partition_range_end": str(nxt),
+            },
+        )
+        assert result.success
+        mats = result.asset_materializations_for_node("event_windows")
+        assert {(m.asset_key.to_user_string(), m.partition) for m in mats} == {
+            (a, str(d)) for a in ("event_trades", "event_quotes") for d in (DAY, nxt)
+        }
+        meta = next(m for m in mats if m.asset_key.to_user_string() == "event_trades").metadata
+        assert meta["api/total/http_requests"].value == 2 * (N_EVENTS + 20)
+        assert meta["days"].value == 2 and meta["files"].value == 2
+        assert all(e.passed for e in result.get_asset_check_evaluations())
+    ref_root, _ = reference
+    for asset in ("event_trades", "event_quotes"):
+        assert _bytes(root, asset) == _bytes(ref_root, asset), asset
+        assert lake.read_partition(asset, nxt, root)["event_id"].is_in(second["event_id"].implode()).all()
+    assert len(list(root.rglob("event_*/date=*/*.parquet"))) == 6  # 2 manifests + 2 x 2 window files
 
 
 def test_missing_manifest_fails_clearly(tmp_path, polygon, monkeypatch):
