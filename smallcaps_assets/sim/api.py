@@ -932,81 +932,61 @@ class _Api:
             return pl.DataFrame()
         return pl.concat(frames).head(need)
 
+    # Rows are built from whole columns (to_list runs in Rust) rather than iter_rows with a cast per
+    # cell: tick pages are the simulator's hottest path when a client downloads event windows.
     @staticmethod
     def _trade_rows(df: pl.DataFrame) -> list[dict]:
+        c = {name: df.get_column(name).to_list() for name in df.columns}
         out = []
-        cols = (
-            "conditions",
-            "correction",
-            "exchange",
-            "id",
-            "participant_timestamp",
-            "price",
-            "sequence_number",
-            "sip_timestamp",
-            "size",
-            "tape",
-            "trf_id",
-            "trf_timestamp",
-        )
-        for cond, corr, ex, tid, pts, price, seq, sip, size, tape, trf_id, trf_ts in df.select(
-            cols
-        ).iter_rows():
-            r: dict = {}
-            if cond:
-                r["conditions"] = list(cond)
+        for cond, corr, ex, tid, pts, price, seq, sip, size, tape, trf_id, trf_ts in zip(
+            c["conditions"], c["correction"], c["exchange"], c["id"], c["participant_timestamp"],
+            c["price"], c["sequence_number"], c["sip_timestamp"], c["size"], c["tape"], c["trf_id"],
+            c["trf_timestamp"], strict=True,
+        ):  # fmt: skip
+            r: dict = {"conditions": cond} if cond else {}
             if corr:
-                r["correction"] = int(corr)
+                r["correction"] = corr
             r["decimal_size"] = repr(float(size))
-            r["exchange"] = int(ex)
+            r["exchange"] = ex
             r["id"] = tid
-            r["participant_timestamp"] = int(pts)
-            r["price"] = float(price)
-            r["sequence_number"] = int(seq)
-            r["sip_timestamp"] = int(sip)
+            r["participant_timestamp"] = pts
+            r["price"] = price
+            r["sequence_number"] = seq
+            r["sip_timestamp"] = sip
             r["size"] = _num(size)
-            r["tape"] = int(tape)
+            r["tape"] = tape
             if trf_id:
-                r["trf_id"] = int(trf_id)
+                r["trf_id"] = trf_id
             if trf_ts:
-                r["trf_timestamp"] = int(trf_ts)
+                r["trf_timestamp"] = trf_ts
             out.append(r)
         return out
 
     @staticmethod
     def _quote_rows(df: pl.DataFrame) -> list[dict]:
+        c = {name: df.get_column(name).to_list() for name in df.columns}
         out = []
-        cols = (
-            "ask_exchange",
-            "ask_price",
-            "ask_size",
-            "bid_exchange",
-            "bid_price",
-            "bid_size",
-            "conditions",
-            "indicators",
-            "participant_timestamp",
-            "sequence_number",
-            "sip_timestamp",
-            "tape",
-        )
-        for ax, ap, asz, bx, bp, bsz, cond, ind, pts, seq, sip, tape in df.select(cols).iter_rows():
+        for ax, ap, asz, bx, bp, bsz, cond, ind, pts, seq, sip, tape in zip(
+            c["ask_exchange"], c["ask_price"], c["ask_size"], c["bid_exchange"], c["bid_price"],
+            c["bid_size"], c["conditions"], c["indicators"], c["participant_timestamp"],
+            c["sequence_number"], c["sip_timestamp"], c["tape"], strict=True,
+        ):  # fmt: skip
             r: dict = {
-                "ask_exchange": int(ax),
-                "ask_price": float(ap),
+                "ask_exchange": ax,
+                "ask_price": ap,
                 "ask_size": _num(asz),
-                "bid_exchange": int(bx),
-                "bid_price": float(bp),
+                "bid_exchange": bx,
+                "bid_price": bp,
                 "bid_size": _num(bsz),
             }
             if cond:
-                r["conditions"] = list(cond)
+                r["conditions"] = cond
             if ind:
-                r["indicators"] = list(ind)
-            r["participant_timestamp"] = int(pts)
-            r["sequence_number"] = int(seq)
-            r["sip_timestamp"] = int(sip)
-            r["tape"] = int(tape)
+                r["indicators"] = ind
+            r["participant_timestamp"] = pts
+            r["sequence_number"] = seq
+            r["sip_timestamp"] = sip
+            r["tape"] = tape
             out.append(r)
         return out
 
