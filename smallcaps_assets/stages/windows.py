@@ -84,7 +84,6 @@ OUTCOME_SCHEMA: dict[str, pl.DataType] = {
     "raw_quotes": pl.Int64(),
     "manifest_sha256": pl.String(),
 }
-OUTCOMES = ("data", "no_trades")
 
 
 @dataclass(frozen=True, slots=True)
