@@ -8,6 +8,7 @@ import random
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from smallcaps_assets.bench_detect import sim_context, sim_day
 from smallcaps_assets.sim import SimConfig, SimMarket
@@ -181,3 +182,44 @@ def test_event_rates_are_plausible(catalyst_days):
     assert shares["share"].max() < 0.6
     assert ev.height == ev.unique(["symbol", "ts", "event_type"]).height
     assert set(ev["session"]) <= set(events.SESSIONS)
+
+
+# Loose thresholds so that every detector fires often on the catalyst days: the engine checks
+# below then cover every detector's candidate paths, not just the default (rare) events.
+LOOSE = events.IntradayParams(
+    min_baseline_days=3,
+    spike_ratio=1.5,
+    tape_ratio=1.2,
+    tape_min_transactions=5,
+    momentum_min_z=1.0,
+    momentum_min_move=0.003,
+    parabolic_min_run=0.02,
+    parabolic_recent_minutes=15,
+    flush_min_drop=0.01,
+    flush_min_sigmas=1.0,
+    cons_tightness=2.0,
+    cons_volume_ratio=0.8,
+    pullback_min_leg=0.01,
+    pullback_min_retrace=0.05,
+    gap_min=0.01,
+    halt_min_gap_minutes=2,
+    halt_band_fraction=0.05,
+    hod_min_age_minutes=3,
+    vwap_hold_minutes=3,
+    vwap_min_depth=0.001,
+)
+
+
+def test_chunking_and_threads_do_not_change_events(market, catalyst_days):
+    """The engine settings (rows per chunk, worker threads) never change an event, with loose
+    thresholds so that every type fires on some of the days; the days' contexts carry baselines for
+    the volume and tape detectors."""
+    seen: set[str] = set()
+    for day, _, bars, _ in catalyst_days[1 :: max(1, len(catalyst_days) // 6)]:
+        ctx = sim_context(market, day, bars["symbol"].unique().sort().to_list(), baseline_days=3)
+        ref = events.detect_intraday(bars, ctx, LOOSE)
+        seen |= set(ref["event_type"].unique())
+        for chunk_rows, threads in ((1_000, 1), (1_000, 3), (2_500, 2)):
+            params = LOOSE.model_copy(update={"chunk_rows": chunk_rows, "threads": threads})
+            assert_frame_equal(events.detect_intraday(bars, ctx, params), ref)
+    assert seen == set(events.EVENT_TYPES)
