@@ -120,7 +120,7 @@ def register(bench_app: typer.Typer) -> None:
         ] = 50.0,
         concurrency: Annotated[
             int, typer.Option("--concurrency", min=1, help="Client in-flight requests.")
-        ] = 32,
+        ] = 16,
         seed: Annotated[int, typer.Option("--seed")] = 7,
     ) -> None:
         """Download event windows (trades + quotes) from `smallcaps sim serve --latency-ms 50
