@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 __all__ = [
@@ -32,12 +33,14 @@ __all__ = [
     "MARKET_HOLIDAY_LIST",
     "NEWS_ARTICLE_LIST",
     "QUOTE_LIST",
+    "QUOTE_STRUCT",
     "SHORT_INTEREST_LIST",
     "SHORT_VOLUME_LIST",
     "SPLIT_LIST",
     "TICKER_LIST",
     "TICKER_TYPE_LIST",
     "TRADE_LIST",
+    "TRADE_STRUCT",
     "Address",
     "AggBar",
     "AggsResponse",
@@ -150,6 +153,44 @@ class Quote(VendorModel):
     indicators: list[int] | None = None
     tape: int | None = None
     trf_timestamp: int | None = None
+
+
+# The same two shapes as polars structs, for ``PolygonClient.ticks_frame``: bulk tick pages are
+# parsed and type-checked by polars' JSON reader instead of one model per print. Keep in step
+# with ``Trade`` and ``Quote`` above (a test compares the two paths on the same pages).
+TRADE_STRUCT = pl.Struct(
+    {
+        "sip_timestamp": pl.Int64,
+        "participant_timestamp": pl.Int64,
+        "trf_timestamp": pl.Int64,
+        "sequence_number": pl.Int64,
+        "id": pl.String,
+        "price": pl.Float64,
+        "size": pl.Float64,
+        "exchange": pl.Int32,
+        "trf_id": pl.Int32,
+        "tape": pl.Int32,
+        "conditions": pl.List(pl.Int32),
+        "correction": pl.Int32,
+    }
+)
+QUOTE_STRUCT = pl.Struct(
+    {
+        "sip_timestamp": pl.Int64,
+        "participant_timestamp": pl.Int64,
+        "trf_timestamp": pl.Int64,
+        "sequence_number": pl.Int64,
+        "bid_price": pl.Float64,
+        "bid_size": pl.Float64,
+        "bid_exchange": pl.Int32,
+        "ask_price": pl.Float64,
+        "ask_size": pl.Float64,
+        "ask_exchange": pl.Int32,
+        "tape": pl.Int32,
+        "conditions": pl.List(pl.Int32),
+        "indicators": pl.List(pl.Int32),
+    }
+)
 
 
 # --------------------------------------------------------------------------- reference

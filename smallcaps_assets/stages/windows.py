@@ -29,7 +29,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -113,98 +112,57 @@ def windows_from_manifest(manifest: pl.DataFrame, day: dt.date) -> list[EventWin
 
 
 # --------------------------------------------------------------------------- frames
-def _ts(values: list) -> pl.Series:
-    return pl.Series(values, dtype=pl.Int64).cast(UTC_NS)
+_EMPTY_CODES = pl.lit([], dtype=pl.List(pl.Int32))
 
 
-def _int_lists(lists: Sequence[Sequence[int] | None]) -> pl.Series:
-    """Ragged int lists (condition codes) as a List(Int32) Series. Built from flat offsets and
-    values through Arrow, because polars builds a nested Series from Python lists one row at a
-    time, which made this the downloader's hottest line."""
-    import pyarrow as pa
-
-    lengths = [len(x) if x else 0 for x in lists]
-    offsets = np.zeros(len(lists) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = np.fromiter(chain.from_iterable(x for x in lists if x), dtype=np.int32, count=int(offsets[-1]))
-    return pl.Series(pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat)), dtype=pl.List(pl.Int32))
-
-
-def trades_frame(window: EventWindow, rows: Sequence) -> pl.DataFrame:
-    """Tick-level trades of one window (``rows``: ``polygon.models.Trade``), in SIP order."""
-    if not rows:
+def trades_frame(window: EventWindow, raw: pl.DataFrame) -> pl.DataFrame:
+    """Tick-level trades of one window (``raw``: ``PolygonClient.ticks_frame("trades", ...)``),
+    in SIP order."""
+    if raw.height == 0:
         return pl.DataFrame(schema=TRADE_SCHEMA)
-    frame = pl.DataFrame(
-        {
-            "sip_timestamp": _ts([r.sip_timestamp for r in rows]),
-            "participant_timestamp": _ts([r.participant_timestamp for r in rows]),
-            "trf_timestamp": _ts([r.trf_timestamp for r in rows]),
-            "sequence_number": pl.Series([r.sequence_number for r in rows], dtype=pl.Int64),
-            "trade_id": pl.Series([r.id for r in rows], dtype=pl.String),
-            "price": pl.Series([r.price for r in rows], dtype=pl.Float64),
-            "size": pl.Series([r.size for r in rows], dtype=pl.Float64),
-            "exchange": pl.Series([r.exchange for r in rows], dtype=pl.Int32),
-            "trf_id": pl.Series([r.trf_id for r in rows], dtype=pl.Int32),
-            "tape": pl.Series([r.tape for r in rows], dtype=pl.Int32),
-            "conditions": _int_lists([r.conditions for r in rows]),
-            "correction": pl.Series([r.correction for r in rows], dtype=pl.Int32),
-        }
-    )
     return (
-        frame.with_columns(event_id=pl.lit(window.event_id), symbol=pl.lit(window.symbol))
-        .select(list(TRADE_SCHEMA))
+        raw.rename({"id": "trade_id"})
+        .with_columns(
+            pl.col("sip_timestamp", "participant_timestamp", "trf_timestamp").cast(UTC_NS),
+            conditions=pl.col("conditions").fill_null(_EMPTY_CODES),
+            event_id=pl.lit(window.event_id),
+            symbol=pl.lit(window.symbol),
+        )
+        .select([pl.col(c).cast(t) for c, t in TRADE_SCHEMA.items()])
         .sort("sip_timestamp", "sequence_number")
     )
 
 
-_QUOTE_NUMBERS = {
-    "sip_timestamp": pl.Int64,
-    "participant_timestamp": pl.Int64,
-    "sequence_number": pl.Int64,
-    "bid_price": pl.Float64,
-    "bid_size": pl.Float64,
-    "bid_exchange": pl.Int32,
-    "ask_price": pl.Float64,
-    "ask_size": pl.Float64,
-    "ask_exchange": pl.Int32,
-    "tape": pl.Int32,
-}
-
-
-def quotes_1hz(window: EventWindow, rows: Sequence) -> tuple[pl.DataFrame, int]:
+def quotes_1hz(window: EventWindow, raw: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """NBBO quotes downsampled to 1 Hz: for each second of SIP time that has at least one quote,
     the *last* quote of that second (by SIP time, then sequence number), with how many quotes the
     second held. Seconds without a quote get no row: the NBBO standing in such a second is the
     previous row's (an as-of join recovers it), and nothing is invented. ``crossed`` flags
-    bid > ask with both sides present, ``locked`` bid == ask. Returns (frame, raw quote count)."""
-    if not rows:
+    bid > ask with both sides present, ``locked`` bid == ask. ``raw``:
+    ``PolygonClient.ticks_frame("quotes", ...)``. Returns (frame, raw quote count)."""
+    if raw.height == 0:
         return pl.DataFrame(schema=QUOTE_SCHEMA), 0
     # numpy rather than a polars group_by: windows hold hundreds of quotes, where polars' fixed
     # per-query cost dominated the downloader's CPU time.
-    sip = np.fromiter((r.sip_timestamp for r in rows), dtype=np.int64, count=len(rows))
-    seq = np.fromiter((r.sequence_number or 0 for r in rows), dtype=np.int64, count=len(rows))
+    sip = raw.get_column("sip_timestamp").to_numpy()
+    seq = raw.get_column("sequence_number").fill_null(0).to_numpy()
     order = np.lexsort((seq, sip))
     seconds = sip[order] // NS
     last = np.flatnonzero(np.r_[seconds[1:] != seconds[:-1], True])
     counts = np.diff(np.r_[-1, last])
-    kept = [rows[i] for i in order[last]]
-    frame = pl.DataFrame(
-        {name: pl.Series([getattr(r, name) for r in kept], dtype=t) for name, t in _QUOTE_NUMBERS.items()}
-    )
     both = (pl.col("bid_price") > 0) & (pl.col("ask_price") > 0)
-    frame = frame.with_columns(
-        conditions=_int_lists([r.conditions for r in kept]),
-        indicators=_int_lists([r.indicators for r in kept]),
+    frame = raw[order[last]].with_columns(
+        pl.col("sip_timestamp", "participant_timestamp").cast(UTC_NS),
+        conditions=pl.col("conditions").fill_null(_EMPTY_CODES),
+        indicators=pl.col("indicators").fill_null(_EMPTY_CODES),
         quotes_in_second=pl.Series(counts, dtype=pl.Int64),
         second=pl.Series(seconds[last] * NS, dtype=pl.Int64).cast(UTC_NS),
         event_id=pl.lit(window.event_id),
         symbol=pl.lit(window.symbol),
         crossed=both & (pl.col("bid_price") > pl.col("ask_price")),
         locked=both & (pl.col("bid_price") == pl.col("ask_price")),
-        sip_timestamp=pl.col("sip_timestamp").cast(UTC_NS),
-        participant_timestamp=pl.col("participant_timestamp").cast(UTC_NS),
     )
-    return frame.select([pl.col(c).cast(t) for c, t in QUOTE_SCHEMA.items()]), len(rows)
+    return frame.select([pl.col(c).cast(t) for c, t in QUOTE_SCHEMA.items()]), raw.height
 
 
 # --------------------------------------------------------------------------- ledger
@@ -365,8 +323,8 @@ async def fetch_window(client, window: EventWindow) -> WindowResult:
     lte = window.end_ns - 1  # the vendor's bounds are inclusive; windows are half-open
     # return_exceptions: a failed call must not leave its sibling running unobserved
     trades, quotes = await asyncio.gather(
-        client.trades(window.symbol, gte_ns=window.start_ns, lte_ns=lte, limit=PAGE_LIMIT),
-        client.quotes(window.symbol, gte_ns=window.start_ns, lte_ns=lte, limit=PAGE_LIMIT),
+        client.ticks_frame("trades", window.symbol, gte_ns=window.start_ns, lte_ns=lte, limit=PAGE_LIMIT),
+        client.ticks_frame("quotes", window.symbol, gte_ns=window.start_ns, lte_ns=lte, limit=PAGE_LIMIT),
         return_exceptions=True,
     )
     for outcome in (trades, quotes):

@@ -208,3 +208,39 @@ def test_client_limit_keeps_sim_rate_limit_quiet(small_market: SimMarket) -> Non
     run(client, burst)
     u = client.usage["/v3/reference/exchanges"]
     assert (u.http_requests, u.http_429) == (10, 0)
+
+
+@pytest.mark.parametrize("kind", ["trades", "quotes"])
+def test_ticks_frame_equals_the_model_path_across_pages(
+    small_market: SimMarket, liquid: str, kind: str
+) -> None:
+    """The bulk path (polars' JSON reader) returns exactly what the pydantic models hold."""
+    sess_open = int(dt.datetime.combine(DAY, dt.time(14, 30), tzinfo=dt.UTC).timestamp()) * 10**9
+    lo, hi = sess_open, sess_open + 20 * 60 * 10**9
+
+    async def both(c: PolygonClient):
+        fetch = c.trades if kind == "trades" else c.quotes
+        models = await fetch(liquid, gte_ns=lo, lte_ns=hi, limit=50)
+        frame = await c.ticks_frame(kind, liquid, gte_ns=lo, lte_ns=hi, limit=50)
+        return models, frame, c.usage.total().pages
+
+    models, frame, pages = run(sim_client(small_market), both)
+    assert len(models) > 100 and pages > 4  # several pages each way
+    expected = [m.model_dump(exclude={"decimal_size"}) for m in models]
+    got = frame.to_dicts()
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected, strict=True):
+        assert {k: v for k, v in g.items() if v is not None} == {k: v for k, v in e.items() if v is not None}
+
+
+def test_ticks_frame_retries_a_body_of_the_wrong_type(make_client) -> None:
+    from .test_client import ok, scripted
+
+    bad = {"results": [{"sip_timestamp": "soon", "price": 1.0, "size": 100}], "status": "OK"}
+    handler, seen = scripted(ok(bad), ok())
+    frame = run(make_client(handler), lambda c: c.ticks_frame("trades", "ABCD"))
+    assert len(seen) == 2 and frame["sip_timestamp"].to_list() == [1]
+    handler, seen = scripted(ok({"results": [{"price": 1.0, "size": 1}], "status": "OK"}))
+    with pytest.raises(PolygonError, match="results without sip_timestamp"):
+        run(make_client(handler, max_retries=2), lambda c: c.ticks_frame("trades", "ABCD"))
+    assert len(seen) == 3

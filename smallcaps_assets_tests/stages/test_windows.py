@@ -17,20 +17,25 @@ NS = 1_000_000_000
 T0 = 1_709_735_400 * NS  # 2024-03-06 14:30:00 UTC (09:30 ET)
 
 
-def quote(t_ns: int, seq: int, bid: float, ask: float) -> models.Quote:
-    return models.Quote(
-        sip_timestamp=t_ns,
-        participant_timestamp=t_ns - 1000,
-        sequence_number=seq,
-        bid_price=bid,
-        ask_price=ask,
-        bid_size=100,
-        ask_size=200,
-        bid_exchange=11,
-        ask_exchange=12,
-        tape=3,
-        conditions=[1],
-    )
+def quote(t_ns: int, seq: int, bid: float, ask: float) -> dict:
+    return {
+        "sip_timestamp": t_ns,
+        "participant_timestamp": t_ns - 1000,
+        "sequence_number": seq,
+        "bid_price": bid,
+        "ask_price": ask,
+        "bid_size": 100,
+        "ask_size": 200,
+        "bid_exchange": 11,
+        "ask_exchange": 12,
+        "tape": 3,
+        "conditions": [1],
+    }
+
+
+def raw(rows: list[dict], struct: pl.Struct) -> pl.DataFrame:
+    """Rows as ``ticks_frame`` returns them (the vendor's columns, typed by the struct)."""
+    return pl.DataFrame(rows, schema={f.name: f.dtype for f in struct.fields})
 
 
 WINDOW = win.EventWindow("ev1", "ABCD", dt.date(2024, 3, 6), T0, T0 + 600 * NS)
@@ -45,8 +50,8 @@ def test_quotes_keep_the_last_nbbo_of_each_second_and_skip_empty_seconds():
         quote(T0 + 4 * NS, 5, 5.05, 5.05),  # locked
         quote(T0 + 5 * NS, 6, 0.0, 5.06),  # empty bid side: neither crossed nor locked
     ]
-    frame, raw = win.quotes_1hz(WINDOW, rows)
-    assert raw == 6
+    frame, n_raw = win.quotes_1hz(WINDOW, raw(rows, models.QUOTE_STRUCT))
+    assert n_raw == 6
     assert frame["second"].dt.epoch("ns").to_list() == [T0, T0 + 3 * NS, T0 + 4 * NS, T0 + 5 * NS]
     first = frame.row(0, named=True)
     assert (first["bid_price"], first["ask_price"], first["sequence_number"]) == (5.01, 5.03, 3)
@@ -58,22 +63,29 @@ def test_quotes_keep_the_last_nbbo_of_each_second_and_skip_empty_seconds():
 
 def test_trades_keep_tick_level_fields():
     rows = [
-        models.Trade(
-            sip_timestamp=T0 + 2,
-            participant_timestamp=T0,
-            sequence_number=9,
-            price=5.0,
-            size=100,
-            exchange=4,
-            id="t9",
-            conditions=[12, 37],
-            tape=3,
-            trf_id=202,
-            trf_timestamp=T0 + 1,
-        ),
-        models.Trade(sip_timestamp=T0 + 1, sequence_number=8, price=5.01, size=50, exchange=11, id="t8"),
+        {
+            "sip_timestamp": T0 + 2,
+            "participant_timestamp": T0,
+            "sequence_number": 9,
+            "price": 5.0,
+            "size": 100,
+            "exchange": 4,
+            "id": "t9",
+            "conditions": [12, 37],
+            "tape": 3,
+            "trf_id": 202,
+            "trf_timestamp": T0 + 1,
+        },
+        {
+            "sip_timestamp": T0 + 1,
+            "sequence_number": 8,
+            "price": 5.01,
+            "size": 50,
+            "exchange": 11,
+            "id": "t8",
+        },
     ]
-    frame = win.trades_frame(WINDOW, rows)
+    frame = win.trades_frame(WINDOW, raw(rows, models.TRADE_STRUCT))
     assert frame["sequence_number"].to_list() == [8, 9]  # SIP order
     last = frame.row(1, named=True)
     assert last["conditions"] == [12, 37] and last["trf_id"] == 202 and last["trade_id"] == "t9"
@@ -206,13 +218,10 @@ class _Broken:
     def __init__(self, inner, bad: str):
         self.inner, self.bad = inner, bad
 
-    async def trades(self, symbol, **kw):
-        if symbol == self.bad:
+    async def ticks_frame(self, kind, symbol, **kw):
+        if symbol == self.bad and kind == "trades":
             raise PolygonError(503, "ERROR", "giving up", None, "/v3/trades/{ticker}")
-        return await self.inner.trades(symbol, **kw)
-
-    async def quotes(self, symbol, **kw):
-        return await self.inner.quotes(symbol, **kw)
+        return await self.inner.ticks_frame(kind, symbol, **kw)
 
 
 def test_a_window_that_fails_for_good_is_reported_and_left_for_the_next_run(tmp_path, windows):
