@@ -535,7 +535,10 @@ def test_bench_detect_smoke():
 
     r = bench_detect(rows=20_000, per_detector=False, sim_symbols=20, baseline_days=1)
     assert r["bar_rows"] == 20_000 and r["seconds"] > 0 and r["events"] >= 0
-    assert r["bar_rows_per_s"] == pytest.approx(r["bar_rows"] / r["seconds"], rel=0.02)
+    # "seconds" is rounded to 1 ms, which on 20k rows is a few percent of the run: compare through
+    # the rounding interval rather than at a fixed relative tolerance
+    lo, hi = r["bar_rows"] / (r["seconds"] + 0.0005), r["bar_rows"] / max(r["seconds"] - 0.0005, 1e-9)
+    assert lo - 1 <= r["bar_rows_per_s"] <= hi + 1
     assert math.isfinite(r["bar_rows_per_s"]) and "machine" in r
 
 
