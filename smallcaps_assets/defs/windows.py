@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from .. import lake
 from ..checks import to_check_result
@@ -31,8 +32,10 @@ DAYS_PER_RUN = 20
 class WindowsConfig(dg.Config):
     """Download settings."""
 
-    max_crossed_share: float = 0.01
-    workers: int | None = None
+    max_crossed_share: float = Field(0.01, ge=0, le=1, description="quotes_crossed_share warns above this")
+    workers: int | None = Field(
+        None, ge=1, le=256, description="asyncio workers (default: the resource's max_concurrency)"
+    )
 
 
 TRADE_GATES = {
