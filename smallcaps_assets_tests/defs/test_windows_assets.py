@@ -308,3 +308,38 @@ def test_kill_9_at_random_moments_then_rerun_equals_an_uninterrupted_run(
     assert {e for asked in runs for e in asked} == set(manifest["event_id"])
     requests = sum(len(asked) for asked in runs)
     assert 2 * N_EVENTS <= requests <= 2 * N_EVENTS + 2 * 4 * KILLS  # at most 4 in flight per kill
+
+
+def test_a_failed_manifest_gate_stops_the_download_in_the_same_run(tmp_path, manifest, polygon, monkeypatch):
+    """The graph wiring of the GO/NO-GO list: a large cap in the manifest (a broken selection)
+    fails manifest_no_large_caps, and event_windows never runs: no request, no window file."""
+    import dagster as dg
+
+    from smallcaps_assets.defs import manifest as manifest_defs
+    from smallcaps_assets.defs.windows import event_windows
+
+    broken = manifest.with_columns(
+        market_cap=pl.when(pl.int_range(pl.len()) == 0).then(5e9).otherwise("market_cap")
+    )
+    monkeypatch.setattr(manifest_defs.mf, "select", lambda *a, **k: (broken, {}))
+    monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(tmp_path))
+    stub = pl.DataFrame({"symbol": manifest["symbol"]})
+    for asset in ("intraday_events", "minute_bars", "universe"):
+        lake.write_partition(asset, DAY, stub, root=tmp_path)
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [manifest_defs.event_manifest, event_windows],
+            instance=instance,
+            partition_key=str(DAY),
+            resources={"polygon": polygon},
+            raise_on_error=False,
+        )
+    assert not result.success
+    evaluations = result.get_asset_check_evaluations()
+    blocking = {
+        e.check_name for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    }
+    assert blocking == {"manifest_no_large_caps"}  # (one type, all RTH: the WARN rules speak up too)
+    assert not result.asset_materializations_for_node("event_windows")
+    assert not lake.partition_exists("event_trades", DAY, tmp_path)
+    assert not (tmp_path / "_state" / "event_windows.sqlite").exists()
