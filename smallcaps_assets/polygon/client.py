@@ -250,6 +250,8 @@ def _tick_parser(struct: pl.Struct, required: tuple[str, ...]) -> Callable[[byte
         "status": pl.String,
         "request_id": pl.String,
         "next_url": pl.String,
+        "error": pl.String,
+        "message": pl.String,
     }
     columns = {f.name: f.dtype for f in struct.fields}
 
@@ -257,13 +259,21 @@ def _tick_parser(struct: pl.Struct, required: tuple[str, ...]) -> Callable[[byte
         env = pl.read_json(io.BytesIO(content), schema=schema)
         if env.height != 1:
             raise ValueError("expected one JSON object")
-        status, request_id, next_url = env.select("status", "request_id", "next_url").row(0)
+        status, request_id, next_url, error, message = env.select(
+            "status", "request_id", "next_url", "error", "message"
+        ).row(0)
         inner = env.get_column("results")[0]  # the page's list as a struct Series (no Python rows)
         frame = pl.DataFrame(schema=columns) if inner is None or len(inner) == 0 else inner.struct.unnest()
         missing = [c for c in required if frame[c].null_count()]
         if missing:
             raise ValueError(f"results without {', '.join(missing)}")
-        return {"status": status, "request_id": request_id, "next_url": next_url, "frame": frame}
+        return {
+            "status": status,
+            "request_id": request_id,
+            "next_url": next_url,
+            "message": error or message,
+            "frame": frame,
+        }
 
     return parse
 
@@ -420,8 +430,8 @@ class PolygonClient:
                 ) from None
             if body.get("status") in ERROR_STATUSES:
                 raise PolygonError(
-                    status, body["status"], "error status in a 200 response", body.get("request_id"),
-                    endpoint, path=path,
+                    status, body["status"], self._redact(body.get("message") or "error status in a 200 response"),
+                    body.get("request_id"), endpoint, path=path,
                 )  # fmt: skip
             return body
         header_rid = resp.headers.get("x-request-id")

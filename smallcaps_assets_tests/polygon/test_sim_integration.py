@@ -244,3 +244,14 @@ def test_ticks_frame_retries_a_body_of_the_wrong_type(make_client) -> None:
     with pytest.raises(PolygonError, match="results without sip_timestamp"):
         run(make_client(handler, max_retries=2), lambda c: c.ticks_frame("trades", "ABCD"))
     assert len(seen) == 3
+
+
+def test_ticks_frame_raises_the_vendor_message_of_an_error_status(make_client) -> None:
+    from .test_client import ok, scripted
+
+    handler, seen = scripted(
+        ok({"status": "ERROR", "request_id": "r9", "error": "plan does not include quotes"})
+    )
+    with pytest.raises(PolygonError, match="plan does not include quotes") as info:
+        run(make_client(handler), lambda c: c.ticks_frame("quotes", "ABCD"))
+    assert len(seen) == 1 and info.value.vendor_status == "ERROR"
