@@ -147,12 +147,11 @@ class DailyEvents(_Contract):
     daily_flush: bool
 
 
-def intraday_events_contract() -> pa.DataFrameSchema:
-    """Events with their typed evidence columns: the column set comes from the detector module so
-    the contract and the detectors cannot drift; keys are unique and values in their domains."""
-    from .stages.events import EVENT_SCHEMA, EVENT_TYPES
+def _event_key_domains() -> dict[str, pa.Column]:
+    """Domains of the columns every event table shares (intraday events, the manifest)."""
+    from .stages.events import EVENT_TYPES
 
-    domains = {
+    return {
         "event_id": pa.Column(str, nullable=False, unique=True),
         "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
         "ts": pa.Column(UTC_NS, nullable=False),
@@ -160,14 +159,20 @@ def intraday_events_contract() -> pa.DataFrameSchema:
         "session": pa.Column(str, checks=pa.Check.isin(["PM", "RTH", "AH"])),
         "direction": pa.Column(pl.Int64, checks=pa.Check.isin([-1, 1])),
         "strength": pa.Column(float, nullable=False),
+    }
+
+
+def intraday_events_contract() -> pa.DataFrameSchema:
+    """Events with their typed evidence columns: the column set comes from the detector module so
+    the contract and the detectors cannot drift; keys are unique and values in their domains."""
+    from .stages.events import EVENT_SCHEMA
+
+    domains = {
+        **_event_key_domains(),
         "score": pa.Column(float, nullable=True, checks=pa.Check.in_range(0.0, 1.0)),
     }
-    columns = {
-        name: domains.get(name, pa.Column(dtype, nullable=True)) for name, dtype in EVENT_SCHEMA.items()
-    }
-    columns["score"] = domains["score"]
-    return pa.DataFrameSchema(
-        columns, strict=True, coerce=True, unique=["symbol", "ts", "event_type"], name="IntradayEvents"
+    return _from_schema(
+        "IntradayEvents", {**EVENT_SCHEMA, "score": pl.Float64()}, domains, ["symbol", "ts", "event_type"]
     )
 
 
@@ -180,16 +185,10 @@ def _from_schema(
 
 def event_manifest_contract() -> pa.DataFrameSchema:
     """The download manifest: one row per selected event with its window (stages/manifest.py)."""
-    from .stages.events import EVENT_TYPES
     from .stages.manifest import MANIFEST_SCHEMA
 
     domains = {
-        "event_id": pa.Column(str, nullable=False, unique=True),
-        "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
-        "ts": pa.Column(UTC_NS, nullable=False),
-        "event_type": pa.Column(str, checks=pa.Check.isin(list(EVENT_TYPES))),
-        "session": pa.Column(str, checks=pa.Check.isin(["PM", "RTH", "AH"])),
-        "direction": pa.Column(pl.Int64, checks=pa.Check.isin([-1, 1])),
+        **_event_key_domains(),
         "score": pa.Column(float, nullable=False, checks=pa.Check.in_range(0.0, 1.0)),
         "window_start": pa.Column(UTC_NS, nullable=False),
         "window_end": pa.Column(UTC_NS, nullable=False),

@@ -32,20 +32,19 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import calendar as cal
+from .events import EVENT_SCHEMA
 
 UTC_NS = pl.Datetime("ns", "UTC")
 MINUTE = dt.timedelta(minutes=1)
 
 FUNNEL = ("detected", "score", "liquidity", "spread", "universe", "dedup", "per_day", "per_window")
 
+# The event's own columns (as in intraday_events), then what the selection measured and the window.
 MANIFEST_SCHEMA: dict[str, pl.DataType] = {
-    "event_id": pl.String(),
-    "symbol": pl.String(),
-    "ts": UTC_NS,
-    "event_type": pl.String(),
-    "session": pl.String(),
-    "direction": pl.Int64(),
-    "strength": pl.Float64(),
+    **{
+        c: EVENT_SCHEMA[c]
+        for c in ("event_id", "symbol", "ts", "event_type", "session", "direction", "strength")
+    },
     "score": pl.Float64(),
     "window_start": UTC_NS,
     "window_end": UTC_NS,
