@@ -157,7 +157,9 @@ class Quote(VendorModel):
 
 # The same two shapes as polars structs, for ``PolygonClient.ticks_frame``: bulk tick pages are
 # parsed and type-checked by polars' JSON reader instead of one model per print. Keep in step
-# with ``Trade`` and ``Quote`` above (a test compares the two paths on the same pages).
+# with ``Trade`` and ``Quote`` above (a test compares the two paths on the same pages). Deliberately
+# not shared with ``sim/ticks.py``: the simulator plays the vendor, and one definition on both sides
+# would hide a mismatch instead of failing on it.
 TRADE_STRUCT = pl.Struct(
     {
         "sip_timestamp": pl.Int64,
