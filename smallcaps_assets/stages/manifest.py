@@ -193,10 +193,7 @@ def content_hash(manifest: pl.DataFrame) -> str:
     writer's version): two manifests with the same hash ask for exactly the same windows."""
     h = hashlib.sha256()
     rows = manifest.select(
-        pl.col("event_id"),
-        pl.col("symbol"),
-        pl.col("window_start").dt.epoch("ns"),
-        pl.col("window_end").dt.epoch("ns"),
+        pl.col(c).dt.epoch("ns") if manifest.schema[c].is_temporal() else pl.col(c) for c in REQUEST_COLUMNS
     ).sort("event_id")
     for row in rows.iter_rows():
         h.update(("|".join(str(v) for v in row) + "\n").encode())

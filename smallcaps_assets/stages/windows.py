@@ -27,7 +27,7 @@ import datetime as dt
 import io
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -341,7 +341,6 @@ async def download(
     *,
     manifest_sha256: str | Mapping[dt.date, str] = "",
     workers: int | None = None,
-    on_done: Callable[[WindowResult], None] | None = None,
 ) -> DownloadReport:
     """Fetch every window not yet in ``ledger`` and record each as it finishes.
 
@@ -375,8 +374,6 @@ async def download(
             sha = manifest_sha256 if isinstance(manifest_sha256, str) else manifest_sha256.get(w.day, "")
             ledger.record(result, sha)
             report.fetched += 1
-            if on_done is not None:
-                on_done(result)
 
     n = max(1, min(queue.qsize(), workers or getattr(client, "max_concurrency", 16)))
     if queue.qsize():

@@ -129,10 +129,6 @@ def _download(windows, ledger, faults=None, **kw):
     return asyncio.run(go())
 
 
-def _assembled(ledger, windows):
-    return ledger.assemble(windows)
-
-
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory, windows):
     ledger = win.WindowLedger(tmp_path_factory.mktemp("clean") / "ledger.sqlite")
@@ -145,7 +141,7 @@ def test_every_window_is_fetched_with_two_requests_and_lands_inside_it(clean, wi
     ledger, report, usage = clean
     assert report.fetched == len(windows) and not report.failed
     assert usage.http_requests == 2 * len(windows) and usage.pages == 2 * len(windows)
-    trades, quotes, outcomes = _assembled(ledger, windows)
+    trades, quotes, outcomes = ledger.assemble(windows)
     assert outcomes.height == len(windows) and set(outcomes["manifest_sha256"]) == {"m1"}
     assert (outcomes["outcome"] == "data").sum() > len(windows) // 2
     bounds = pl.DataFrame(
@@ -165,7 +161,7 @@ def test_every_window_is_fetched_with_two_requests_and_lands_inside_it(clean, wi
 
 def test_trades_equal_the_market_slice(clean, windows, market):
     ledger, _, _ = clean
-    trades, _, _ = _assembled(ledger, windows)
+    trades, _, _ = ledger.assemble(windows)
     w = next(w for w in windows if w.event_id.startswith("c-"))
     truth = market.trades(w.symbol, w.day, w.start_ns, w.end_ns - 1)
     got = trades.filter(pl.col("event_id") == w.event_id)
@@ -206,7 +202,7 @@ def test_faults_give_output_identical_to_a_clean_run(clean, windows, tmp_path):
         report, usage = _download(windows, ledger, faults=faults, max_retries=10)
         assert report.fetched == len(windows) and not report.failed
         assert usage.retries > 0 and usage.http_requests > 2 * len(windows)
-        for a, b in zip(_assembled(ledger, windows), _assembled(clean[0], windows), strict=True):
+        for a, b in zip(ledger.assemble(windows), clean[0].assemble(windows), strict=True):
             assert a.equals(b)
 
 
