@@ -52,6 +52,14 @@ class BarsSourceConfig(SymbolsConfig):
     )
 
 
+def sessions_window(start: int, end: int) -> dg.TimeWindowPartitionMapping:
+    """Upstream trading days ``start``..``end`` relative to the partition (e.g. -20, -1: the 20
+    sessions before it). Days before the first partition simply do not exist yet."""
+    return dg.TimeWindowPartitionMapping(
+        start_offset=start, end_offset=end, allow_nonexistent_upstream_partitions=True
+    )
+
+
 # Shared by daily and minute bars: a bar's range must contain its open and close.
 OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
     pl.col("high") >= pl.max_horizontal("open", "close")

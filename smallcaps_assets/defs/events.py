@@ -10,18 +10,12 @@ from ..gates import evaluate, frame_rule
 from ..partitions import trading_days
 from ..stages import event_quality
 from ..stages import events as ev
-from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day
+from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day, sessions_window
 
 DAILY_LOOKBACK = 25  # sessions: the 20-day volume average plus slack for the 14-day ATR
 BASELINE_SESSIONS = 20  # prior sessions of minute bars for the time-of-day baselines
 SCORE_WINDOW = 60  # prior sessions of events the score ranks against
 GROUP = "events"
-
-
-def _window(start: int, end: int) -> dg.TimeWindowPartitionMapping:
-    return dg.TimeWindowPartitionMapping(
-        start_offset=start, end_offset=end, allow_nonexistent_upstream_partitions=True
-    )
 
 
 class DailyEventsConfig(dg.Config):
@@ -43,7 +37,7 @@ class DailyEventsConfig(dg.Config):
     backfill_policy=ONE_DAY_PER_RUN,
     group_name=GROUP,
     kinds={"parquet"},
-    deps=[dg.AssetDep("daily_bars", partition_mapping=_window(-DAILY_LOOKBACK, 0))],
+    deps=[dg.AssetDep("daily_bars", partition_mapping=sessions_window(-DAILY_LOOKBACK, 0))],
     freshness_policy=DAILY_FRESHNESS,
     automation_condition=DOWNSTREAM_AUTOMATION,
     check_specs=[
@@ -117,11 +111,11 @@ WARN_GATES = set(QUALITY_GATES) - event_quality.ERROR_RULES - {"events_in_univer
     kinds={"parquet"},
     deps=[
         "universe",
-        dg.AssetDep("minute_bars", partition_mapping=_window(-BASELINE_SESSIONS, 0)),
-        dg.AssetDep("daily_bars", partition_mapping=_window(-1, 0)),
+        dg.AssetDep("minute_bars", partition_mapping=sessions_window(-BASELINE_SESSIONS, 0)),
+        dg.AssetDep("daily_bars", partition_mapping=sessions_window(-1, 0)),
         # The score ranks against earlier partitions of this asset: a self-dependency, so lineage
         # shows it and a backfill runs the days in order.
-        dg.AssetDep("intraday_events", partition_mapping=_window(-SCORE_WINDOW, -1)),
+        dg.AssetDep("intraday_events", partition_mapping=sessions_window(-SCORE_WINDOW, -1)),
     ],
     freshness_policy=DAILY_FRESHNESS,
     automation_condition=DOWNSTREAM_AUTOMATION,

@@ -10,7 +10,7 @@ from ..gates import evaluate, frame_rule, row_rule
 from ..partitions import trading_days
 from ..schemas import enforce, event_manifest_contract
 from ..stages import manifest as mf
-from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day
+from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day, sessions_window
 
 GROUP = "microstructure"
 MAX_WINDOW_SESSIONS = 20  # the self-dependency below covers a trailing window up to this long
@@ -64,12 +64,6 @@ MANIFEST_GATES = {
 WARN = {"manifest_session_mix", "manifest_type_balance"}
 
 
-def _window(start: int, end: int) -> dg.TimeWindowPartitionMapping:
-    return dg.TimeWindowPartitionMapping(
-        start_offset=start, end_offset=end, allow_nonexistent_upstream_partitions=True
-    )
-
-
 @dg.asset(
     partitions_def=trading_days,
     backfill_policy=ONE_DAY_PER_RUN,
@@ -80,7 +74,7 @@ def _window(start: int, end: int) -> dg.TimeWindowPartitionMapping:
         "minute_bars",
         "universe",
         # Per-symbol limits count earlier manifests: a self-dependency, so lineage shows it.
-        dg.AssetDep("event_manifest", partition_mapping=_window(-(MAX_WINDOW_SESSIONS - 1), -1)),
+        dg.AssetDep("event_manifest", partition_mapping=sessions_window(-(MAX_WINDOW_SESSIONS - 1), -1)),
     ],
     freshness_policy=DAILY_FRESHNESS,
     automation_condition=DOWNSTREAM_AUTOMATION,

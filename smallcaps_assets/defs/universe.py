@@ -9,7 +9,7 @@ from ..checks import results, spec
 from ..gates import evaluate, frame_rule, row_rule
 from ..partitions import trading_days
 from ..stages.universe import UniverseRules, build_universe, exclusion_counts
-from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day
+from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day, sessions_window
 
 ADV_LOOKBACK = UniverseRules().adv_sessions
 
@@ -51,15 +51,11 @@ GATES = {
         "ticker_reference",
         dg.AssetDep(
             "ticker_details",
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            ),
+            partition_mapping=sessions_window(-1, -1),
         ),
         dg.AssetDep(
             "daily_bars",
-            partition_mapping=dg.TimeWindowPartitionMapping(
-                start_offset=-ADV_LOOKBACK, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            ),
+            partition_mapping=sessions_window(-ADV_LOOKBACK, -1),
         ),
     ],
     freshness_policy=DAILY_FRESHNESS,
