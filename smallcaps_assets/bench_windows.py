@@ -29,28 +29,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import platform
 import random
 import tempfile
 import time
 from pathlib import Path
 
-import polars as pl
-
 from . import calendar as cal
 from . import lake
+from .bench_ingest import BENCH_KEY, bench_config, history_sessions
+from .sim.bench import machine_info
 
-BENCH_KEY = "bench"
-HISTORY_END = dt.date(2024, 12, 31)  # fixed, so runs on different days measure the same market
 NS = 1_000_000_000
 LIQUID_SHARE = 0.4  # events come from the day's most-traded 40% of common stocks
-
-
-def bench_config(symbols: int, days: int, seed: int):
-    from .sim import SimConfig
-
-    sessions = cal.sessions_before(HISTORY_END + dt.timedelta(days=1), days)
-    return SimConfig(seed=seed, n_symbols=symbols, start=sessions[0] - dt.timedelta(days=92), end=HISTORY_END)
 
 
 def synthetic_windows(market, days: int, events: int, seed: int = 3) -> list:
@@ -58,7 +48,7 @@ def synthetic_windows(market, days: int, events: int, seed: int = 3) -> list:
     from .stages.windows import EventWindow
 
     rng = random.Random(seed)
-    sessions = cal.sessions_before(HISTORY_END + dt.timedelta(days=1), days)
+    sessions = history_sessions(days)
     per_day = -(-events // len(sessions))
     out: list[EventWindow] = []
     for day in sessions:
@@ -92,6 +82,28 @@ def _dollar_volume(market, ticker: str, day: dt.date) -> float:
     sk = market.skeleton(market.profile(ticker))
     i = sk.pos.get(day)
     return 0.0 if i is None else float(sk.econ_volume[i] * sk.econ_close[i])
+
+
+def _children_cpu_s() -> float | None:
+    """CPU seconds (user + system) of this process's children and grandchildren so far: the
+    served simulator. Read from /proc, so None where there is none (not Linux)."""
+    me = str(os.getpid())
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        stats = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the process ended while we looked
+            stats[pid] = (fields[1], (int(fields[11]) + int(fields[12])) / ticks)  # ppid, utime + stime
+    except OSError:
+        return None
+    ours, frontier = set(), {me}
+    while frontier:
+        frontier = {pid for pid, (ppid, _) in stats.items() if ppid in frontier} - ours
+        ours |= frontier
+    return sum(stats[pid][1] for pid in ours)
 
 
 def bench_windows(
@@ -134,12 +146,17 @@ def bench_windows(
                     return report, client.usage.total()
 
             with win.WindowLedger(Path(tmp) / "ledger.sqlite") as ledger:
+                server_cpu0, client_cpu0 = _children_cpu_s(), time.process_time()
                 started = time.monotonic()
                 report, usage = asyncio.run(fetch(ledger))
                 downloaded = time.monotonic()
+                server_cpu1, client_cpu1 = _children_cpu_s(), time.process_time()
                 files = 0
+                trades_n = raw_quotes_n = 0
                 for day, day_windows in sorted(by_day.items()):
-                    trades, quotes, _ = ledger.assemble(day_windows)
+                    trades, quotes, outcomes = ledger.assemble(day_windows)
+                    trades_n += trades.height
+                    raw_quotes_n += int(outcomes["raw_quotes"].sum())
                     lake.write_partition("event_trades", day, trades, root=root)
                     lake.write_partition("event_quotes", day, quotes, root=root)
                     files += 2
@@ -168,10 +185,12 @@ def bench_windows(
         "retries": usage.retries,
         "latency_ms": latency_ms,
         "concurrency": concurrency,
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "polars": pl.__version__,
-        },
+        "trades_per_event": round(trades_n / max(1, len(windows)), 1),
+        "raw_quotes_per_event": round(raw_quotes_n / max(1, len(windows)), 1),
+        # CPU during the download: where the 2 cores went (client and simulator share them)
+        "client_cpu_ms_per_event": round((client_cpu1 - client_cpu0) / max(1, len(windows)) * 1e3, 2),
+        "server_cpu_ms_per_request": round((server_cpu1 - server_cpu0) / max(1, usage.http_requests) * 1e3, 2)
+        if server_cpu0 is not None and server_cpu1 is not None
+        else None,
+        "machine": machine_info(),
     }
