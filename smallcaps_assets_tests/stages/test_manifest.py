@@ -229,3 +229,39 @@ def test_rules_refuse_nonsense():
         mf.ManifestRules(min_score=1.5)
     with pytest.raises(ValueError, match="max_per_symbol_day"):
         mf.ManifestRules(max_per_symbol_day=0)
+
+
+def test_spread_estimate_tracks_the_quoted_spread_on_the_offline_market(small_market):
+    """The figure docs/manifest.md quotes: per symbol, the median estimate over an hour of regular
+    trading against the median quoted NBBO spread of that hour. It reads low (a close-high-low
+    estimator sees the effective spread) but ranks names like the quotes do."""
+    day = DAY  # at() is on DAY
+    lo = int(at("10:00").timestamp()) * 1_000_000_000
+    hi = int(at("11:00").timestamp()) * 1_000_000_000
+    rows = []
+    for p in small_market.tickers_on(day):
+        if p.type != "CS" or small_market.day_plan(p.ticker, day) is None:
+            continue
+        raw = small_market.minute_bars(p.ticker, day)
+        bars = raw.select(
+            symbol=pl.lit(p.ticker),
+            ts=pl.from_epoch("t", "ms").dt.replace_time_zone("UTC").cast(UTC_NS),
+            high="h",
+            low="l",
+            close="c",
+        )
+        est = mf.estimated_spread(bars).filter(pl.col("ts").dt.epoch("ns").is_between(lo, hi))
+        q = small_market.quotes(p.ticker, day, lo, hi).filter(
+            (pl.col("bid_price") > 0) & (pl.col("ask_price") > 0)
+        )
+        if est.height < 30 or q.height < 30:
+            continue
+        mid = (pl.col("ask_price") + pl.col("bid_price")) / 2
+        quoted = q.select((100 * (pl.col("ask_price") - pl.col("bid_price")) / mid).median()).item()
+        rows.append((est["est_spread_pct"].median(), quoted))
+    frame = pl.DataFrame(rows, schema=["est", "quoted"], orient="row")
+    assert frame.height >= 15
+    ratio = (frame["est"] / frame["quoted"]).median()
+    assert 0.3 <= ratio <= 0.9, ratio
+    rank_corr = frame.select(pl.corr("est", "quoted", method="spearman")).item()
+    assert rank_corr >= 0.8, rank_corr
