@@ -10,15 +10,17 @@ The events are a synthetic manifest over the last ``days`` sessions of the marke
 like a real one (whose liquidity rule keeps the busy names): the planted catalysts of each day
 first (their trigger minute), then common stocks drawn from the day's most-traded 40% by dollar volume, at a
 seeded random regular-hours minute with 40% in the first hour, one event per symbol per day (the
-manifest's own rule). Their windows average ~220 trades and ~570 quotes, heavier than the demo
-manifest's (~160 and ~400), so the figure errs on the slow side. The manifest's selection is not
+manifest's own rule). Their windows are heavier than the demo manifest's (~160 trades and ~400
+quotes per window; ``trades_per_event`` and ``raw_quotes_per_event`` print this run's), so the
+figure errs on the slow side. The manifest's selection is not
 what is measured, the download is.
 
 Figures: ``seconds`` (download + assembly + files, wall clock), ``download_seconds``,
 ``events_per_min`` (= events / seconds x 60), ``requests`` (HTTP attempts, retries included),
 ``requests_per_event``, ``achieved_req_per_s`` (= requests / download_seconds), ``rate_limit``,
 ``rate_utilisation`` (= achieved / limit), ``files_written`` and ``files_per_day``, the 429 and
-retry counts, and the machine. The server counts arrivals in a token bucket holding one second
+retry counts, the window sizes, the CPU the client spent per event and the simulator per request
+during the download (they share the machine's cores), and the machine. The server counts arrivals in a token bucket holding one second
 of its limit (100 requests); the client paces at the limit with its default burst of 10, which
 lets a worker that woke late (the event loop was parsing a page) catch up instead of losing its
 slot: with a burst of 1 the same run reached only ~80% of the limit.
