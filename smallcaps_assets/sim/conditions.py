@@ -23,10 +23,14 @@ __all__ = [
     "EXTENDED_HOURS",
     "EXTENDED_OUT_OF_SEQUENCE",
     "FORM_T",
-    "IND_NBBO_CROSSED",
     "INTERMARKET_SWEEP",
     "ODD_LOT",
+    "OFFICIAL_CLOSE",
+    "OFFICIAL_OPEN",
+    "OUT_OF_NBBO",
     "QUOTE_CONDITIONS",
+    "Q_CROSSED",
+    "Q_LOCKED",
     "Q_LULD_PAUSE",
     "Q_REGULAR_TWO_SIDED",
     "TRADE_CONDITIONS",
@@ -37,11 +41,18 @@ __all__ = [
 # Trade condition ids used by the generator (FORM_T and EXTENDED_OUT_OF_SEQUENCE: see above).
 AVERAGE_PRICE = 2
 INTERMARKET_SWEEP = 14
+OFFICIAL_CLOSE = 15  # Market Center Official Close: in no bar (volume, OHLC)
+OFFICIAL_OPEN = 16  # Market Center Official Open: in no bar
 ODD_LOT = 37
-# Quote condition ids and indicators used by the generator.
+# Sale conditions whose price may lie outside the NBBO standing at the print: reported late, priced
+# by formula or by another reference (average price, cash/next-day settlement, price variation,
+# derivatively priced, prior reference, out of sequence, contingent, official open/close).
+OUT_OF_NBBO = frozenset({2, 7, 10, 13, 15, 16, 20, 21, 22, 33, 52, 53})
+# Quote condition ids used by the generator (polygon_api.md §7.3).
 Q_REGULAR_TWO_SIDED = 1
 Q_LULD_PAUSE = 43
-IND_NBBO_CROSSED = 84  # placeholder: the vendor's indicator codes are undocumented (polygon_api.md §10.7)
+Q_CROSSED = 84  # Crossed Market (bid > ask)
+Q_LOCKED = 85  # Locked Market (bid == ask)
 
 
 QUOTE_CONDITIONS: dict[int, tuple[str, str]] = {
@@ -60,6 +71,8 @@ QUOTE_CONDITIONS: dict[int, tuple[str, str]] = {
     38: ("Market Wide Circuit Breaker Level 3", "quote_condition"),
     41: ("Cash Only Settlement", "settlement_condition"),
     43: ("LULD Trading Pause", "quote_condition"),
+    84: ("Crossed Market", "quote_condition"),
+    85: ("Locked Market", "quote_condition"),
 }
 
 

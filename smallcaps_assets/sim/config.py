@@ -110,7 +110,10 @@ class SimConfig(_Strict):
     )
     offering_rate: float = Field(0.6, ge=0.0, le=5.0, description="dilutive offerings per small cap per year")
     max_trades_per_minute: int = Field(
-        250, ge=5, le=5000, description="cap on simulated prints per minute (size scales up instead)"
+        3000,
+        ge=5,
+        le=20_000,
+        description="cap on prints per minute (where it binds, that minute's lots grow)",
     )
     edge: EdgeConfig = EdgeConfig()
     faults: DataFaults = DataFaults()

@@ -28,7 +28,9 @@ class SimMarket:
     def __init__(self, config: SimConfig | None = None):
         self.config = config or SimConfig()
         # Caches are per instance: two markets with different seeds never share entries.
-        self._trades_day = lru_cache(maxsize=256)(self._trades_day_uncached)
+        # Full-day trades can run to millions of rows on the busiest days: keep only a few. Bars do
+        # not need them (``ticks.minute_bar_frame`` sums the runs of prints directly).
+        self._trades_day = lru_cache(maxsize=8)(self._trades_day_uncached)
         self._daily_bar = lru_cache(maxsize=200_000)(self._daily_bar_uncached)
 
     # ------------------------------------------------------------------ reference
@@ -226,17 +228,27 @@ class SimMarket:
         return ticks.quotes(self.config, self.profile(ticker), plan, start_ns, end_ns)
 
     def bars(self, ticker: str, date: dt.date, seconds: int = 60, adjusted: bool = False) -> pl.DataFrame:
-        """Intraday bars of ``seconds`` width aligned to the ET day, ``t`` = window start in ms."""
-        tr = self.trades(ticker, date)
+        """Intraday bars of ``seconds`` width aligned to the ET day, ``t`` = window start in ms.
+
+        Bars are the vendor-rule aggregation of ``trades``. One-minute bars come straight from the
+        day's runs of prints (``ticks.minute_bar_frame``, equal to aggregating the trades), so they
+        cost the day's NBBO segments, not its prints; other widths aggregate the trades."""
+        plan = self.day_plan(ticker, date)
         sess = cal.session(date)
-        if tr.is_empty() or sess is None:
-            return pl.DataFrame(
-                schema={"t": pl.Int64, **{c: pl.Float64 for c in BAR_COLUMNS[:-1]}, "n": pl.Int64}
+        if plan is None or sess is None:
+            return pl.DataFrame(schema=ticks.BAR_SCHEMA)
+        if seconds == 60:
+            out = ticks.minute_bar_frame(self.config, self.profile(ticker), plan)
+        else:
+            tr = self.trades(ticker, date)
+            if tr.is_empty():
+                return pl.DataFrame(schema=ticks.BAR_SCHEMA)
+            midnight_ns = (
+                int(dt.datetime.combine(date, dt.time(0), tzinfo=cal.NY).timestamp()) * 1_000_000_000
             )
-        midnight_ns = int(dt.datetime.combine(date, dt.time(0), tzinfo=cal.NY).timestamp()) * 1_000_000_000
-        width = seconds * 1_000_000_000
-        bucket = (pl.col("sip_timestamp") - midnight_ns) // width * width + midnight_ns
-        out = ticks.aggregate(tr, bucket).rename({"bucket": "t"}).with_columns(pl.col("t") // MS)
+            width = seconds * 1_000_000_000
+            bucket = (pl.col("sip_timestamp") - midnight_ns) // width * width + midnight_ns
+            out = ticks.aggregate(tr, bucket).rename({"bucket": "t"}).with_columns(pl.col("t") // MS)
         rate = self.config.faults.duplicate_bar_rate
         if seconds == 60 and rate > 0 and out.height > 1 and self._fault("duplicate", ticker, date) < rate:
             j = int(self._fault("duplicate_row", ticker, date) * (out.height - 1))
@@ -247,13 +259,10 @@ class SimMarket:
         return self.bars(ticker, date, 60, adjusted)
 
     def _daily_bar_uncached(self, ticker: str, date: dt.date) -> tuple | None:
-        tr = self.trades(ticker, date)
-        if tr.is_empty():
+        plan = self.day_plan(ticker, date)
+        if plan is None:
             return None
-        b = ticks.aggregate(tr, pl.lit(0, dtype=pl.Int64), daily=True)
-        if b.is_empty():
-            return None
-        return tuple(b.row(0)[1:])
+        return ticks.daily_bar_row(self.config, self.profile(ticker), plan)
 
     def daily_bar(self, ticker: str, date: dt.date, adjusted: bool = False) -> dict | None:
         """One session's bar by the consolidated (daily) rules: OHLC from regular-hours eligible

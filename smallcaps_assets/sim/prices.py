@@ -376,12 +376,20 @@ class DayPlan:
     rth_end: int  # minute index of the close (exclusive end of RTH)
     log_mid: np.ndarray  # n_minutes + 1 boundary values
     minute_sd: np.ndarray  # within-minute noise (log units)
-    spread: np.ndarray  # relative quoted spread per minute
-    n_trades: np.ndarray  # prints per minute (0 during pauses)
-    n_quotes: np.ndarray
+    spread: np.ndarray  # relative quoted spread per minute (wider pre/post market, at the open, after pauses)
+    n_trades: np.ndarray  # regular prints per minute, at or inside the NBBO (0 during pauses)
+    n_avg: np.ndarray  # average-price prints (condition 2): volume, no OHLC, priced off the NBBO
+    n_void: np.ndarray  # cancelled/erroneous prints (correction != 0): in the tape, in no bar
+    n_official: np.ndarray  # the listing market's official open (16) / close (15) print: in no bar
+    n_prints: np.ndarray  # every print of the minute (the four above)
+    n_segments: np.ndarray  # NBBO price states per minute (each opens with a quote)
+    n_extra_quotes: np.ndarray  # size-only NBBO updates between trades
+    n_quotes: np.ndarray  # n_segments + n_trades (one update after each print) + n_extra_quotes
+    lot: np.ndarray  # round-lot unit of the minute's prints; grows only where the print cap binds
     trade_seq0: np.ndarray  # first trade sequence number in each minute
     quote_seq0: np.ndarray
-    size_scale: float  # mean print size, scaled up when the per-minute cap binds
+    mean_size: float  # the name's mean print size today (shares) where the cap does not bind
+    odd_share: float  # share of regular prints that are odd lots (< 100 shares)
     halts: tuple[Halt, ...]
     prev_close: float  # raw, in today's share units
     shape: str | None
@@ -477,6 +485,82 @@ def _volume_weights(n_min: int, rth_start: int, rth_end: int) -> np.ndarray:
     ah = m >= rth_end
     w[ah] = 0.03 + 0.25 * np.exp(-(m[ah] - rth_end) / 20.0)
     return w
+
+
+# ---------------------------------------------------------------------------------------------
+# Print sizes. A round print is the minute's lot x a multiplier k, an odd lot is 1-99 shares. Both
+# come from fixed tables read at a random offset per run of prints, so the volume of any run is a
+# difference of two prefix sums: minute bars are exact sums over runs without drawing each print.
+# ---------------------------------------------------------------------------------------------
+
+SIZE_TABLE_LEN = 1 << 16
+MAX_RUN = 20_000  # longest run read from a table (>= the largest per-minute print cap)
+AVG_PRICE_RATE = 0.012  # average-price prints per regular print (regular session)
+VOID_RATE = 0.0025  # cancelled / erroneous prints per regular print
+MAX_SEGMENTS = 24  # NBBO price states per minute at most
+
+
+@dataclass(frozen=True)
+class SizeTables:
+    k: np.ndarray  # round-lot multipliers (>= 1), periodic: k[i + SIZE_TABLE_LEN] == k[i]
+    k_cum: np.ndarray  # k_cum[i] = sum(k[:i])
+    odd: np.ndarray  # odd-lot sizes 1-99, periodic
+    odd_cum: np.ndarray
+
+
+@lru_cache(maxsize=1)
+def size_tables() -> SizeTables:
+    """The shape of the print-size distribution: model constants, the same in every market.
+
+    Round prints: mostly one lot, a heavy tail of multi-lot prints and, 0.4% of the time, a block
+    of 50-1,000 lots (Pareto tail). Odd lots: small sizes and round-looking ones (10, 25, 50 ...).
+    """
+    rng = generator("print-size-tables", 1)
+    n = SIZE_TABLE_LEN
+    u = rng.random(n)
+    small = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    small_p = np.array([0.60, 0.16, 0.07, 0.04, 0.05, 0.01, 0.01, 0.005, 0.005, 0.025])
+    k = small[np.minimum(np.searchsorted(np.cumsum(small_p / small_p.sum()), rng.random(n)), 9)]
+    mid = np.round(np.exp(rng.uniform(np.log(11), np.log(49), n)))
+    block = np.minimum(np.floor(50.0 * (1.0 - rng.random(n)) ** (-1 / 1.5)), 1000)
+    k = np.where(u < 0.004, block, np.where(u < 0.019, mid, k)).astype(np.int64)
+    v = rng.random(n)
+    roundish = np.array([10, 20, 25, 30, 40, 50, 60, 75, 80, 90])
+    odd = np.where(
+        v < 0.45,
+        rng.integers(1, 10, n),
+        np.where(v < 0.75, roundish[rng.integers(0, len(roundish), n)], rng.integers(10, 100, n)),
+    ).astype(np.int64)
+    reps = 1 + MAX_RUN // n + 1
+    k_ext, odd_ext = np.tile(k, reps), np.tile(odd, reps)
+    return SizeTables(
+        k=k_ext,
+        k_cum=np.concatenate([[0], np.cumsum(k_ext)]),
+        odd=odd_ext,
+        odd_cum=np.concatenate([[0], np.cumsum(odd_ext)]),
+    )
+
+
+def size_table_means() -> tuple[float, float]:
+    t = size_tables()
+    return float(t.k_cum[SIZE_TABLE_LEN] / SIZE_TABLE_LEN), float(t.odd_cum[SIZE_TABLE_LEN] / SIZE_TABLE_LEN)
+
+
+def print_size_model(p: TickerProfile, price: float) -> tuple[int, float, float]:
+    """(lot, odd-lot share, mean print size in shares) of a name trading at ``price``.
+
+    Cheap stocks print more shares per trade and expensive ones print more odd lots, as on the real
+    tape; the name's own ``avg_trade_size`` sets the level. Stable from day to day for a name: it
+    moves only with the price (a reverse split shrinks prints in shares).
+    """
+    price = max(price, 0.01)
+    target = p.avg_trade_size * (5.0 / price) ** (0.5 if price < 5.0 else 0.3)
+    target = float(np.clip(target, 60.0, 1200.0))
+    odd_share = float(np.clip(0.04 + 0.11 * np.log(price / 1.5), 0.02, 0.55))
+    k_mean, o_mean = size_table_means()
+    lots = max(1, round((target - odd_share * o_mean) / ((1.0 - odd_share) * 100.0 * k_mean)))
+    lot = 100 * lots
+    return lot, odd_share, (1.0 - odd_share) * lot * k_mean + odd_share * o_mean
 
 
 @lru_cache(maxsize=4096)
@@ -617,31 +701,56 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
             cut_to[end_m] = (start_s + dur) % 60
         cursor = end_m + 5
 
-    # Prints per minute. The per-minute cap keeps a catalyst day's tick count bounded; when it
-    # binds, the mean print size grows so that volume still matches the day's target.
+    # Prints per minute: each minute's volume over the name's mean print size, so intensity scales with
+    # volume and peaks where volume peaks. The cap is per minute: where it binds, only that minute's
+    # round lots grow (by a whole factor), never the rest of the day.
     raw_volume = float(sk.econ_volume[i] / f)
-    size_scale = p.avg_trade_size
-    n_day = raw_volume / size_scale
+    base_lot, odd_share, mean_size = print_size_model(p, prev_close)
     allowed = np.clip((cut_from - cut_to) / 60.0, 0.0, 1.0) * ~halted
-    lam = n_day * weights / weights.sum() * allowed
+    vol_target = raw_volume * weights / weights.sum() * allowed
     cap = cfg.max_trades_per_minute
-    if lam.max() > cap * 0.6:
-        shrink = cap * 0.6 / lam.max()
-        lam *= shrink
-        size_scale /= shrink
+    mult = np.maximum(1.0, np.ceil(vol_target / mean_size / (0.9 * cap)))
+    lot = (base_lot * mult).astype(np.int64)
+    k_mean, o_mean = size_table_means()
+    minute_mean = (1.0 - odd_share) * lot * k_mean + odd_share * o_mean
+    lam = vol_target / minute_mean
     n_trades = np.minimum(rng.poisson(lam), cap).astype(np.int64)
     n_trades[halted] = 0
-    n_quotes = np.minimum(rng.poisson(1.0 + 2.5 * lam + 0.5 * (lam > 0)), 2 * cap).astype(np.int64)
-    n_quotes[halted] = np.minimum(n_quotes[halted], 2)
+    active = n_trades > 0
+    m_idx = np.arange(n_min)
+    rth = (m_idx >= rth_start) & (m_idx < rth_end)
+    n_avg = np.where(active & rth, np.floor(n_trades * AVG_PRICE_RATE + rng.random(n_min)), 0).astype(
+        np.int64
+    )
+    n_void = np.where(active, np.floor(n_trades * VOID_RATE + rng.random(n_min)), 0).astype(np.int64)
+    n_official = np.zeros(n_min, dtype=np.int64)
+    if p.market == "stocks":
+        n_official[rth_start] = int(n_trades[rth_start] > 0)
+        if rth_end < n_min:
+            n_official[rth_end] = int(n_trades[rth_end - 1] > 0)
+    n_segments = np.where(active, np.minimum(np.minimum(n_trades, MAX_SEGMENTS), 1 + np.sqrt(n_trades)), 1)
+    n_segments = n_segments.astype(np.int64)
+    n_extra = rng.poisson(1.0 + 0.25 * n_trades)
+    n_extra[halted] = np.minimum(n_extra[halted], 1)
+    n_quotes = n_segments + n_trades + n_extra
+    n_prints = n_trades + n_avg + n_void + n_official
 
-    # Quoted spread widens as price and liquidity fall, and in extended hours.
+    # Quoted spread: relative, narrowing with dollar volume (1-3 ticks for liquid names); wider for
+    # sub-dollar names, in the extended session, in the first minutes after the open and after a pause.
     dollar_volume = raw_volume * c
-    rel = 0.0006 + 0.02 / np.sqrt(max(dollar_volume, 1e4) / 1e6)
+    rel = 0.0001 + 0.01 / np.sqrt(max(dollar_volume, 1e4) / 1e6)
+    if prev_close < 1.0:
+        rel *= 1.5
     tick = 0.01 if min(o, c, prev_close) >= 1.0 else 0.0001
     spread = np.full(n_min, rel)
     spread[:rth_start] *= 3.0
     spread[rth_end:] *= 2.5
-    spread = np.maximum(spread, 1.2 * tick / np.exp(log_mid[:-1]))
+    after_open = m_idx - rth_start
+    spread[rth] *= 1.0 + 1.5 * np.exp(-after_open[rth] / 4.0)
+    for h in halts:
+        reopen = (h.end_ns - t0_ns) // 60_000_000_000
+        later = m_idx >= reopen
+        spread[later] *= 1.0 + 2.0 * np.exp(-(m_idx[later] - reopen) / 4.0)
     minute_sd = np.abs(np.diff(log_mid)) * 0.3 + per_min * 0.4 * quiet_mult
     return DayPlan(
         ticker=p.ticker,
@@ -655,10 +764,18 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
         minute_sd=minute_sd,
         spread=spread,
         n_trades=n_trades,
+        n_avg=n_avg,
+        n_void=n_void,
+        n_official=n_official,
+        n_prints=n_prints,
+        n_segments=n_segments,
+        n_extra_quotes=n_extra,
         n_quotes=n_quotes,
-        trade_seq0=1000 + np.concatenate([[0], np.cumsum(n_trades)[:-1]]) * 3,
+        lot=lot,
+        trade_seq0=1000 + np.concatenate([[0], np.cumsum(n_prints)[:-1]]) * 3,
         quote_seq0=1000 + np.concatenate([[0], np.cumsum(n_quotes)[:-1]]) * 2,
-        size_scale=size_scale,
+        mean_size=float(mean_size),
+        odd_share=float(odd_share),
         halts=tuple(halts),
         prev_close=prev_close,
         shape=shape_name,

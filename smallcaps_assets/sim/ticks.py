@@ -1,32 +1,74 @@
-"""Trades and NBBO quotes drawn from a DayPlan, and bars aggregated from the trades.
+"""Trades and NBBO quotes drawn from a DayPlan, and the bars they aggregate to.
 
-Every random number here is counter-based (``rng.uniforms``), keyed by (seed, ticker, date) with a
-counter built from (minute, print index, field). A request for ten minutes therefore generates only
-those ten minutes, and they are identical to the same minutes of a full-day request.
+The tape of one minute is built in three layers, all counter-based (``rng.bits64``, keyed by (seed,
+ticker, date, stream) with a counter built from (minute, index, field)), so a 10-minute window
+generates only those ten minutes and equals the same minutes of a full-day request:
 
-Bars are *derived* from trades with the vendor's eligibility rules, never drawn separately, so
-trades aggregate exactly to the bars by construction. The rules and ``aggregate`` are platform
-code (``smallcaps_assets.stages.trade_rules``), re-exported here: the flat-file ingestion rebuilds
-VWAP from trades with the very same functions.
+1. **Segments.** The minute's ``n`` regular prints sit at stratified slots (print ``k`` somewhere in
+   the middle 90% of the ``k``-th of ``n`` equal slices of the tradeable part of the minute). The
+   minute splits into ``J`` NBBO segments; segment ``j`` holds the slots ``[K_j, K_j+1)`` with
+   ``K_j = floor(j n / J)`` and opens with a quote at its first slot's edge. Its bid and ask come
+   from the mid path and the minute's spread, in whole ticks (at least one).
+2. **Runs.** Each segment's prints form three runs in a random order: sells at the bid, buys at the
+   ask, and prints inside the spread (midpoint, price improvement; off-exchange). The buy share
+   leans with the minute's price move. Every print of a run has the run's price; the first print of
+   a run is always a round lot, the rest are odd lots at the name's odd-lot share.
+3. **Prints.** Round prints are ``lot x k`` and odd lots 1-99 shares, read from fixed tables
+   (``prices.size_tables``) at a random offset per run. A run's volume is therefore a difference of
+   two prefix sums, which is what makes ``minute_bars`` exact without drawing a single print.
+
+Besides the regular prints the tape carries average-price prints (condition 2, priced off an
+earlier minute's mid, outside the NBBO), cancelled or erroneous prints (``correction`` != 0) and the
+listing market's official open (16) and close (15) prints. The vendor's rules keep the last two out
+of every bar; average-price prints count in volume but never set OHLC.
+
+Quotes: one per segment (a price change), one size update right after every regular print, and
+extra size updates between prints; a few are locked (condition 85) or crossed (84). Trades therefore
+print at or inside the standing NBBO, and the NBBO updates at least as often as the tape prints.
+
+Bars are *derived* from trades with the vendor's eligibility rules (``stages.trade_rules``); the
+fast path ``minute_bar_frame`` computes the same aggregates from the runs, and tests check it equals
+``aggregate(trades(...))`` exactly. With the bad-tick fault on, bars fall back to aggregating trades.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
-from ..stages.trade_rules import aggregate, with_eligibility
+from ..stages.trade_rules import _with_vw, aggregate, with_eligibility
 from . import conditions as cond
 from .config import SimConfig
-from .prices import DayPlan
+from .prices import DayPlan, size_tables
 from .reference import TickerProfile
-from .rng import normals, stable_key, uniforms
+from .rng import bits64, stable_key
 
 NS_PER_MIN = 60_000_000_000
+PRICE_UNITS = 10_000  # prices are integers in units of $0.0001
 LIT_VENUES = np.array([12, 11, 10, 8, 7, 19, 18, 21, 15, 1, 2, 3, 20])  # vendor exchange ids
 TRF_IDS = np.array([201, 202, 203])
+PRIMARY_VENUE = {"XNAS": 12, "XNYS": 10, "XASE": 1, "ARCX": 11, "BATS": 19}
+# Run sides and their orders within a segment.
+BID, ASK, INSIDE = 0, 1, 2
+_ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
+OFF_EXCHANGE_AT_NBBO = 0.30  # share of prints at the bid/ask reported by a TRF (internalised)
+ISO_RATE = 0.15  # share of lit regular-session round prints that are intermarket sweeps
+LOCKED_RATE = 0.0004  # per quote
+CROSSED_RATE = 0.0001  # per quote, before faults.crossed_quote_rate
+VOID_CODES = np.array([8, 8, 8, 8, 8, 8, 1, 1, 1, 7])  # cancelled, later corrected, erroneous
 
-__all__ = ["QUOTE_COLUMNS", "TRADE_COLUMNS", "aggregate", "quotes", "trades", "with_eligibility"]
+__all__ = [
+    "QUOTE_COLUMNS",
+    "TRADE_COLUMNS",
+    "aggregate",
+    "daily_bar_row",
+    "minute_bar_frame",
+    "quotes",
+    "trades",
+    "with_eligibility",
+]
 
 TRADE_COLUMNS = {
     "sip_timestamp": pl.Int64,
@@ -56,21 +98,66 @@ QUOTE_COLUMNS = {
     "conditions": pl.List(pl.Int32),
     "indicators": pl.List(pl.Int32),
 }
+BAR_SCHEMA = {
+    "t": pl.Int64,
+    "o": pl.Float64,
+    "h": pl.Float64,
+    "l": pl.Float64,
+    "c": pl.Float64,
+    "v": pl.Float64,
+    "vw": pl.Float64,
+    "n": pl.Int64,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Counter-based draws
+# ---------------------------------------------------------------------------------------------
+
+_U16 = 1.0 / 65536.0
+
+
+def _normal_table() -> np.ndarray:
+    from statistics import NormalDist
+
+    nd = NormalDist()
+    return np.array([nd.inv_cdf((i + 0.5) / 65536.0) for i in range(65536)])
+
+
+_NORMAL_Q = _normal_table()
+
+
+def _ctr(m: np.ndarray, i: np.ndarray, field: int = 0) -> np.ndarray:
+    """Counter of (minute, index, field): 20 bits of index, 4 of field."""
+    return (m.astype(np.uint64) << np.uint64(24)) | (i.astype(np.uint64) << np.uint64(4)) | np.uint64(field)
+
+
+def _u16(h: np.ndarray, slot: int) -> np.ndarray:
+    """The ``slot``-th (0-3) 16-bit uniform of a 64-bit draw, in (0, 1)."""
+    return (((h >> np.uint64(16 * slot)) & np.uint64(0xFFFF)).astype(np.float64) + 0.5) * _U16
+
+
+def _i16(h: np.ndarray, slot: int) -> np.ndarray:
+    return ((h >> np.uint64(16 * slot)) & np.uint64(0xFFFF)).astype(np.int64)
+
+
+def _u32(h: np.ndarray, slot: int) -> np.ndarray:
+    return (((h >> np.uint64(32 * slot)) & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) / 4294967296.0
+
+
+def _z16(h: np.ndarray, slot: int) -> np.ndarray:
+    """A standard normal from a 16-bit slot (inverse CDF table, |z| <= 4.3)."""
+    return _NORMAL_Q[_i16(h, slot)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Minute structure: segments and runs
+# ---------------------------------------------------------------------------------------------
 
 
 def _minutes_for(plan: DayPlan, start_ns: int | None, end_ns: int | None) -> np.ndarray:
     lo = 0 if start_ns is None else max(0, (start_ns - plan.t0_ns) // NS_PER_MIN)
     hi = plan.n_minutes if end_ns is None else min(plan.n_minutes, (end_ns - plan.t0_ns) // NS_PER_MIN + 1)
     return np.arange(lo, max(lo, hi), dtype=np.int64)
-
-
-def _expand(counts: np.ndarray, minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(minute, index within minute, count of that minute) for every print in ``minutes``."""
-    n = counts[minutes]
-    m = np.repeat(minutes, n)
-    starts = np.repeat(np.cumsum(n) - n, n)
-    k = np.arange(len(m), dtype=np.int64) - starts
-    return m, k, np.repeat(n, n)
 
 
 def _allowed_window(plan: DayPlan, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,14 +175,281 @@ def _allowed_window(plan: DayPlan, m: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return lo, hi
 
 
-def _round_tick(x: np.ndarray, tick: float) -> np.ndarray:
-    return np.round(np.round(x / tick) * tick, 4 if tick >= 0.01 else 6)
-
-
 def _mid_at(plan: DayPlan, m: np.ndarray, frac: np.ndarray, z: np.ndarray) -> np.ndarray:
     a, b = plan.log_mid[m], plan.log_mid[m + 1]
     bridge = np.sqrt(np.clip(frac * (1.0 - frac), 0.0, None)) * 2.0
     return np.exp(a + (b - a) * frac + plan.minute_sd[m] * bridge * z)
+
+
+def _tick_units(plan: DayPlan) -> int:
+    return 100 if plan.tick >= 0.01 else 1
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Segments and runs of a set of minutes (flat arrays, in time order)."""
+
+    minutes: np.ndarray  # the minutes asked for
+    lo: np.ndarray  # per asked minute: tradeable seconds [lo, hi)
+    hi: np.ndarray
+    seg_first: np.ndarray  # per asked minute: index of its first segment
+    # per segment
+    seg_minute: np.ndarray
+    seg_k0: np.ndarray  # first slot
+    seg_t: np.ndarray  # start, seconds into the minute
+    seg_abs: np.ndarray  # minute * 60 + seg_t (sorted)
+    bid: np.ndarray  # price units
+    ask: np.ndarray
+    # per run (3 per segment)
+    run_side: np.ndarray
+    run_count: np.ndarray
+    run_start: np.ndarray  # position of the run's first print within its segment
+    run_odd: np.ndarray
+    run_phase: np.ndarray  # spreads the odd lots evenly through the run
+    run_k_off: np.ndarray
+    run_o_off: np.ndarray
+    run_price: np.ndarray  # price units
+    run_volume: np.ndarray
+
+    def minute_pos(self, m: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.minutes, m)
+
+
+def structure(cfg: SimConfig, p: TickerProfile, plan: DayPlan, minutes: np.ndarray) -> Structure:
+    """Segments and runs of ``minutes`` (sorted, unique): everything a bar needs, no print drawn."""
+    key = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "segments")
+    lo, hi = _allowed_window(plan, minutes)
+    n_seg = plan.n_segments[minutes]
+    n = plan.n_trades[minutes]
+    seg_first = np.concatenate([[0], np.cumsum(n_seg)])
+    sm = np.repeat(minutes, n_seg)
+    sj = np.arange(len(sm), dtype=np.int64) - np.repeat(seg_first[:-1], n_seg)
+    sn, s_of = np.repeat(n, n_seg), np.repeat(n_seg, n_seg)
+    slo, shi = np.repeat(lo, n_seg), np.repeat(hi, n_seg)
+    k0 = sj * sn // s_of
+    k1 = (sj + 1) * sn // s_of
+    t = np.where(sn > 0, slo + k0 / np.maximum(sn, 1) * (shi - slo), slo + sj / s_of * (shi - slo))
+
+    h = bits64(key, _ctr(sm, sj, 0))
+    h2 = bits64(key, _ctr(sm, sj, 1))
+    mid = _mid_at(plan, sm, t / 60.0, _z16(h, 0))
+    tu = _tick_units(plan)
+    spread_ticks = np.maximum(
+        1, np.round(plan.spread[sm] * mid * PRICE_UNITS / tu * np.exp(0.3 * _z16(h, 1)))
+    ).astype(np.int64)
+    bid = np.floor((mid * PRICE_UNITS - spread_ticks * tu / 2.0) / tu + 0.5).astype(np.int64) * tu
+    bid = np.maximum(bid, tu)
+    ask = bid + spread_ticks * tu
+    inside = np.where(spread_ticks >= 2, bid + (spread_ticks // 2) * tu, bid + tu // 2)
+
+    # Who trades: the buy share leans with the minute's move; some prints improve on the NBBO.
+    move = (plan.log_mid[sm + 1] - plan.log_mid[sm]) / np.maximum(plan.minute_sd[sm], 1e-9)
+    buy = np.clip(0.5 + 0.3 * np.tanh(move / 2.0) + 0.3 * (_u16(h, 2) - 0.5), 0.05, 0.95)
+    in_share = np.where(spread_ticks >= 2, 0.25, np.where(tu > 1, 0.10, 0.0))
+    nseg = k1 - k0
+    n_in = np.minimum(np.floor(nseg * in_share + _u16(h, 3)), nseg).astype(np.int64)
+    n_ask = np.floor((nseg - n_in) * buy + _u16(h2, 0)).astype(np.int64)
+    n_bid = nseg - n_in - n_ask
+    order = _ORDERS[np.minimum((_u16(h2, 1) * 6).astype(np.int64), 5)]  # (segments, 3) sides
+
+    flat = (np.arange(len(sm))[:, None] * 3 + order).ravel()  # (segment, side) of each run, in time order
+    run_count = np.stack([n_bid, n_ask, n_in], axis=1).ravel()[flat]
+    run_price = np.stack([bid, ask, inside], axis=1).ravel()[flat]
+    by_seg = run_count.reshape(-1, 3)
+    run_start = np.zeros_like(by_seg)
+    run_start[:, 1] = by_seg[:, 0]
+    run_start[:, 2] = by_seg[:, 0] + by_seg[:, 1]
+    run_start = run_start.ravel()
+    rm = np.repeat(sm, 3)
+    # A run's counter: its minute and its index among the minute's runs.
+    rh = bits64(key, _ctr(rm, np.repeat(sj, 3) * 3 + np.tile(np.arange(3), len(sm)), 2))
+    run_odd = np.where(
+        run_count >= 2, np.minimum(np.floor(run_count * plan.odd_share + _u16(rh, 0)), run_count - 1), 0
+    ).astype(np.int64)
+    run_k_off, run_o_off = _i16(rh, 2), _i16(rh, 3)
+    tables = size_tables()
+    n_round = run_count - run_odd
+    run_volume = plan.lot[rm] * (tables.k_cum[run_k_off + n_round] - tables.k_cum[run_k_off]) + (
+        tables.odd_cum[run_o_off + run_odd] - tables.odd_cum[run_o_off]
+    )
+    return Structure(
+        minutes=minutes,
+        lo=lo,
+        hi=hi,
+        seg_first=seg_first,
+        seg_minute=sm,
+        seg_k0=k0,
+        seg_t=t,
+        seg_abs=sm * 60.0 + t,
+        bid=bid,
+        ask=ask,
+        run_side=order.ravel(),
+        run_count=run_count,
+        run_start=run_start,
+        run_odd=run_odd,
+        run_phase=_u16(rh, 1),
+        run_k_off=run_k_off,
+        run_o_off=run_o_off,
+        run_price=run_price,
+        run_volume=run_volume,
+    )
+
+
+def _avg_price_pool(cfg: SimConfig, p: TickerProfile, plan: DayPlan, m: np.ndarray):
+    """Per minute: the average-price prints' price (units), table offset and total volume."""
+    key = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "avg_price")
+    h = bits64(key, m.astype(np.uint64))
+    back = 1 + (_u16(h, 0) * 30).astype(np.int64)
+    ref = np.clip(m - back, plan.rth_start, plan.rth_end - 1)
+    price = np.round(np.exp(plan.log_mid[ref]) * PRICE_UNITS).astype(np.int64)
+    price = np.maximum(price, 1)
+    off = _i16(h, 1)
+    t = size_tables()
+    volume = 3 * plan.lot[m] * (t.k_cum[off + plan.n_avg[m]] - t.k_cum[off])
+    return price, off, volume
+
+
+# ---------------------------------------------------------------------------------------------
+# Bars straight from the structure
+# ---------------------------------------------------------------------------------------------
+
+
+def _bars_with_pv(cfg: SimConfig, p: TickerProfile, plan: DayPlan) -> pl.DataFrame:
+    """Minute bars plus ``pv`` (sum of price units x size over volume-eligible prints)."""
+    if cfg.faults.bad_tick_rate > 0:  # bad ticks land on arbitrary prints: aggregate the prints
+        tr = with_eligibility(trades(cfg, p, plan), daily=False)
+        bucket = (pl.col("sip_timestamp") - plan.t0_ns) // NS_PER_MIN
+        bars = aggregate(tr, bucket)
+        pv = (
+            tr.filter("upd_vol")
+            .group_by(bucket.alias("bucket"))
+            .agg(pv=((pl.col("price") * PRICE_UNITS).round() * pl.col("size")).sum())
+        )
+        return (
+            bars.join(pv, on="bucket", how="left")
+            .with_columns(t=(plan.t0_ns + pl.col("bucket") * NS_PER_MIN) // 1_000_000)
+            .select(*BAR_SCHEMA, "pv")
+        )
+    minutes = np.flatnonzero(plan.n_trades > 0).astype(np.int64)
+    if len(minutes) == 0:
+        return pl.DataFrame(schema={**BAR_SCHEMA, "pv": pl.Float64})
+    st = structure(cfg, p, plan, minutes)
+    keep = st.run_count > 0
+    rm = np.repeat(st.seg_minute, 3)[keep]
+    price = st.run_price[keep]
+    vol = st.run_volume[keep]
+    starts = np.flatnonzero(np.concatenate([[True], rm[1:] != rm[:-1]]))
+    ends = np.concatenate([starts[1:], [len(rm)]]) - 1
+    a_price, _, a_vol = _avg_price_pool(cfg, p, plan, minutes)
+    v = np.add.reduceat(vol, starts) + a_vol
+    pv = np.add.reduceat(price * vol, starts) + a_price * a_vol
+    frame = pl.DataFrame(
+        {
+            "t": (plan.t0_ns + minutes * NS_PER_MIN) // 1_000_000,
+            "o": price[starts] / PRICE_UNITS,
+            "h": np.maximum.reduceat(price, starts) / PRICE_UNITS,
+            "l": np.minimum.reduceat(price, starts) / PRICE_UNITS,
+            "c": price[ends] / PRICE_UNITS,
+            "v": v.astype(np.float64),
+            "pv": pv.astype(np.float64),
+            "n": (plan.n_trades[minutes] + plan.n_avg[minutes]).astype(np.int64),
+        }
+    )
+    return _with_vw(frame).select(*BAR_SCHEMA, "pv")
+
+
+def minute_bar_frame(cfg: SimConfig, p: TickerProfile, plan: DayPlan) -> pl.DataFrame:
+    """Minute bars (``t`` = window start in ms, raw prices), exactly what ``aggregate`` builds from
+    ``trades`` with the intraday rules, computed from the runs without drawing a print."""
+    return _bars_with_pv(cfg, p, plan).drop("pv")
+
+
+def daily_bar_row(cfg: SimConfig, p: TickerProfile, plan: DayPlan) -> tuple | None:
+    """(o, h, l, c, v, vw, n) by the consolidated rules: OHLC from regular-session prints (extended
+    hours prints carry Form T), volume and count from every volume-eligible print."""
+    bars = _bars_with_pv(cfg, p, plan)
+    open_ms = (plan.t0_ns + plan.rth_start * NS_PER_MIN) // 1_000_000
+    close_ms = (plan.t0_ns + plan.rth_end * NS_PER_MIN) // 1_000_000
+    rth = bars.filter(pl.col("t").is_between(open_ms, close_ms, closed="left"))
+    if rth.is_empty():
+        return None
+    day = _with_vw(pl.DataFrame({"v": [bars["v"].sum()], "pv": [bars["pv"].sum()]}))
+    return (
+        rth["o"][0],
+        rth["h"].max(),
+        rth["l"].min(),
+        rth["c"][-1],
+        day["v"][0],
+        day["vw"][0],
+        int(bars["n"].sum()),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Trades
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Regular:
+    """The regular prints of a structure's minutes, in time order (runs laid end to end)."""
+
+    minute: np.ndarray
+    k: np.ndarray  # index within the minute
+    secs: np.ndarray  # seconds into the minute
+    width: np.ndarray  # the print's slot width (s)
+    run: np.ndarray  # index into the structure's runs
+    q: np.ndarray  # position within the run
+    h: np.ndarray  # the print's first 64 random bits (time, bad tick)
+
+
+def _regular_prints(plan: DayPlan, st: Structure, key: int) -> _Regular:
+    run_count = st.run_count
+    run = np.repeat(np.arange(len(run_count)), run_count)
+    q = np.arange(len(run)) - np.repeat(np.cumsum(run_count) - run_count, run_count)
+    n = plan.n_trades[st.minutes]
+    m = np.repeat(st.minutes, n)
+    k = np.arange(len(m)) - np.repeat(np.cumsum(n) - n, n)
+    pos = np.repeat(np.arange(len(st.minutes)), n)
+    lo = st.lo[pos]
+    width = (st.hi[pos] - lo) / np.repeat(n, n)
+    h = bits64(key, _ctr(m, k, 0))
+    secs = lo + (k + 0.05 + 0.9 * _u32(h, 0)) * width
+    return _Regular(m, k, secs, width, run, q, h)
+
+
+def _print_sizes(plan: DayPlan, st: Structure, rp: _Regular) -> tuple[np.ndarray, np.ndarray]:
+    """(size, is odd lot) of each regular print: odd lots spread evenly through each run (never its
+    first print), round lots ``lot x k`` and odd lots read from the tables at the run's offsets."""
+    run, q = rp.run, rp.q
+    count, n_odd = st.run_count[run], st.run_odd[run]
+    denom = np.maximum(count - 1, 1)
+    phase = np.floor(st.run_phase[run] * denom).astype(np.int64)
+    cum = (q * n_odd + phase) // denom  # odd lots among the run's first q + 1 prints
+    cum_prev = (np.maximum(q - 1, 0) * n_odd + phase) // denom
+    odd = (q >= 1) & (cum > cum_prev)
+    t = size_tables()
+    size = np.where(
+        odd,
+        t.odd[st.run_o_off[run] + np.maximum(cum - 1, 0)],
+        plan.lot[rp.minute] * t.k[st.run_k_off[run] + q - cum],
+    )
+    return size, odd
+
+
+def _expand(counts: np.ndarray, minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(minute, index within minute, count of that minute) for every item in ``minutes``."""
+    n = counts[minutes]
+    m = np.repeat(minutes, n)
+    starts = np.repeat(np.cumsum(n) - n, n)
+    k = np.arange(len(m), dtype=np.int64) - starts
+    return m, k, np.repeat(n, n)
+
+
+def _segment_at(st: Structure, m: np.ndarray, secs: np.ndarray) -> np.ndarray:
+    """The segment standing at ``secs`` into minute ``m`` (the minute's first one before it opens)."""
+    seg = np.searchsorted(st.seg_abs, m * 60.0 + secs, side="right") - 1
+    return np.maximum(seg, st.seg_first[st.minute_pos(m)])
 
 
 def trades(
@@ -103,81 +457,232 @@ def trades(
 ) -> pl.DataFrame:
     """Trades with sip_timestamp in [start_ns, end_ns] (ns, inclusive), ascending by time."""
     minutes = _minutes_for(plan, start_ns, end_ns)
-    m, k, n = _expand(plan.n_trades, minutes)
-    if len(m) == 0:
+    minutes = minutes[plan.n_prints[minutes] > 0]
+    if len(minutes) == 0:
         return pl.DataFrame(schema=TRADE_COLUMNS)
+    close_m = plan.rth_end - 1
+    need = minutes
+    if plan.rth_end in minutes and close_m not in minutes and plan.n_official[plan.rth_end]:
+        need = np.union1d(minutes, [close_m]).astype(np.int64)  # the official close repeats its close
+    st = structure(cfg, p, plan, need)
     key = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "trades")
-    ctr = (m.astype(np.uint64) << np.uint64(24)) | (k.astype(np.uint64) << np.uint64(4))
+    rp = _regular_prints(plan, st, key)
+    size, odd = _print_sizes(plan, st, rp)
+    m, k, secs, h = rp.minute, rp.k, rp.secs, rp.h
+    side, price = st.run_side[rp.run], st.run_price[rp.run]
+    if len(need) != len(minutes):
+        wanted = np.isin(m, minutes)
+        m, k, secs, side, price, size, odd, h = (a[wanted] for a in (m, k, secs, side, price, size, odd, h))
+    ext = (m < plan.rth_start) | (m >= plan.rth_end)
+    h2 = bits64(key, _ctr(m, k, 1))
+    off = (side == INSIDE) | (_u16(h2, 0) < OFF_EXCHANGE_AT_NBBO)
+    iso = ~off & ~odd & ~ext & (_u16(h2, 1) < ISO_RATE)
+    if cfg.faults.bad_tick_rate > 0:  # fault injection: a regular-looking print at a wrong price
+        bad = _u16(h, 2) < cfg.faults.bad_tick_rate
+        tu = _tick_units(plan)
+        wrong = np.round(price * np.where(_u16(h, 3) < 0.5, 1.25, 0.8) / tu).astype(np.int64) * tu
+        price = np.where(bad, np.maximum(wrong, tu), price)
+    parts = [
+        _Prints(
+            m, secs, price, size, off, iso, odd, ext, np.zeros(len(m), np.int64), 0, _u16(h2, 2), _u16(h2, 3)
+        )
+    ]
 
-    def u(field: int) -> np.ndarray:
-        return uniforms(key, ctr | np.uint64(field))
+    # Average-price prints: reported late at an earlier VWAP-like price, off the NBBO.
+    a_price, a_off, _ = _avg_price_pool(cfg, p, plan, minutes)
+    am, ai, _ = _expand(plan.n_avg, minutes)
+    if len(am):
+        pos = np.searchsorted(minutes, am)
+        ha = bits64(key, _ctr(am, ai, 2))
+        lo, hi = st.lo[st.minute_pos(am)], st.hi[st.minute_pos(am)]
+        t = size_tables()
+        parts.append(
+            _Prints(
+                am,
+                lo + _u32(ha, 0) * (hi - lo),
+                a_price[pos],
+                3 * plan.lot[am] * t.k[a_off[pos] + ai],
+                np.ones(len(am), bool),
+                np.zeros(len(am), bool),
+                np.zeros(len(am), bool),
+                np.zeros(len(am), bool),
+                np.zeros(len(am), np.int64),
+                cond.AVERAGE_PRICE,
+                _u16(ha, 2),
+                _u16(ha, 3),
+            )
+        )
+    # Cancelled / erroneous prints: at the standing bid or ask, flagged through ``correction``.
+    vm, vi, _ = _expand(plan.n_void, minutes)
+    if len(vm):
+        hv = bits64(key, _ctr(vm, vi, 3))
+        hv2 = bits64(key, _ctr(vm, vi, 5))
+        lo, hi = st.lo[st.minute_pos(vm)], st.hi[st.minute_pos(vm)]
+        vsecs = lo + _u32(hv, 0) * (hi - lo)
+        vseg = _segment_at(st, vm, vsecs)
+        vext = (vm < plan.rth_start) | (vm >= plan.rth_end)
+        t = size_tables()
+        parts.append(
+            _Prints(
+                vm,
+                vsecs,
+                np.where(_u16(hv, 2) < 0.5, st.bid[vseg], st.ask[vseg]),
+                plan.lot[vm] * t.k[_i16(hv, 3)],
+                _u16(hv2, 0) < OFF_EXCHANGE_AT_NBBO,
+                np.zeros(len(vm), bool),
+                np.zeros(len(vm), bool),
+                vext,
+                VOID_CODES[_i16(hv2, 1) % len(VOID_CODES)],
+                0,
+                _u16(hv2, 2),
+                _u16(hv2, 3),
+            )
+        )
+    parts.extend(_official_prints(cfg, p, plan, st, minutes, key))
 
-    lo, hi = _allowed_window(plan, m)
-    frac_in_window = (k + 0.05 + 0.9 * u(0)) / n  # stratified: sorted within the minute
-    secs = lo + frac_in_window * (hi - lo)
-    sip = plan.t0_ns + m * NS_PER_MIN + (secs * 1e9).astype(np.int64)
-    mid = _mid_at(plan, m, secs / 60.0, normals(key, ctr | np.uint64(1)))
-    half = mid * plan.spread[m] / 2.0
-    side = u(2)
-    price = np.where(side < 0.45, mid + half, np.where(side < 0.9, mid - half, mid))
-    price = np.maximum(_round_tick(price, plan.tick), plan.tick)
-
-    # Sizes: round lots, odd lots and the occasional block; odd lots carry condition 37.
-    us = u(3)
-    base = plan.size_scale * np.exp(0.9 * normals(key, ctr | np.uint64(4)) - 0.4)
-    lots = np.maximum(1, np.round(base / 100.0)) * 100.0
-    odd = np.floor(1 + u(5) * 99)
-    size = np.where(us < 0.22, odd, np.where(us > 0.985, lots * 10, lots))
-    is_odd = us < 0.22
-
-    session_ext = (m < plan.rth_start) | (m >= plan.rth_end)
-    venue_u = u(6)
-    off_exchange = venue_u < 0.38
-    exchange = np.where(off_exchange, 4, LIT_VENUES[(u(7) * len(LIT_VENUES)).astype(np.int64)])
-    trf_id = np.where(off_exchange, TRF_IDS[(u(8) * 3).astype(np.int64)], 0)
-    kind_u = u(9)
-    # The first print of each minute is a plain round lot, so every minute with prints has an
-    # OHLC-eligible trade (the vendor emits no bar without one).
-    first = k == 0
-    size = np.where(first & is_odd, lots, size)
-    is_odd = is_odd & ~first
-    avg_price = off_exchange & (kind_u < 0.04) & ~first & ~session_ext
-    iso = ~off_exchange & (kind_u > 0.82) & ~session_ext
-
-    # Bad ticks (fault injection): a print at a wrong price with regular conditions.
-    if cfg.faults.bad_tick_rate > 0:
-        bad = u(10) < cfg.faults.bad_tick_rate
-        price = np.where(bad, _round_tick(price * np.where(u(11) < 0.5, 1.25, 0.8), plan.tick), price)
-
-    conditions = _code_lists(
-        [
-            (session_ext, cond.FORM_T),
-            (avg_price, cond.AVERAGE_PRICE),
-            (iso, cond.INTERMARKET_SWEEP),
-            (is_odd, cond.ODD_LOT),
-        ]
-    )
-    lat = (20_000 + u(12) * 400_000).astype(np.int64)
-    participant = sip - lat
-    seq = plan.trade_seq0[m] + 3 * k + (u(13) * 3).astype(np.int64)
-    df = pl.DataFrame(
-        {
-            "sip_timestamp": sip,
-            "participant_timestamp": participant,
-            "trf_timestamp": np.where(off_exchange, participant + lat // 3, 0),
-            "sequence_number": seq,
-            "id": pl.Series(seq).cast(pl.String),
-            "price": price,
-            "size": size.astype(np.float64),
-            "exchange": exchange.astype(np.int32),
-            "trf_id": trf_id.astype(np.int32),
-            "tape": np.full(len(m), p.tape, dtype=np.int32),
-            "conditions": conditions,
-            "correction": np.zeros(len(m), dtype=np.int32),
-        },
-        schema=TRADE_COLUMNS,
-    )
+    merged = _Prints.concat(parts)
+    order = np.argsort(merged.sip_ns(plan), kind="stable")
+    df = merged.take(order).frame(cfg, p, plan, key)
     return _clip_window(df, start_ns, end_ns)
+
+
+def _official_prints(cfg, p, plan, st: Structure, minutes: np.ndarray, key: int) -> list:
+    """The listing market's official open (at the first regular print) and close (just after 16:00)."""
+    out = []
+    venue = PRIMARY_VENUE.get(p.primary_exchange or "", 12)
+    for m, code in ((plan.rth_start, cond.OFFICIAL_OPEN), (plan.rth_end, cond.OFFICIAL_CLOSE)):
+        if m not in minutes or not plan.n_official[m]:
+            continue
+        mm = np.array([m], dtype=np.int64)
+        h = bits64(key, _ctr(mm, np.zeros(1, np.int64), 4))
+        if code == cond.OFFICIAL_OPEN:  # just after the minute's first regular print
+            pos = st.minute_pos(mm)
+            width = (st.hi[pos] - st.lo[pos]) / plan.n_trades[m]
+            h0 = bits64(key, _ctr(mm, np.zeros(1, np.int64), 0))
+            secs = st.lo[pos] + (0.05 + 0.9 * _u32(h0, 0)) * width + 1e-6
+            ref = mm
+            first = True
+        else:
+            secs = 0.05 + 1.45 * _u16(h, 0)
+            ref = mm - 1
+            first = False
+        pos = st.seg_first[st.minute_pos(ref)]
+        end = st.seg_first[st.minute_pos(ref) + 1]
+        runs = np.arange(3 * pos[0], 3 * end[0])
+        runs = runs[st.run_count[runs] > 0]
+        price = st.run_price[runs[0] if first else runs[-1]]
+        out.append(
+            _Prints(
+                mm,
+                np.atleast_1d(secs).astype(np.float64),
+                np.array([price]),
+                plan.lot[ref] * (5 + (_u16(h, 1) * 40).astype(np.int64)),
+                np.zeros(1, bool),
+                np.zeros(1, bool),
+                np.zeros(1, bool),
+                np.zeros(1, bool),
+                np.zeros(1, np.int64),
+                code,
+                _u16(h, 2),
+                _u16(h, 3),
+                venue=venue,
+            )
+        )
+    return out
+
+
+@dataclass
+class _Prints:
+    """Prints of one kind before they are merged and numbered."""
+
+    minute: np.ndarray
+    secs: np.ndarray  # seconds into the minute
+    price: np.ndarray  # price units
+    size: np.ndarray
+    off_exchange: np.ndarray
+    iso: np.ndarray
+    odd: np.ndarray
+    ext: np.ndarray
+    correction: np.ndarray
+    code: int | np.ndarray  # one extra condition code for the whole part (0 = none)
+    u_venue: np.ndarray
+    u_latency: np.ndarray
+    venue: int = 0  # a fixed venue id (official prints), else drawn
+
+    @staticmethod
+    def concat(parts: list[_Prints]) -> _Prints:
+        def cat(name):
+            return np.concatenate([getattr(x, name) for x in parts])
+
+        codes = np.concatenate([np.full(len(x.minute), x.code, np.int64) for x in parts])
+        venues = np.concatenate([np.full(len(x.minute), x.venue, np.int64) for x in parts])
+        out = _Prints(
+            *(cat(f) for f in _FIELDS), code=codes, u_venue=cat("u_venue"), u_latency=cat("u_latency")
+        )
+        out.venue = venues
+        return out
+
+    def take(self, idx: np.ndarray) -> _Prints:
+        out = _Prints(
+            *(getattr(self, f)[idx] for f in _FIELDS),
+            code=self.code[idx],
+            u_venue=self.u_venue[idx],
+            u_latency=self.u_latency[idx],
+        )
+        out.venue = self.venue[idx]
+        return out
+
+    def sip_ns(self, plan: DayPlan) -> np.ndarray:
+        return plan.t0_ns + self.minute * NS_PER_MIN + (self.secs * 1e9).astype(np.int64)
+
+    def frame(self, cfg: SimConfig, p: TickerProfile, plan: DayPlan, key: int) -> pl.DataFrame:
+        sip = self.sip_ns(plan)
+        n = len(sip)
+        # Sequence numbers: 3 per print within the minute's block, plus a random 0-2.
+        first = np.searchsorted(self.minute, self.minute, side="left")
+        rank = np.arange(n) - first
+        seq = plan.trade_seq0[self.minute] + 3 * rank + (self.u_latency * 3).astype(np.int64) % 3
+        off = self.off_exchange & (self.venue == 0)
+        lit = LIT_VENUES[np.minimum((self.u_venue * len(LIT_VENUES)).astype(np.int64), len(LIT_VENUES) - 1)]
+        exchange = np.where(self.venue > 0, self.venue, np.where(off, 4, lit))
+        trf = np.where(off, TRF_IDS[(self.u_venue * 3000).astype(np.int64) % 3], 0)
+        lat = (20_000 + self.u_latency * 400_000).astype(np.int64)
+        participant = sip - lat
+        conditions = _code_lists(
+            [
+                (self.ext & (self.code == 0), cond.FORM_T),
+                (self.code == cond.AVERAGE_PRICE, cond.AVERAGE_PRICE),
+                (self.iso, cond.INTERMARKET_SWEEP),
+                (self.odd, cond.ODD_LOT),
+                (self.code == cond.OFFICIAL_CLOSE, cond.OFFICIAL_CLOSE),
+                (self.code == cond.OFFICIAL_OPEN, cond.OFFICIAL_OPEN),
+            ]
+        )
+        return pl.DataFrame(
+            {
+                "sip_timestamp": sip,
+                "participant_timestamp": participant,
+                "trf_timestamp": np.where(off, participant + lat // 3, 0),
+                "sequence_number": seq,
+                "id": pl.Series(seq).cast(pl.String),
+                "price": self.price / PRICE_UNITS,
+                "size": self.size.astype(np.float64),
+                "exchange": exchange.astype(np.int32),
+                "trf_id": trf.astype(np.int32),
+                "tape": np.full(n, p.tape, dtype=np.int32),
+                "conditions": conditions,
+                "correction": self.correction.astype(np.int32),
+            },
+            schema=TRADE_COLUMNS,
+        )
+
+
+_FIELDS = ("minute", "secs", "price", "size", "off_exchange", "iso", "odd", "ext", "correction")
+
+
+# ---------------------------------------------------------------------------------------------
+# Quotes
+# ---------------------------------------------------------------------------------------------
 
 
 def quotes(
@@ -185,52 +690,73 @@ def quotes(
 ) -> pl.DataFrame:
     """NBBO quotes with sip_timestamp in [start_ns, end_ns], ascending by time."""
     minutes = _minutes_for(plan, start_ns, end_ns)
-    m, k, n = _expand(plan.n_quotes, minutes)
-    if len(m) == 0:
+    if len(minutes) == 0:
         return pl.DataFrame(schema=QUOTE_COLUMNS)
+    st = structure(cfg, p, plan, minutes)
+    tkey = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "trades")
     key = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "quotes")
-    ctr = (m.astype(np.uint64) << np.uint64(24)) | (k.astype(np.uint64) << np.uint64(4))
+    # 1. a price change at the start of every segment
+    seg_m = st.seg_minute
+    seg_secs = st.seg_t
+    seg_id = np.arange(len(seg_m))
+    # 2. a size update just after every regular print (before the next print or segment)
+    rp = _regular_prints(plan, st, tkey)
+    m, k, seg = rp.minute, rp.k, rp.run // 3
+    hk = bits64(key, _ctr(m, k, 1))
+    post_secs = rp.secs + (0.005 + 0.04 * _u16(hk, 0)) * rp.width
+    # 3. size updates in between
+    xm, xi, xn = _expand(plan.n_extra_quotes, minutes)
+    hx = bits64(key, _ctr(xm, xi, 2))
+    x_secs = (xi + 0.05 + 0.9 * _u32(hx, 0)) / np.maximum(xn, 1) * 60.0
+    x_seg = _segment_at(st, xm, x_secs) if len(xm) else np.zeros(0, np.int64)
 
-    def u(field: int) -> np.ndarray:
-        return uniforms(key, ctr | np.uint64(field))
-
-    secs = (k + 0.02 + 0.96 * u(0)) / n * 60.0
-    sip = plan.t0_ns + m * NS_PER_MIN + (secs * 1e9).astype(np.int64)
-    mid = _mid_at(plan, m, secs / 60.0, normals(key, ctr | np.uint64(1)))
-    spread = plan.spread[m] * (0.7 + 0.8 * u(2))
-    tick = plan.tick
-    bid = np.floor((mid * (1 - spread / 2)) / tick) * tick
-    ask = np.ceil((mid * (1 + spread / 2)) / tick) * tick
-    ask = np.where(ask - bid < tick * 0.5, bid + tick, ask)
+    qm = np.concatenate([seg_m, m, xm])
+    qsecs = np.concatenate([seg_secs, post_secs, x_secs])
+    qseg = np.concatenate([seg_id, seg, x_seg])
+    sip = plan.t0_ns + qm * NS_PER_MIN + (qsecs * 1e9).astype(np.int64)
+    order = np.argsort(sip, kind="stable")
+    qm, sip, qseg = qm[order], sip[order], qseg[order]
+    n = len(sip)
+    rank = np.arange(n) - np.searchsorted(qm, qm, side="left")
+    h = bits64(key, _ctr(qm, rank, 0))
+    bid, ask = st.bid[qseg], st.ask[qseg]
+    tu = _tick_units(plan)
     # Rarely locked or crossed, as on the real consolidated feed; faults add crossed quotes.
-    state = u(3)
-    crossed_rate = 0.0002 + cfg.faults.crossed_quote_rate
-    ask = np.where(state < 0.002, bid, ask)
-    ask = np.where((state >= 0.002) & (state < 0.002 + crossed_rate), bid - tick, ask)
-    bid, ask = _round_tick(bid, tick), _round_tick(ask, tick)
-    ask = np.maximum(ask, tick)
-    lot = np.maximum(1, np.round(plan.size_scale / 100.0 * np.exp(normals(key, ctr | np.uint64(4)))))
-    bid_size = lot * 100.0 * np.floor(1 + 4 * u(5))
-    ask_size = lot * 100.0 * np.floor(1 + 4 * u(6))
-    in_halt = np.zeros(len(m), dtype=bool)
-    for h in plan.halts:
-        in_halt |= (sip >= h.start_ns) & (sip < h.end_ns)
-    conditions = _code_lists([(in_halt, cond.Q_LULD_PAUSE), (~in_halt, cond.Q_REGULAR_TWO_SIDED)])
-    indicators = _code_lists([(bid > ask, cond.IND_NBBO_CROSSED)])
+    state = _u32(h, 0)
+    locked = state < LOCKED_RATE
+    crossed = ~locked & (state < LOCKED_RATE + CROSSED_RATE + cfg.faults.crossed_quote_rate)
+    ask = np.where(locked, bid, ask)
+    bid = np.where(crossed, ask + tu, bid)
+    lot = np.maximum(plan.lot[qm], 100)
+    in_halt = np.zeros(n, dtype=bool)
+    for hl in plan.halts:
+        in_halt |= (sip >= hl.start_ns) & (sip < hl.end_ns)
+    code = np.where(
+        in_halt,
+        cond.Q_LULD_PAUSE,
+        np.where(crossed, cond.Q_CROSSED, np.where(locked, cond.Q_LOCKED, cond.Q_REGULAR_TWO_SIDED)),
+    )
+    conditions = _single_code_lists(code)
+    h2 = bits64(key, _ctr(qm, rank, 3))
+    nv = len(LIT_VENUES)
     df = pl.DataFrame(
         {
             "sip_timestamp": sip,
-            "participant_timestamp": sip - (10_000 + u(7) * 300_000).astype(np.int64),
-            "sequence_number": plan.quote_seq0[m] + 2 * k + (u(8) * 2).astype(np.int64),
-            "bid_price": bid,
-            "bid_size": bid_size,
-            "bid_exchange": LIT_VENUES[(u(9) * len(LIT_VENUES)).astype(np.int64)].astype(np.int32),
-            "ask_price": ask,
-            "ask_size": ask_size,
-            "ask_exchange": LIT_VENUES[(u(10) * len(LIT_VENUES)).astype(np.int64)].astype(np.int32),
-            "tape": np.full(len(m), p.tape, dtype=np.int32),
+            "participant_timestamp": sip - (10_000 + _u16(h, 2) * 300_000).astype(np.int64),
+            "sequence_number": plan.quote_seq0[qm] + 2 * rank + (_u16(h, 3) * 2).astype(np.int64),
+            "bid_price": bid / PRICE_UNITS,
+            "bid_size": (lot * (1 + (_u16(h2, 0) * 9).astype(np.int64))).astype(np.float64),
+            "bid_exchange": LIT_VENUES[np.minimum((_u16(h2, 1) * nv).astype(np.int64), nv - 1)].astype(
+                np.int32
+            ),
+            "ask_price": ask / PRICE_UNITS,
+            "ask_size": (lot * (1 + (_u16(h2, 2) * 9).astype(np.int64))).astype(np.float64),
+            "ask_exchange": LIT_VENUES[np.minimum((_u16(h2, 3) * nv).astype(np.int64), nv - 1)].astype(
+                np.int32
+            ),
+            "tape": np.full(n, p.tape, dtype=np.int32),
             "conditions": conditions,
-            "indicators": indicators,
+            "indicators": _single_code_lists(np.zeros(0, dtype=np.int32), n),
         },
         schema=QUOTE_COLUMNS,
     )
@@ -251,7 +777,23 @@ def _code_lists(flags: list[tuple[np.ndarray, int]]) -> pl.Series:
     return pl.Series(arr).cast(pl.List(pl.Int32))
 
 
+def _single_code_lists(codes: np.ndarray, n: int | None = None) -> pl.Series:
+    """One code per row (``n`` empty lists when ``codes`` is empty), as a List[Int32] column."""
+    import pyarrow as pa
+
+    rows = len(codes) if n is None else n
+    step = 1 if len(codes) else 0
+    offsets = pa.array(np.arange(rows + 1, dtype=np.int32) * step)
+    arr = pa.ListArray.from_arrays(offsets, pa.array(codes.astype(np.int32)))
+    return pl.Series(arr).cast(pl.List(pl.Int32))
+
+
 def _clip_window(df: pl.DataFrame, start_ns: int | None, end_ns: int | None) -> pl.DataFrame:
+    if df.is_empty():
+        return df
+    sip = df["sip_timestamp"]
+    if (start_ns is None or sip[0] >= start_ns) and (end_ns is None or sip[-1] <= end_ns):
+        return df  # sorted by time: whole minutes inside the window need no copy
     if start_ns is not None:
         df = df.filter(pl.col("sip_timestamp") >= start_ns)
     if end_ns is not None:
