@@ -79,6 +79,8 @@ def _bars_from_trades_independently(trades: pl.DataFrame, daily: bool) -> dict[i
     hl_bad, oc_bad, vol_bad = cond.ineligible_sets(daily=daily)
     out: dict[int, list] = {}
     for r in trades.sort("sip_timestamp", "sequence_number").iter_rows(named=True):
+        if r["correction"]:  # cancelled or corrected: in no bar
+            continue
         key = 0 if daily else r["sip_timestamp"] // 60_000_000_000
         c = set(r["conditions"] or [])
         b = out.setdefault(key, [None, None, None, None, 0.0, 0.0, 0])
@@ -92,9 +94,10 @@ def _bars_from_trades_independently(trades: pl.DataFrame, daily: bool) -> dict[i
             b[4] += r["size"]
             b[5] += round(r["price"] * 10_000) * r["size"]
             b[6] += 1
-    return {
+    return {  # no bar without an OHLC-eligible print
         k: (o, h, low, c, v, math.floor(pv / v + 0.5) / 10_000, n)
         for k, (o, h, low, c, v, pv, n) in out.items()
+        if o is not None and h is not None
     }
 
 
@@ -356,17 +359,18 @@ def test_quotes_rarely_locked_or_crossed(small_market):
 
 
 def test_trades_carry_vendor_conditions(small_market):
-    ticker, day = _sample_symbol_days(small_market, 1, seed=12)[0]
-    tr = small_market.trades(ticker, day)
-    sess = cal.session(day)
-    ext = tr.filter(pl.col("sip_timestamp") < sess.ns("market_open"))
-    assert ext["conditions"].list.contains(cond.FORM_T).all()
-    codes = set(tr["conditions"].explode().drop_nulls().to_list())
-    assert cond.ODD_LOT in codes and cond.INTERMARKET_SWEEP in codes
+    codes: set[int] = set()
+    for ticker, day in _sample_symbol_days(small_market, 6, seed=12):
+        tr = small_market.trades(ticker, day)
+        sess = cal.session(day)
+        ext = tr.filter(pl.col("sip_timestamp") < sess.ns("market_open"))
+        assert ext["conditions"].list.contains(cond.FORM_T).all()
+        codes |= set(tr["conditions"].explode().drop_nulls().to_list())
+        off = tr.filter(pl.col("exchange") == 4)
+        assert (off["trf_id"] > 0).all() and (off["trf_timestamp"] > 0).all()
+        assert tr["sequence_number"].is_unique().all() and tr["sequence_number"].is_sorted()
+    assert {cond.ODD_LOT, cond.INTERMARKET_SWEEP, cond.AVERAGE_PRICE, cond.OFFICIAL_OPEN} <= codes
     assert codes <= set(cond.TRADE_CONDITIONS)
-    off = tr.filter(pl.col("exchange") == 4)
-    assert (off["trf_id"] > 0).all() and (off["trf_timestamp"] > 0).all()
-    assert tr["sequence_number"].is_unique().all() and tr["sequence_number"].is_sorted()
 
 
 # ----------------------------------------------------------------------------- switches and faults
