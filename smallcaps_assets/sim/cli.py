@@ -130,3 +130,53 @@ def info(seed: SeedOpt = None, symbols: SymbolsOpt = None, config: ConfigOpt = N
             {"config": json.loads(market.config.model_dump_json()), "types": types, "otc": otc}, indent=2
         )
     )
+
+
+FACTS_START = dt.date(2024, 1, 2)
+FACTS_END = dt.date(2024, 3, 28)  # 61 sessions, the demo's fortnight included
+
+
+@sim_app.command("facts")
+def facts(
+    seed: SeedOpt = None,
+    symbols: SymbolsOpt = None,
+    config: ConfigOpt = None,
+    start: Annotated[
+        dt.datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="First session measured.")
+    ] = dt.datetime.combine(FACTS_START, dt.time()),
+    end: Annotated[
+        dt.datetime,
+        typer.Option("--end", formats=["%Y-%m-%d"], help="Last session measured; also the market's end."),
+    ] = dt.datetime.combine(FACTS_END, dt.time()),
+    tick_minutes: Annotated[
+        int, typer.Option("--tick-minutes", min=1, max=390, help="Length of each sampled tick window.")
+    ] = 30,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Measure the tape's stylised facts on the simulated market and print each beside its target."""
+    from .facts import facts_json, facts_table, measure_facts
+    from .market import SimMarket
+
+    s, e = start.date(), end.date()
+    if e < s:
+        raise typer.BadParameter(f"--end {e} is before --start {s}")
+    market = SimMarket(load_sim_config(config, seed, symbols, end=e))
+    sessions = [d for d in market.sessions() if s <= d <= e]
+    if not sessions:
+        raise typer.BadParameter(
+            f"no simulated session in {s}..{e} (the market starts {market.config.start})"
+        )
+    found = measure_facts(market, sessions, tick_minutes=tick_minutes)
+    head = {"seed": market.config.seed, "n_symbols": market.config.n_symbols, "start": s, "end": e}
+    if as_json:
+        body = {**{k: str(v) for k, v in head.items()}, "sessions": len(sessions), "facts": facts_json(found)}
+        typer.echo(json.dumps(body, indent=2))
+        return
+    typer.echo(
+        f"smallcaps sim facts: seed {head['seed']}, {head['n_symbols']} symbols, "
+        f"{len(sessions)} sessions {s}..{e} (market end {e})"
+    )
+    typer.echo(facts_table(found))
+    missed = [f.key for f in found if f.ok is False]
+    if missed:
+        typer.echo(f"missed: {', '.join(missed)}")

@@ -12,7 +12,7 @@ What is measured, per session of the span:
   minutes without a print (minutes touched by a LULD pause are not counted: nothing may print);
 * **catalyst days** (``SimMarket.catalysts``) against the name's previous 20 sessions: RVOL, prints
   against their median, mean print size against the ordinary (non-catalyst) days' mean;
-* **a tick sample**: every catalyst symbol-day (09:30-10:00 ET, the fast market) and six common
+* **a tick sample**: up to six catalyst symbol-days (09:30-10:00 ET, the fast market) and six common
   stocks spread across the day's planned dollar volume (10:00-10:30 ET): trades against the NBBO
   standing just before them, seconds with a trade against seconds with an NBBO update, the median
   quoted spread, locked and crossed quotes and their flags;
@@ -226,12 +226,26 @@ def _bars_frame(market: SimMarket, ticker: str, day: dt.date) -> pl.DataFrame | 
     )
 
 
+def quotes_before(market: SimMarket, ticker: str, day: dt.date, ts_ns: int, last: int) -> pl.DataFrame:
+    """The last ``last`` quotes strictly before ``ts_ns``, as the vendor answers ``timestamp.lt=ts,
+    order=desc, limit=last`` (generated backwards in doubling chunks, as the REST API does)."""
+    start = cal.session(day).ns("pre_open")
+    span = 5 * NS_PER_MIN
+    while True:
+        lo = max(start, ts_ns - span)
+        q = market.quotes(ticker, day, lo, ts_ns - 1)
+        if q.height >= last or lo == start:
+            return q.tail(last)
+        span *= 2
+
+
 def event_windows(
     market: SimMarket, day: dt.date, tickers: list[str], baseline_days: int = 5
 ) -> pl.DataFrame:
     """The day's intraday events on ``tickers`` that pass the manifest's liquidity rule, one per
-    symbol (the strongest), with the manifest's spread estimate and the quoted spread (median, % of
-    mid) of the event's download window. Columns: symbol, ts, event_type, est_spread_pct, quoted_pct."""
+    symbol (the strongest), with the manifest's two spread measures at the event (``quoted_before_pct``:
+    the last quotes before it, ``est_spread_pct``: the bar estimate) and the quoted spread (median, %
+    of mid) of the event's download window, ``quoted_pct``."""
     from ..stages import events, manifest
     from ..stages.minute import with_session
 
@@ -240,6 +254,7 @@ def event_windows(
         "ts": pl.Datetime("ns", "UTC"),
         "event_type": pl.String,
         "est_spread_pct": pl.Float64,
+        "quoted_before_pct": pl.Float64,
         "quoted_pct": pl.Float64,
     }
     frames = [f for t in tickers if (f := _bars_frame(market, t, day)) is not None]
@@ -290,12 +305,19 @@ def event_windows(
             continue
         mid = (q["ask_price"] + q["bid_price"]) / 2
         quoted = float((100 * (q["ask_price"] - q["bid_price"]) / mid).median())
+        before = quotes_before(market, r["symbol"], day, _ns(r["ts"]), manifest.QUOTES_BEFORE)
+        measured = manifest.quoted_spread_before(
+            before.select("sip_timestamp", "bid_price", "ask_price").with_columns(
+                symbol=pl.lit(r["symbol"]), ts=pl.lit(r["ts"]).cast(pl.Datetime("ns", "UTC"))
+            )
+        )
         rows.append(
             {
                 "symbol": r["symbol"],
                 "ts": r["ts"],
                 "event_type": r["event_type"],
                 "est_spread_pct": r["est_spread_pct"],
+                "quoted_before_pct": measured["est_spread_pct"][0] if measured.height else None,
                 "quoted_pct": quoted,
             }
         )
@@ -311,7 +333,7 @@ def _ns(ts) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _collect(market: SimMarket, sessions: list[dt.date], windows: bool) -> _Sample:
+def _collect(market: SimMarket, sessions: list[dt.date], windows: bool, tick_minutes: int) -> _Sample:
     s = _Sample()
     cache = _DayCache(market)
     for day in sessions:
@@ -351,14 +373,15 @@ def _collect(market: SimMarket, sessions: list[dt.date], windows: bool) -> _Samp
             )
         sampled = _sampled_names(market, day, SAMPLED_NAMES)
         cat_sample = sorted(cats)[:MAX_CATALYSTS]
+        span = tick_minutes * NS_PER_MIN
         for ticker in cat_sample:
             if market.day_plan(ticker, day) is not None:
-                row = _tick_window(market, s, ticker, day, _at(day, 9, 30), _at(day, 10, 0))
+                row = _tick_window(market, s, ticker, day, _at(day, 9, 30), _at(day, 9, 30) + span)
                 if row:
                     s.ticks.append({**row, **_dollars(cache, ticker, day), "catalyst": True})
         for ticker in sampled:
             if market.day_plan(ticker, day) is not None:
-                row = _tick_window(market, s, ticker, day, _at(day, 10, 0), _at(day, 10, 30))
+                row = _tick_window(market, s, ticker, day, _at(day, 10, 0), _at(day, 10, 0) + span)
                 if row:
                     s.ticks.append({**row, **_dollars(cache, ticker, day), "catalyst": False})
         if windows:
@@ -383,9 +406,15 @@ def _share(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def measure_facts(market: SimMarket, sessions: list[dt.date], windows: bool = True) -> list[Fact]:
-    """Every stylised fact over ``sessions`` of ``market`` (see the module docstring)."""
-    s = _collect(market, sessions, windows)
+def measure_facts(
+    market: SimMarket, sessions: list[dt.date], windows: bool = True, tick_minutes: int = 30
+) -> list[Fact]:
+    """Every stylised fact over ``sessions`` of ``market`` (see the module docstring). ``windows``:
+    also detect events and compare the manifest's spread measures; ``tick_minutes``: length of
+    each sampled tick window (from 09:30 ET on catalyst days, from 10:00 ET otherwise)."""
+    if not sessions:
+        raise ValueError("no sessions to measure")
+    s = _collect(market, sessions, windows, tick_minutes)
     days = pl.DataFrame(s.days) if s.days else pl.DataFrame()
     out: list[Fact] = []
 
@@ -530,14 +559,26 @@ def measure_facts(market: SimMarket, sessions: list[dt.date], windows: bool = Tr
     )
     if windows:
         w = pl.DataFrame(s.windows) if s.windows else pl.DataFrame()
-        rho_w = _spearman(w["est_spread_pct"], w["quoted_pct"]) if w.height else None
+        rho_w = _spearman(w["quoted_before_pct"], w["quoted_pct"]) if w.height else None
+        rho_bars = _spearman(w["est_spread_pct"], w["quoted_pct"]) if w.height else None
         out.append(
             Fact(
                 "manifest_spread_rank",
-                "the manifest's spread estimate vs the quoted spread of event windows",
+                "the manifest's quoted spread at the event vs the quoted spread of its window",
                 rho_w,
                 ">= 0.7",
                 None if rho_w is None else rho_w >= 0.7,
+                "spearman",
+                f"{w.height} event windows",
+            )
+        )
+        out.append(
+            Fact(
+                "bar_spread_rank",
+                "the manifest's fallback bar estimate (Abdi-Ranaldo) vs the same",
+                rho_bars,
+                "info",
+                None,
                 "spearman",
                 f"{w.height} event windows",
             )

@@ -737,8 +737,9 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
 
     # Quoted spread: relative, narrowing with dollar volume (1-3 ticks for liquid names); wider for
     # sub-dollar names, in the extended session, in the first minutes after the open and after a pause.
-    dollar_volume = raw_volume * c
-    rel = 0.0001 + 0.01 / np.sqrt(max(dollar_volume, 1e4) / 1e6)
+    millions = max(raw_volume * c, 1e4) / 1e6  # the day's dollar volume, $M
+    pricey = min(1.0, np.sqrt(10.0 / max(prev_close, 0.01)))  # above $10 the spread grows slower than price
+    rel = min(0.00005 + (0.006 / np.sqrt(millions) + 0.01 / millions) * pricey, 0.15)
     if prev_close < 1.0:
         rel *= 1.5
     tick = 0.01 if min(o, c, prev_close) >= 1.0 else 0.0001

@@ -16,11 +16,18 @@ Selection runs as a funnel, each step counted so the metadata shows where events
 7. ``per_window``: at most ``max_per_symbol_window`` per symbol over the trailing
    ``window_sessions`` sessions, counting earlier manifests' rows.
 
-The spread is estimated *before* any quote is bought, from the minute bars up to the event, with
-the close-high-low estimator of Abdi & Ranaldo (2017, RFS "A Simple Estimation of Bid-Ask Spreads
-from Daily Close, High, and Low Prices"). Their two-period form needs the *next* period's mid-range;
-we pair each bar with the one before it, so the estimate at the event bar uses only bars that have
-closed by ``ts`` (no look-ahead).
+The spread at the event is measured before the window is bought, in one of two ways:
+
+* **quoted** (preferred): the median quoted spread of the vendor's last NBBO quotes before ``ts``
+  (``quoted_spread_before``; one ``/v3/quotes`` request per candidate, ``timestamp.lt = ts``,
+  ``order = desc``, ``limit = QUOTES_BEFORE``). On the offline market's demo windows it ranks
+  events like the quoted spread of their whole window (docs/manifest.md);
+* **estimated** (fallback, for events without quotes): from the minute bars up to the event, with
+  the close-high-low estimator of Abdi & Ranaldo (2017, RFS "A Simple Estimation of Bid-Ask Spreads
+  from Daily Close, High, and Low Prices"). Their two-period form needs the *next* period's
+  mid-range; we pair each bar with the one before it, so the estimate at the event bar uses only
+  bars that have closed by ``ts`` (no look-ahead). It reads an effective spread swamped by the
+  bar's volatility and ranks names poorly on fast tapes.
 """
 
 from __future__ import annotations
@@ -98,6 +105,33 @@ def estimated_spread(bars: pl.DataFrame, n_bars: int = 30) -> pl.DataFrame:
     )
 
 
+QUOTES_BEFORE = 100  # NBBO quotes read before the event by the quoted spread measure
+
+
+def quoted_spread_before(quotes: pl.DataFrame, last: int = QUOTES_BEFORE) -> pl.DataFrame:
+    """Per (symbol, ts): the median quoted spread (% of mid) of the last ``last`` NBBO quotes
+    strictly before ``ts``, as ``est_spread_pct``.
+
+    ``quotes``: columns symbol, ts (the event's), sip_timestamp (ns), bid_price, ask_price: the
+    vendor's quotes fetched for the event (any that are not before ``ts`` are ignored, so a
+    careless fetch cannot look ahead). One-sided, locked and crossed quotes are not a spread and
+    are skipped. Events whose quotes are all skipped get no row (an unknown spread fails the rule).
+    """
+    ts_ns = pl.col("ts").cast(UTC_NS).dt.epoch("ns")
+    mid = (pl.col("ask_price") + pl.col("bid_price")) / 2
+    return (
+        quotes.filter(
+            (pl.col("sip_timestamp") < ts_ns)
+            & (pl.col("bid_price") > 0)
+            & (pl.col("ask_price") > pl.col("bid_price"))
+        )
+        .sort("symbol", "ts", "sip_timestamp")
+        .group_by("symbol", "ts", maintain_order=True)
+        .agg(est_spread_pct=(100 * (pl.col("ask_price") - pl.col("bid_price")) / mid).tail(last).median())
+        .with_columns(pl.col("ts").cast(UTC_NS))
+    )
+
+
 def event_bar_figures(bars: pl.DataFrame, n_bars: int = 30) -> pl.DataFrame:
     """Liquidity and spread of the bar that confirms an event (keyed by the bar's close)."""
     price = pl.coalesce("vwap", (pl.col("high") + pl.col("low") + pl.col("close")) / 3)
@@ -117,12 +151,15 @@ def select(
     universe: pl.DataFrame,
     prior_manifest: pl.DataFrame | None,
     rules: ManifestRules | None = None,
+    quotes_before: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """The day's manifest and the funnel counts (events left after each step).
 
     ``events``: that day's intraday events; ``bars``: that day's minute bars; ``universe``: that
     day's universe (symbol, market_cap); ``prior_manifest``: the manifests of the previous
-    ``window_sessions - 1`` sessions (symbol column at least), or None."""
+    ``window_sessions - 1`` sessions (symbol column at least), or None. ``quotes_before``: the
+    vendor's last quotes before each candidate's ``ts`` (``quoted_spread_before``); where given,
+    the spread rule reads the quoted spread, elsewhere the bar estimate."""
     r = rules or ManifestRules()
     funnel = {"detected": events.height}
     ev = events.filter(pl.col("score").is_not_null() & (pl.col("score") >= r.min_score))
@@ -132,6 +169,13 @@ def select(
         bars.filter(pl.col("symbol").is_in(ev["symbol"].unique().implode())), r.spread_bars
     )
     ev = ev.join(figures, on=["symbol", "ts"], how="left")
+    if quotes_before is not None:
+        quoted = quoted_spread_before(quotes_before).rename({"est_spread_pct": "quoted_spread_pct"})
+        ev = (
+            ev.join(quoted, on=["symbol", "ts"], how="left")
+            .with_columns(est_spread_pct=pl.coalesce("quoted_spread_pct", "est_spread_pct"))
+            .drop("quoted_spread_pct")
+        )
     ev = ev.filter(
         (pl.col("bar_dollar_volume") >= r.min_bar_dollar_volume) & (pl.col("bar_volume") >= r.min_bar_shares)
     )
