@@ -31,6 +31,7 @@ import polars as pl
 
 from .. import calendar as cal
 from . import conditions as cond
+from . import ticks
 from .market import SimMarket
 from .prices import NO_CATALYST
 
@@ -83,24 +84,24 @@ def day_figures(market: SimMarket, ticker: str, day: dt.date) -> dict | None:
     plan = market.day_plan(ticker, day)
     if plan is None:
         return None
-    bars = market.minute_bars(ticker, day)
-    if bars.is_empty():
+    bars = ticks.minute_bar_arrays(market.config, market.profile(ticker), plan)
+    if len(bars["t"]) == 0:
         return None
-    minute = (bars["t"].to_numpy() * 1_000_000 - plan.t0_ns) // NS_PER_MIN
+    minute = (bars["t"] * 1_000_000 - plan.t0_ns) // NS_PER_MIN
     rth = (minute >= plan.rth_start) & (minute < plan.rth_end)
     if not rth.any():
         return None
     paused = _paused_minutes(plan)
     tradeable = [m for m in range(plan.rth_start, plan.rth_end) if m not in paused]
     with_print = set(minute[rth].tolist())
-    v = bars["v"].to_numpy()
+    v = bars["v"]
     return {
         "ticker": ticker,
         "date": day,
         "n": int(bars["n"].sum()),
         "v": float(v.sum()),
-        "dollars": float((v * bars["vw"].to_numpy()).sum()),
-        "close": float(bars["c"].to_numpy()[rth][-1]),
+        "dollars": float(bars["pv"].sum() / 10_000),
+        "close": float(bars["c"][rth][-1]),
         "rth_minutes": len(tradeable),
         "rth_empty": sum(m not in with_print for m in tradeable),
     }

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ..stages.trade_rules import _with_vw, aggregate, with_eligibility
+from ..stages.trade_rules import aggregate, with_eligibility
 from . import conditions as cond
 from .config import SimConfig
 from .prices import DayPlan, size_tables
@@ -314,25 +314,32 @@ def _avg_price_pool(cfg: SimConfig, p: TickerProfile, plan: DayPlan, m: np.ndarr
 # ---------------------------------------------------------------------------------------------
 
 
-def _bars_with_pv(cfg: SimConfig, p: TickerProfile, plan: DayPlan) -> pl.DataFrame:
-    """Minute bars plus ``pv`` (sum of price units x size over volume-eligible prints)."""
+def _vw(pv: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The vendor-rule VWAP of ``stages.trade_rules`` (round half up in tick space), in numpy."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.floor(np.true_divide(pv, v) + 0.5) / 10_000.0
+
+
+def minute_bar_arrays(cfg: SimConfig, p: TickerProfile, plan: DayPlan) -> dict[str, np.ndarray]:
+    """Minute bars as numpy columns (``t`` ms, o, h, l, c, v, vw, n, and ``pv``: the sum of price
+    units x size over volume-eligible prints), summed from the runs without drawing a print."""
     if cfg.faults.bad_tick_rate > 0:  # bad ticks land on arbitrary prints: aggregate the prints
         tr = with_eligibility(trades(cfg, p, plan), daily=False)
         bucket = (pl.col("sip_timestamp") - plan.t0_ns) // NS_PER_MIN
-        bars = aggregate(tr, bucket)
         pv = (
             tr.filter("upd_vol")
             .group_by(bucket.alias("bucket"))
             .agg(pv=((pl.col("price") * PRICE_UNITS).round() * pl.col("size")).sum())
         )
-        return (
-            bars.join(pv, on="bucket", how="left")
+        bars = (
+            aggregate(tr, bucket)
+            .join(pv, on="bucket", how="left")
             .with_columns(t=(plan.t0_ns + pl.col("bucket") * NS_PER_MIN) // 1_000_000)
-            .select(*BAR_SCHEMA, "pv")
         )
+        return {c: bars[c].to_numpy() for c in (*BAR_SCHEMA, "pv")}
     minutes = np.flatnonzero(plan.n_trades > 0).astype(np.int64)
     if len(minutes) == 0:
-        return pl.DataFrame(schema={**BAR_SCHEMA, "pv": pl.Float64})
+        return {c: np.zeros(0, np.int64 if c in ("t", "n") else np.float64) for c in (*BAR_SCHEMA, "pv")}
     st = structure(cfg, p, plan, minutes)
     keep = st.run_count > 0
     rm = np.repeat(st.seg_minute, 3)[keep]
@@ -341,46 +348,44 @@ def _bars_with_pv(cfg: SimConfig, p: TickerProfile, plan: DayPlan) -> pl.DataFra
     starts = np.flatnonzero(np.concatenate([[True], rm[1:] != rm[:-1]]))
     ends = np.concatenate([starts[1:], [len(rm)]]) - 1
     a_price, _, a_vol = _avg_price_pool(cfg, p, plan, minutes)
-    v = np.add.reduceat(vol, starts) + a_vol
-    pv = np.add.reduceat(price * vol, starts) + a_price * a_vol
-    frame = pl.DataFrame(
-        {
-            "t": (plan.t0_ns + minutes * NS_PER_MIN) // 1_000_000,
-            "o": price[starts] / PRICE_UNITS,
-            "h": np.maximum.reduceat(price, starts) / PRICE_UNITS,
-            "l": np.minimum.reduceat(price, starts) / PRICE_UNITS,
-            "c": price[ends] / PRICE_UNITS,
-            "v": v.astype(np.float64),
-            "pv": pv.astype(np.float64),
-            "n": (plan.n_trades[minutes] + plan.n_avg[minutes]).astype(np.int64),
-        }
-    )
-    return _with_vw(frame).select(*BAR_SCHEMA, "pv")
+    v = (np.add.reduceat(vol, starts) + a_vol).astype(np.float64)
+    pv = (np.add.reduceat(price * vol, starts) + a_price * a_vol).astype(np.float64)
+    return {
+        "t": (plan.t0_ns + minutes * NS_PER_MIN) // 1_000_000,
+        "o": price[starts] / PRICE_UNITS,
+        "h": np.maximum.reduceat(price, starts) / PRICE_UNITS,
+        "l": np.minimum.reduceat(price, starts) / PRICE_UNITS,
+        "c": price[ends] / PRICE_UNITS,
+        "v": v,
+        "vw": _vw(pv, v),
+        "n": (plan.n_trades[minutes] + plan.n_avg[minutes]).astype(np.int64),
+        "pv": pv,
+    }
 
 
 def minute_bar_frame(cfg: SimConfig, p: TickerProfile, plan: DayPlan) -> pl.DataFrame:
     """Minute bars (``t`` = window start in ms, raw prices), exactly what ``aggregate`` builds from
     ``trades`` with the intraday rules, computed from the runs without drawing a print."""
-    return _bars_with_pv(cfg, p, plan).drop("pv")
+    bars = minute_bar_arrays(cfg, p, plan)
+    return pl.DataFrame({c: bars[c] for c in BAR_SCHEMA}, schema=BAR_SCHEMA)
 
 
 def daily_bar_row(cfg: SimConfig, p: TickerProfile, plan: DayPlan) -> tuple | None:
     """(o, h, l, c, v, vw, n) by the consolidated rules: OHLC from regular-session prints (extended
     hours prints carry Form T), volume and count from every volume-eligible print."""
-    bars = _bars_with_pv(cfg, p, plan)
-    open_ms = (plan.t0_ns + plan.rth_start * NS_PER_MIN) // 1_000_000
-    close_ms = (plan.t0_ns + plan.rth_end * NS_PER_MIN) // 1_000_000
-    rth = bars.filter(pl.col("t").is_between(open_ms, close_ms, closed="left"))
-    if rth.is_empty():
+    bars = minute_bar_arrays(cfg, p, plan)
+    minute = (bars["t"] * 1_000_000 - plan.t0_ns) // NS_PER_MIN
+    rth = np.flatnonzero((minute >= plan.rth_start) & (minute < plan.rth_end))
+    if len(rth) == 0:
         return None
-    day = _with_vw(pl.DataFrame({"v": [bars["v"].sum()], "pv": [bars["pv"].sum()]}))
+    v, pv = bars["v"].sum(), bars["pv"].sum()  # exact integers in float64: order-free
     return (
-        rth["o"][0],
-        rth["h"].max(),
-        rth["l"].min(),
-        rth["c"][-1],
-        day["v"][0],
-        day["vw"][0],
+        float(bars["o"][rth[0]]),
+        float(bars["h"][rth].max()),
+        float(bars["l"][rth].min()),
+        float(bars["c"][rth[-1]]),
+        float(v),
+        float(_vw(np.array([pv]), np.array([v]))[0]),
         int(bars["n"].sum()),
     )
 

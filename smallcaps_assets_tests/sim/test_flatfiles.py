@@ -300,3 +300,51 @@ def test_no_partial_file_when_compression_fails(small_market, written, tmp_path,
     with pytest.raises(OSError, match="disk full"):
         write_flatfiles(small_market, tmp_path, day, day, datasets=("trades_v1",), symbols=written["normal"])
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+# ----------------------------------------------------------------------------- vendor rules end to end
+
+
+def test_trades_to_flat_file_vwap_follow_the_vendor_rules(small_market, written):
+    """trades_v1 -> the platform's VWAP rebuild (flatfiles_source.trade_vwap) -> exactly the
+    minute_aggs_v1 volume and the market's minute VWAP. The tape carries prints the vendor keeps out
+    of every bar (cancelled/erroneous, official open/close), so counting every trade must not match."""
+    from smallcaps_assets import flatfiles_source
+    from smallcaps_assets.stages import trade_rules
+
+    void = official = 0
+    for day in written["days"]:
+        tr = read_flatfile(written["out"] / flatfile_key("trades_v1", day), "trades_v1")
+        minute = read_flatfile(written["out"] / flatfile_key("minute_aggs_v1", day), "minute_aggs_v1")
+        rebuilt = flatfiles_source.trade_vwap(str(written["out"]), day, daily=False)
+        joined = minute.select("ticker", bucket="window_start", volume="volume", n="transactions").join(
+            rebuilt, on=["ticker", "bucket"], how="left"
+        )
+        assert joined["v"].null_count() == 0
+        assert (joined["v"] == joined["volume"]).all()
+        for ticker in minute["ticker"].unique():
+            bars = small_market.minute_bars(ticker, day)
+            mine = joined.filter(pl.col("ticker") == ticker).sort("bucket")
+            assert mine["vw"].to_list() == bars["vw"].to_list(), (ticker, day)
+        # Counting every print instead (no vendor rules) gives other volumes and counts.
+        naive = tr.group_by(
+            "ticker", bucket=(pl.col("sip_timestamp") // 60_000_000_000) * 60_000_000_000
+        ).agg(v_all=pl.col("size").sum(), n_all=pl.len())
+        both = minute.select("ticker", bucket="window_start", volume="volume", n="transactions").join(
+            naive, on=["ticker", "bucket"]
+        )
+        void += int((tr["correction"] != 0).sum())
+        official += int(tr["conditions"].list.contains(15).sum() + tr["conditions"].list.contains(16).sum())
+        assert (both["n_all"] >= both["n"]).all() and (both["v_all"] >= both["volume"]).all()
+        daily = flatfiles_source.trade_vwap(str(written["out"]), day, daily=True)
+        for row in daily.iter_rows(named=True):
+            bar = small_market.daily_bar(row["ticker"], day)
+            assert (row["v"], row["vw"]) == (bar["v"], bar["vw"])
+    assert void > 0 and official > 0  # the rules were exercised
+    day = written["days"][0]
+    tr = read_flatfile(written["out"] / flatfile_key("trades_v1", day), "trades_v1")
+    everything = tr.with_columns(correction=pl.lit(0, pl.Int32), conditions=pl.lit([], pl.List(pl.Int32)))
+    bucket = trade_rules.minute_bucket(0)
+    counted_all = trade_rules.vwap_from_parts([trade_rules.vwap_parts(everything, bucket, daily=False)])
+    by_rules = trade_rules.vwap_from_parts([trade_rules.vwap_parts(tr, bucket, daily=False)])
+    assert counted_all["v"].sum() > by_rules["v"].sum()
