@@ -350,12 +350,81 @@ def test_quotes_spread_widens_as_price_and_liquidity_fall(default_market):
     assert np.corrcoef(np.log(dv), np.log(rel))[0, 1] < -0.5
 
 
-def test_quotes_rarely_locked_or_crossed(small_market):
+def test_quotes_rarely_locked_or_crossed_and_flagged(small_market):
     qs = pl.concat([small_market.quotes(t, d) for t, d in _sample_symbol_days(small_market, 20, seed=10)])
-    crossed = (qs["bid_price"] > qs["ask_price"]).mean()
-    locked = (qs["bid_price"] == qs["ask_price"]).mean()
-    assert 0 < crossed + locked < 0.01
-    assert crossed < 0.002
+    crossed = qs["bid_price"] > qs["ask_price"]
+    locked = qs["bid_price"] == qs["ask_price"]
+    assert 0 < (crossed | locked).mean() <= 0.001
+    code = qs["conditions"].list.first()
+    assert ((code == cond.Q_CROSSED) == crossed).all() and ((code == cond.Q_LOCKED) == locked).all()
+
+
+def test_minute_bars_are_the_aggregated_trades_on_busy_and_paused_days(small_market, small_config):
+    """The fast path (sums over runs of prints) equals the vendor-rule aggregation of the trades,
+    on catalyst days with LULD pauses and with the bad-tick fault (which aggregates the prints)."""
+    faulty = SimMarket(small_config.model_copy(update={"faults": DataFaults(bad_tick_rate=0.01)}))
+    cases = []
+    for d in small_market.sessions():
+        cases += [(t, d) for t in small_market.catalysts(d)["ticker"]]
+    cases = cases[::2]
+    assert len(cases) >= 8 and any(small_market.day_plan(t, d).halts for t, d in cases)
+    for market in (small_market, faulty):
+        for ticker, day in cases[:10]:
+            plan = market.day_plan(ticker, day)
+            bucket = (pl.col("sip_timestamp") - plan.t0_ns) // 60_000_000_000
+            slow = (
+                ticks.aggregate(market.trades(ticker, day), bucket)
+                .with_columns(t=(plan.t0_ns + pl.col("bucket") * 60_000_000_000) // 1_000_000)
+                .select("t", *"ohlcv", "vw", "n")
+            )
+            assert market.minute_bars(ticker, day).equals(slow), (ticker, day)
+            daily = ticks.aggregate(market.trades(ticker, day), pl.lit(0, pl.Int64), daily=True)
+            assert tuple(daily.row(0)[1:]) == tuple(market.daily_bar(ticker, day).values())
+
+
+def test_prints_follow_volume_and_the_cap_binds_per_minute(small_config):
+    """Prints per minute follow the minute's volume; where the cap binds only that minute's lots grow."""
+    market = SimMarket(small_config.model_copy(update={"max_trades_per_minute": 40}))
+    day = market.sessions()[30]
+    busy = max(
+        (p for p in market.tickers_on(day) if p.type == "CS"),
+        key=lambda p: market.day_plan(p.ticker, day).n_trades.sum(),
+    )
+    plan = market.day_plan(busy.ticker, day)
+    assert plan.n_trades.max() <= 40
+    capped = plan.lot > plan.lot.min()
+    assert capped.any() and not capped.all()
+    bars = market.minute_bars(busy.ticker, day)
+    minute = (bars["t"].to_numpy() * 1_000_000 - plan.t0_ns) // 60_000_000_000
+    size = bars["v"].to_numpy() / bars["n"].to_numpy()
+    assert np.median(size[capped[minute]]) > 2 * np.median(size[~capped[minute]])
+    # Uncapped, more volume means more prints: the opening half hour prints more than midday.
+    uncapped = SimMarket(small_config)
+    plan = uncapped.day_plan(busy.ticker, day)
+    assert plan.n_trades.max() > 40
+    n = plan.n_trades[plan.rth_start :]
+    assert n[:30].sum() > 1.5 * n[180:210].sum()
+
+
+def test_prints_kept_out_of_bars_are_in_the_tape(small_market):
+    """Cancelled/erroneous prints (correction != 0) and the official open/close (15, 16): a few tenths
+    of a percent of the tape, in no bar's volume or count."""
+    total = kept_out = 0
+    for ticker, day in _sample_symbol_days(small_market, 8, seed=13):
+        tr = small_market.trades(ticker, day)
+        if tr.is_empty():
+            continue
+        void = tr["correction"] != 0
+        official = tr["conditions"].list.contains(cond.OFFICIAL_OPEN) | tr["conditions"].list.contains(
+            cond.OFFICIAL_CLOSE
+        )
+        total += tr.height
+        kept_out += int((void | official).sum())
+        bars = small_market.minute_bars(ticker, day)
+        assert bars["n"].sum() == tr.height - int((void | official).sum())
+        assert bars["v"].sum() == tr.filter(~void & ~official)["size"].sum()
+        assert official.sum() <= 2
+    assert 0.0005 <= kept_out / total <= 0.01
 
 
 def test_trades_carry_vendor_conditions(small_market):
