@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -105,30 +106,30 @@ def ticker_details(sim: SimApi, request: Request, rid: str) -> dict:
     return {"results": ordered, "status": "OK", "request_id": rid}
 
 
-def ticker_types(sim: SimApi, request: Request, rid: str) -> dict:
+def _by_class_and_locale(
+    sim: SimApi, request: Request, rid: str, rows: Callable[[], list[dict]], asset_classes: tuple[str, ...]
+) -> dict:
+    """A whole (unpaged) reference list, filtered by ``asset_class`` and ``locale``."""
     q = sim.params(request)
-    asset_class = q.enum("asset_class", ("stocks", "options", "crypto", "fx", "indices"), None)
+    asset_class = q.enum("asset_class", asset_classes, None)
     locale = q.enum("locale", ("us", "global"), None)
-    rows = [
+    kept = [
         r
-        for r in reference_data.ticker_types()
+        for r in rows()
         if (asset_class is None or r.get("asset_class") == asset_class)
         and (locale is None or r.get("locale") == locale)
     ]
-    return {"results": rows, "status": "OK", "request_id": rid, "count": len(rows)}
+    return {"results": kept, "status": "OK", "request_id": rid, "count": len(kept)}
+
+
+def ticker_types(sim: SimApi, request: Request, rid: str) -> dict:
+    classes = ("stocks", "options", "crypto", "fx", "indices")
+    return _by_class_and_locale(sim, request, rid, reference_data.ticker_types, classes)
 
 
 def exchanges(sim: SimApi, request: Request, rid: str) -> dict:
-    q = sim.params(request)
-    asset_class = q.enum("asset_class", ("stocks", "options", "crypto", "fx", "futures"), None)
-    locale = q.enum("locale", ("us", "global"), None)
-    rows = [
-        r
-        for r in reference_data.exchanges()
-        if (asset_class is None or r.get("asset_class") == asset_class)
-        and (locale is None or r.get("locale") == locale)
-    ]
-    return {"results": rows, "status": "OK", "request_id": rid, "count": len(rows)}
+    classes = ("stocks", "options", "crypto", "fx", "futures")
+    return _by_class_and_locale(sim, request, rid, reference_data.exchanges, classes)
 
 
 def conditions(sim: SimApi, request: Request, rid: str) -> dict:

@@ -62,12 +62,7 @@ def _tickers_for(sim: SimApi, filt: Filter, desc: bool) -> list[str]:
 
 def short_interest(sim: SimApi, request: Request, rid: str) -> dict:
     q = sim.params(request)
-    fields = {
-        "ticker": "str",
-        "days_to_cover": "float",
-        "settlement_date": "date",
-        "avg_daily_volume": "int",
-    }
+    fields = {"ticker": "str", "days_to_cover": "float", "settlement_date": "date", "avg_daily_volume": "int"}
     filt = Filter(q, fields)
     limit = q.limit(10, 50_000)
     spec = new_sort(
