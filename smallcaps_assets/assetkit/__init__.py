@@ -1,4 +1,9 @@
-"""Pieces every stage's assets share: run config, automation, metadata helpers."""
+"""What the asset modules in ``defs/`` share: policies, run config, run helpers.
+
+Nothing here defines a Dagster object, which is why it lives outside ``defs/``: the code location
+loads every module in ``defs/`` as definitions (``dg.load_from_defs_folder``). ``metadata`` holds
+the catalogue metadata every asset carries; ``flatfiles`` the flat-file source of the bars.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ from collections.abc import Awaitable
 from typing import Literal, TypeVar
 
 import dagster as dg
-import polars as pl
 from pydantic import Field
 
 from .. import calendar as cal
@@ -58,14 +62,6 @@ def sessions_window(start: int, end: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(
         start_offset=start, end_offset=end, allow_nonexistent_upstream_partitions=True
     )
-
-
-# Shared by daily and minute bars: a bar's range must contain its open and close.
-OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
-    pl.col("high") >= pl.max_horizontal("open", "close")
-)
-
-POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
 
 
 def run(coro: Awaitable[T]) -> T:

@@ -7,8 +7,8 @@ import shutil
 import polars as pl
 import pytest
 
+from smallcaps_assets import asset_names, lake
 from smallcaps_assets import calendar as cal
-from smallcaps_assets import lake
 from smallcaps_assets.materialize import materialize_range
 
 from .conftest import DAY
@@ -74,3 +74,14 @@ def test_score_of_a_day_never_uses_that_day_or_later(event_lake):
     ):
         assert scored == (event_type in enough), event_type
     assert enough, "the test market should give some type 20 events on one day"
+
+
+def test_every_materialisation_carries_its_row_count(event_lake):
+    """``dagster/row_count`` on every asset's materialisation (the whole graph ran here), equal to
+    the rows of the partition it wrote."""
+    root, out = event_lake
+    for outcome in out.days:
+        assert set(outcome.metadata) == set(asset_names.ALL), outcome.day
+        for asset, meta in outcome.metadata.items():
+            partition = lake.read_partition(asset, outcome.day, root)
+            assert meta["dagster/row_count"] == partition.height == meta["rows"], (outcome.day, asset)
