@@ -8,8 +8,10 @@ import sys
 import warnings
 from typing import Annotated
 
+import polars as pl
 import typer
 
+from . import asset_names as names
 from .bench_cli import register as register_bench
 from .bench_detect import register_detect
 from .sim.cli import sim_app
@@ -34,7 +36,6 @@ DateOpt = Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])]
 DEMO_START = dt.date(2024, 3, 4)
 DEMO_END = dt.date(2024, 3, 15)
 DEMO_WARMUP_SESSIONS = 20
-INGEST_ROOTS = "key:ticker_reference or key:corporate_actions or key:daily_bars"
 
 
 def _progress_run(selection: str, start: dt.date, end: dt.date, run_config: dict | None, label: str):
@@ -117,16 +118,26 @@ def _symbols_config(select: str, symbols: list[str], base: dict | None) -> dict:
     from .definitions import defs
 
     keys = dg.AssetSelection.from_string(select).resolve(defs.resolve_asset_graph())
+    accepting = symbol_backfill_assets(defs)
     ops = dict((base or {}).get("ops", {}))
     for key in keys:
         name = key.to_user_string()
-        if name in ("ticker_details", "daily_bars", "minute_bars"):
-            ops.setdefault(name, {}).setdefault("config", {})["symbols"] = symbols
-        else:
+        if name not in accepting:
             raise ValueError(
-                f"asset {name} has no by-symbol backfill; select only daily_bars, minute_bars, ticker_details"
+                f"asset {name} has no by-symbol backfill; select only {', '.join(sorted(accepting))}"
             )
+        ops.setdefault(name, {}).setdefault("config", {})["symbols"] = symbols
     return {**(base or {}), "ops": ops}
+
+
+def symbol_backfill_assets(defs) -> set[str]:
+    """The assets whose run config takes a ``symbols`` list, read from the definitions."""
+    out: set[str] = set()
+    for assets_def in defs.assets or []:
+        field = assets_def.op.config_field
+        if field is not None and "symbols" in getattr(field.config_type, "fields", {}):
+            out.update(key.to_user_string() for key in assets_def.keys)
+    return out
 
 
 @app.command()
@@ -152,10 +163,10 @@ def demo(
     warm = cal.sessions_before(s, DEMO_WARMUP_SESSIONS)
     warm_end = warm[-1]
     outcomes = []
-    outcomes.append(_progress_run(INGEST_ROOTS, warm[0], warm_end, None, "warm-up daily bars"))
-    outcomes.append(
-        _progress_run("key:ticker_reference or key:ticker_details", warm_end, warm_end, None, "shares")
-    )
+    history = names.selection(*names.DAILY_HISTORY)
+    outcomes.append(_progress_run(history, warm[0], warm_end, None, "warm-up daily bars"))
+    shares = names.selection(names.TICKER_REFERENCE, names.TICKER_DETAILS)
+    outcomes.append(_progress_run(shares, warm_end, warm_end, None, "shares"))
     outcomes.append(_progress_run("*", days[0], days[-1], None, "pipeline"))
     _print_summary(outcomes)
     if not all(o.success for o in outcomes):
@@ -177,12 +188,12 @@ def _print_summary(outcomes) -> None:
                 retries += int(meta.get("api/total/retries", 0))
                 if "path" in meta:
                     files.add(str(meta["path"]))
-                if asset == "universe":
+                if asset == names.UNIVERSE:
                     universe_sizes.append(int(meta["universe_size"]))
                     large_caps += int(meta["large_caps_excluded"])
-                if asset == "intraday_events":
+                if asset == names.INTRADAY_EVENTS:
                     days.add(d.day)
-                if asset == "event_trades":
+                if asset == names.EVENT_TRADES:
                     windows_fetched += int(meta.get("windows_fetched", 0))
                     windows_reused += int(meta.get("windows_already_done", 0))
                     window_requests += int(meta.get("api/total/http_requests", 0))
@@ -197,7 +208,7 @@ def _print_summary(outcomes) -> None:
     for asset, n in sorted(rows.items()):
         typer.echo(f"  rows {asset:<20} {n:,}")
     _print_events(sorted(days))
-    if "event_trades" in rows:
+    if names.EVENT_TRADES in rows:
         per_event = window_requests / windows_fetched if windows_fetched else 0.0
         typer.echo(
             f"  events downloaded       {windows_fetched:,} windows ({windows_reused:,} already in the ledger), "
@@ -210,19 +221,40 @@ def _print_summary(outcomes) -> None:
 
 
 def _print_events(days: list) -> None:
-    """Intraday events of the run's days by type and by session, read back from the lake."""
-    from . import lake
+    """Intraday events of the run's days by type and by session, queried from the lake's catalogue."""
+    from . import lake_sql
 
-    events = lake.read_partitions("intraday_events", days) if days else None
-    if events is None or events.is_empty():
+    if not days:
         return
-    by_session = dict(events.group_by("session").len().iter_rows())
+    with lake_sql.catalogue() as con:
+        if names.INTRADAY_EVENTS not in _views(con):
+            return
+        counts = con.execute(
+            f"SELECT session, event_type, count(*) AS n FROM {names.INTRADAY_EVENTS} "
+            "WHERE date IN (SELECT unnest(?::DATE[])) GROUP BY ALL",
+            [[d.isoformat() for d in days]],
+        ).pl()
+    if counts.is_empty():
+        return
+    by_session = dict(counts.group_by("session").agg(pl.col("n").sum()).iter_rows())
     typer.echo(
-        f"  intraday events         {events.height:,}: "
+        f"  intraday events         {int(counts['n'].sum()):,}: "
         + ", ".join(f"{s} {by_session.get(s, 0):,}" for s in ("PM", "RTH", "AH"))
     )
-    for event_type, n in events.group_by("event_type").len().sort("len", descending=True).iter_rows():
+    by_type = (
+        counts.group_by("event_type")
+        .agg(pl.col("n").sum())
+        .sort(["n", "event_type"], descending=[True, False])
+    )
+    for event_type, n in by_type.iter_rows():
         typer.echo(f"    {event_type:<22}{n:,}")
+
+
+def _views(con) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
+    ]
 
 
 @app.command()
@@ -235,20 +267,17 @@ def sql(
     """
     from . import lake_sql
 
-    con = lake_sql.connect()
-    if not query:
-        views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
-        typer.echo(f"database: {lake_sql.database_path()}")
-        for (name,) in views:
-            typer.echo(f"  {name}")
-        return
-    try:
-        frame = con.sql(query).pl()
-    except Exception as exc:  # duckdb raises several error classes; the message names the problem
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
-    import polars as pl
-
+    with lake_sql.catalogue() as con:
+        if not query:
+            typer.echo(f"database: {lake_sql.database_path()}")
+            for name in _views(con):
+                typer.echo(f"  {name}")
+            return
+        try:
+            frame = con.sql(query).pl()
+        except Exception as exc:  # duckdb raises several error classes; the message names the problem
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from exc
     with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40):
         typer.echo(str(frame))
 
