@@ -8,12 +8,10 @@ import sys
 import warnings
 from typing import Annotated
 
-import polars as pl
 import typer
 
 from . import asset_names as names
-from .bench_cli import register as register_bench
-from .bench_detect import register_detect
+from .bench.cli import bench_app
 from .sim.cli import sim_app
 
 # Beta/preview notices from Dagster about parameters we chose deliberately are noise on a terminal.
@@ -26,10 +24,7 @@ app = typer.Typer(
     help="smallcaps_assets: small-cap momentum research on a Dagster asset graph.", no_args_is_help=True
 )
 app.add_typer(sim_app, name="sim")
-bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-register_bench(bench_app)
-register_detect(bench_app)
 
 DateOpt = Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])]
 
@@ -222,6 +217,8 @@ def _print_summary(outcomes) -> None:
 
 def _print_events(days: list) -> None:
     """Intraday events of the run's days by type and by session, queried from the lake's catalogue."""
+    import polars as pl
+
     from . import lake_sql
 
     if not days:
@@ -265,6 +262,8 @@ def sql(
 
     The database lives at $SMALLCAPS_DATA_DIR/smallcaps.duckdb; open it with any DuckDB client too.
     """
+    import polars as pl
+
     from . import lake_sql
 
     with lake_sql.catalogue() as con:
