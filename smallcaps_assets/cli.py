@@ -226,10 +226,10 @@ def _print_events(days: list) -> None:
     with lake_sql.catalogue() as con:
         if names.INTRADAY_EVENTS not in _views(con):
             return
-        counts = con.execute(
+        counts = con.sql(
             f"SELECT session, event_type, count(*) AS n FROM {names.INTRADAY_EVENTS} "
             "WHERE date IN (SELECT unnest(?::DATE[])) GROUP BY ALL",
-            [[d.isoformat() for d in days]],
+            params=[[d.isoformat() for d in days]],
         ).pl()
     if counts.is_empty():
         return
