@@ -19,9 +19,10 @@ OWNERS = ("team:research-data",)
 ROW_COUNT = "dagster/row_count"
 COLUMN_SCHEMA = "dagster/column_schema"
 CODE_REFERENCES = "dagster/code_references"
+Contract = type[pa.DataFrameModel] | pa.DataFrameSchema
 
 
-def column_schema(contract: type[pa.DataFrameModel] | pa.DataFrameSchema) -> dg.TableSchema:
+def column_schema(contract: Contract) -> dg.TableSchema:
     """A pandera (polars) contract as a Dagster table schema: each column's name, dtype,
     nullability, uniqueness, checks and description (where the contract gives one)."""
     schema = contract.to_schema() if isinstance(contract, type) else contract
@@ -48,7 +49,7 @@ def _check_text(check: pa.Check) -> str:
     return f"{check.name}({values})"
 
 
-def contract_metadata(contract: type[pa.DataFrameModel] | pa.DataFrameSchema) -> dict[str, object]:
+def contract_metadata(contract: Contract) -> dict[str, object]:
     """Definition metadata of an asset written under ``contract``."""
     return {COLUMN_SCHEMA: column_schema(contract)}
 

@@ -6,39 +6,33 @@ import polars as pl
 from .. import checks, lake, schemas
 from ..asset_names import CORPORATE_ACTIONS, DAILY_BARS, TICKER_REFERENCE
 from ..assetkit import (
-    DAILY_FRESHNESS,
-    DOWNSTREAM_AUTOMATION,
-    ONE_DAY_PER_RUN,
-    VENDOR_POOL,
     BarsSourceConfig,
+    daily_asset,
     flatfiles,
     partition_day,
     run,
     unknown_symbols,
     usage_metadata,
 )
-from ..assetkit.metadata import contract_metadata, partition_metadata
-from ..partitions import trading_days
+from ..assetkit.metadata import partition_metadata
 from ..resources import PolygonResource
 from ..stages import bars_quality as quality
 from ..stages import daily
+
+GROUP = "bars"
 
 
 class DailyBarsConfig(BarsSourceConfig):
     """By-symbol backfill and source selection for daily bars."""
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    pool=VENDOR_POOL,
-    group_name="bars",
-    kinds={"parquet", "polygon"},
+@daily_asset(
+    DAILY_BARS,
+    schemas.DailyBars,
+    quality.DAILY_GATES,
+    group=GROUP,
     deps=[CORPORATE_ACTIONS, TICKER_REFERENCE],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    backfill_policy=ONE_DAY_PER_RUN,
-    metadata=contract_metadata(schemas.DailyBars),
-    check_specs=checks.specs(DAILY_BARS, quality.DAILY_GATES),
+    vendor=True,
 )
 def daily_bars(
     context: dg.AssetExecutionContext, config: DailyBarsConfig, polygon: PolygonResource

@@ -8,39 +8,33 @@ import polars as pl
 from .. import checks, lake, schemas
 from ..asset_names import DAILY_BARS, MINUTE_BARS, UNIVERSE
 from ..assetkit import (
-    DAILY_FRESHNESS,
-    DOWNSTREAM_AUTOMATION,
-    ONE_DAY_PER_RUN,
-    VENDOR_POOL,
     BarsSourceConfig,
+    daily_asset,
     flatfiles,
     partition_day,
     run,
     unknown_symbols,
     usage_metadata,
 )
-from ..assetkit.metadata import contract_metadata, partition_metadata
-from ..partitions import trading_days
+from ..assetkit.metadata import partition_metadata
 from ..resources import PolygonResource
 from ..stages import bars_quality as quality
 from ..stages import minute
+
+GROUP = "bars"
 
 
 class MinuteBarsConfig(BarsSourceConfig):
     """By-symbol backfill and source selection for minute bars."""
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    pool=VENDOR_POOL,
-    group_name="bars",
-    kinds={"parquet", "polygon"},
+@daily_asset(
+    MINUTE_BARS,
+    schemas.MinuteBars,
+    quality.MINUTE_GATES,
+    group=GROUP,
     deps=[UNIVERSE, DAILY_BARS],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    metadata=contract_metadata(schemas.MinuteBars),
-    check_specs=checks.specs(MINUTE_BARS, quality.MINUTE_GATES),
+    vendor=True,
 )
 def minute_bars(
     context: dg.AssetExecutionContext, config: MinuteBarsConfig, polygon: PolygonResource

@@ -6,9 +6,8 @@ import polars as pl
 from .. import calendar as cal
 from .. import checks, lake, schemas
 from ..asset_names import DAILY_BARS, DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, UNIVERSE
-from ..assetkit import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day, sessions_window
-from ..assetkit.metadata import contract_metadata, partition_metadata
-from ..partitions import trading_days
+from ..assetkit import daily_asset, partition_day, sessions_window
+from ..assetkit.metadata import partition_metadata
 from ..stages import event_quality
 from ..stages import events as ev
 
@@ -32,16 +31,12 @@ class DailyEventsConfig(dg.Config):
         return ev.DailyScreenParams(**self.model_dump())
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    group_name=GROUP,
-    kinds={"parquet"},
+@daily_asset(
+    DAILY_EVENTS,
+    schemas.DailyEvents,
+    [event_quality.DAILY_EVENT_RATE],
+    group=GROUP,
     deps=[dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-DAILY_LOOKBACK, 0))],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    metadata=contract_metadata(schemas.DailyEvents),
-    check_specs=checks.specs(DAILY_EVENTS, [event_quality.DAILY_EVENT_RATE]),
 )
 def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -> dg.MaterializeResult:
     """Symbol-days of the trading day that pass a daily gate: the triple gate (gap >= 10% from
@@ -76,11 +71,11 @@ def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -
     )
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    group_name=GROUP,
-    kinds={"parquet"},
+@daily_asset(
+    INTRADAY_EVENTS,
+    schemas.intraday_events_contract(),
+    event_quality.INTRADAY_GATES,
+    group=GROUP,
     deps=[
         UNIVERSE,
         dg.AssetDep(MINUTE_BARS, partition_mapping=sessions_window(-BASELINE_SESSIONS, 0)),
@@ -89,10 +84,6 @@ def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -
         # shows it and a backfill runs the days in order.
         dg.AssetDep(INTRADAY_EVENTS, partition_mapping=sessions_window(-SCORE_WINDOW, -1)),
     ],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    metadata=contract_metadata(schemas.intraday_events_contract()),
-    check_specs=checks.specs(INTRADAY_EVENTS, event_quality.INTRADAY_GATES),
 )
 def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     """Intraday events of the day's universe from its minute bars: volume_spike, tape_speed,

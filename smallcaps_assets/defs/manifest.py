@@ -6,9 +6,8 @@ import polars as pl
 from .. import calendar as cal
 from .. import checks, lake
 from ..asset_names import EVENT_MANIFEST, INTRADAY_EVENTS, MINUTE_BARS, UNIVERSE
-from ..assetkit import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day, sessions_window
-from ..assetkit.metadata import contract_metadata, partition_metadata
-from ..partitions import trading_days
+from ..assetkit import daily_asset, partition_day, sessions_window
+from ..assetkit.metadata import partition_metadata
 from ..schemas import enforce, event_manifest_contract
 from ..stages import manifest as mf
 from ..stages import manifest_quality as quality
@@ -48,11 +47,11 @@ class ManifestConfig(dg.Config):
         return rules
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    group_name=GROUP,
-    kinds={"parquet"},
+@daily_asset(
+    EVENT_MANIFEST,
+    event_manifest_contract(),
+    quality.MANIFEST_GATES,
+    group=GROUP,
     deps=[
         INTRADAY_EVENTS,
         MINUTE_BARS,
@@ -60,10 +59,6 @@ class ManifestConfig(dg.Config):
         # Per-symbol limits count earlier manifests: a self-dependency, so lineage shows it.
         dg.AssetDep(EVENT_MANIFEST, partition_mapping=sessions_window(-(MAX_WINDOW_SESSIONS - 1), -1)),
     ],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    metadata=contract_metadata(event_manifest_contract()),
-    check_specs=checks.specs(EVENT_MANIFEST, quality.MANIFEST_GATES),
 )
 def event_manifest(context: dg.AssetExecutionContext, config: ManifestConfig) -> dg.MaterializeResult:
     """Intraday events selected for trades/quotes download: score >= 0.60, at most 1 per symbol

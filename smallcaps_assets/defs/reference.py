@@ -10,18 +10,14 @@ from .. import calendar as cal
 from .. import checks, lake, schemas
 from ..asset_names import CORPORATE_ACTIONS, TICKER_DETAILS, TICKER_REFERENCE
 from ..assetkit import (
-    DAILY_FRESHNESS,
-    DOWNSTREAM_AUTOMATION,
-    ONE_DAY_PER_RUN,
-    VENDOR_POOL,
     SymbolsConfig,
+    daily_asset,
     partition_day,
     run,
     unknown_symbols,
     usage_metadata,
 )
-from ..assetkit.metadata import contract_metadata, partition_metadata
-from ..partitions import trading_days
+from ..assetkit.metadata import partition_metadata
 from ..resources import PolygonResource
 from ..stages import reference as ref
 from ..stages import reference_quality as quality
@@ -33,15 +29,13 @@ def _dump(models) -> list[dict]:
     return [m.model_dump(mode="json", by_alias=True) for m in models]
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    pool=VENDOR_POOL,
-    group_name=GROUP,
-    kinds={"parquet", "polygon"},
-    freshness_policy=DAILY_FRESHNESS,
-    metadata=contract_metadata(schemas.TickerReference),
-    check_specs=checks.specs(TICKER_REFERENCE, quality.TICKER_REFERENCE_GATES),
+@daily_asset(
+    TICKER_REFERENCE,
+    schemas.TickerReference,
+    quality.TICKER_REFERENCE_GATES,
+    group=GROUP,
+    vendor=True,
+    root=True,
 )
 def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.MaterializeResult:
     """Every ticker known on the trading day, point in time: listed ones (``active``) and those
@@ -70,15 +64,13 @@ def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource
     )
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    pool=VENDOR_POOL,
-    group_name=GROUP,
-    kinds={"parquet", "polygon"},
-    freshness_policy=DAILY_FRESHNESS,
-    metadata=contract_metadata(schemas.CorporateActions),
-    check_specs=checks.specs(CORPORATE_ACTIONS, quality.CORPORATE_ACTIONS_GATES),
+@daily_asset(
+    CORPORATE_ACTIONS,
+    schemas.CorporateActions,
+    quality.CORPORATE_ACTIONS_GATES,
+    group=GROUP,
+    vendor=True,
+    root=True,
 )
 def corporate_actions(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.MaterializeResult:
     """Splits executed and dividends going ex on the trading day (one request each). Daily bars
@@ -112,17 +104,13 @@ class TickerDetailsConfig(SymbolsConfig):
     types: list[str] = list(ref.DETAIL_TYPES_DEFAULT)
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    pool=VENDOR_POOL,
-    group_name=GROUP,
-    kinds={"parquet", "polygon"},
+@daily_asset(
+    TICKER_DETAILS,
+    schemas.TickerDetails,
+    quality.TICKER_DETAILS_GATES,
+    group=GROUP,
     deps=[TICKER_REFERENCE],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    metadata=contract_metadata(schemas.TickerDetails),
-    check_specs=checks.specs(TICKER_DETAILS, quality.TICKER_DETAILS_GATES),
+    vendor=True,
 )
 def ticker_details(
     context: dg.AssetExecutionContext, config: TickerDetailsConfig, polygon: PolygonResource

@@ -5,9 +5,8 @@ import dagster as dg
 from .. import calendar as cal
 from .. import checks, lake, schemas
 from ..asset_names import DAILY_BARS, TICKER_DETAILS, TICKER_REFERENCE, UNIVERSE
-from ..assetkit import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day, sessions_window
-from ..assetkit.metadata import contract_metadata, partition_metadata
-from ..partitions import trading_days
+from ..assetkit import daily_asset, partition_day, sessions_window
+from ..assetkit.metadata import partition_metadata
 from ..stages import universe_quality as quality
 from ..stages.universe import UniverseRules, build_universe, exclusion_counts
 
@@ -33,20 +32,16 @@ class UniverseConfig(dg.Config):
         return UniverseRules(**self.model_dump(exclude={"large_cap_gate"}))
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    group_name="universe",
-    kinds={"parquet"},
+@daily_asset(
+    UNIVERSE,
+    schemas.Universe,
+    quality.UNIVERSE_GATES,
+    group=UNIVERSE,
     deps=[
         TICKER_REFERENCE,
         dg.AssetDep(TICKER_DETAILS, partition_mapping=sessions_window(-1, -1)),
         dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-ADV_LOOKBACK, -1)),
     ],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    metadata=contract_metadata(schemas.Universe),
-    check_specs=checks.specs(UNIVERSE, quality.UNIVERSE_GATES),
 )
 def universe(context: dg.AssetExecutionContext, config: UniverseConfig) -> dg.MaterializeResult:
     """Symbols eligible on the trading day, from data known before its open: common stock on a

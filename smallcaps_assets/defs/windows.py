@@ -9,8 +9,8 @@ from pydantic import Field
 
 from .. import checks, lake
 from ..asset_names import EVENT_MANIFEST, EVENT_QUOTES, EVENT_TRADES
-from ..assetkit import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, VENDOR_POOL, partition_day, run, usage_metadata
-from ..assetkit.metadata import ROW_COUNT, contract_metadata, partition_metadata
+from ..assetkit import VENDOR_POOL, daily_spec, partition_day, run, usage_metadata
+from ..assetkit.metadata import ROW_COUNT, partition_metadata
 from ..gates import GateResult
 from ..partitions import trading_days
 from ..resources import PolygonResource
@@ -41,28 +41,22 @@ def ledger_path():
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
+        daily_spec(
             EVENT_TRADES,
+            event_trades_contract(),
+            "Tick-level trades inside each manifest event's window, with conditions, exchange, TRF and "
+            "sequence numbers; rows carry event_id. One file per day.",
+            group=GROUP,
             deps=[EVENT_MANIFEST],
-            description="Tick-level trades inside each manifest event's window, with conditions, "
-            "exchange, TRF and sequence numbers; rows carry event_id. One file per day.",
-            group_name=GROUP,
-            kinds={"parquet", "polygon"},
-            freshness_policy=DAILY_FRESHNESS,
-            automation_condition=DOWNSTREAM_AUTOMATION,
-            metadata=contract_metadata(event_trades_contract()),
         ),
-        dg.AssetSpec(
+        daily_spec(
             EVENT_QUOTES,
+            event_quotes_contract(),
+            "NBBO inside each manifest event's window at 1 Hz: the last quote of each second that had "
+            "one (empty seconds have no row), with the second's quote count and crossed/locked flags; "
+            "rows carry event_id. One file per day.",
+            group=GROUP,
             deps=[EVENT_MANIFEST],
-            description="NBBO inside each manifest event's window at 1 Hz: the last quote of each "
-            "second that had one (empty seconds have no row), with the second's quote count and "
-            "crossed/locked flags; rows carry event_id. One file per day.",
-            group_name=GROUP,
-            kinds={"parquet", "polygon"},
-            freshness_policy=DAILY_FRESHNESS,
-            automation_condition=DOWNSTREAM_AUTOMATION,
-            metadata=contract_metadata(event_quotes_contract()),
         ),
     ],
     partitions_def=trading_days,
