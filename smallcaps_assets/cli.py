@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from .bench_cli import register as register_bench
-from .bench_detect import register_detect
+from . import asset_names as names
+from .bench.cli import bench_app
 from .sim.cli import sim_app
 
 # Beta/preview notices from Dagster about parameters we chose deliberately are noise on a terminal.
@@ -25,10 +25,7 @@ app = typer.Typer(
     help="smallcaps_assets: small-cap momentum research on a Dagster asset graph.", no_args_is_help=True
 )
 app.add_typer(sim_app, name="sim")
-bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-register_bench(bench_app)
-register_detect(bench_app)
 
 DateOpt = Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])]
 
@@ -165,16 +162,26 @@ def _symbols_config(select: str, symbols: list[str], base: dict | None) -> dict:
     from .definitions import defs
 
     keys = dg.AssetSelection.from_string(select).resolve(defs.resolve_asset_graph())
+    accepting = symbol_backfill_assets(defs)
     ops = dict((base or {}).get("ops", {}))
     for key in keys:
         name = key.to_user_string()
-        if name in ("ticker_details", "daily_bars", "minute_bars"):
-            ops.setdefault(name, {}).setdefault("config", {})["symbols"] = symbols
-        else:
+        if name not in accepting:
             raise ValueError(
-                f"asset {name} has no by-symbol backfill; select only daily_bars, minute_bars, ticker_details"
+                f"asset {name} has no by-symbol backfill; select only {', '.join(sorted(accepting))}"
             )
+        ops.setdefault(name, {}).setdefault("config", {})["symbols"] = symbols
     return {**(base or {}), "ops": ops}
+
+
+def symbol_backfill_assets(defs) -> set[str]:
+    """The assets whose run config takes a ``symbols`` list, read from the definitions."""
+    out: set[str] = set()
+    for assets_def in defs.assets or []:
+        field = assets_def.op.config_field
+        if field is not None and "symbols" in getattr(field.config_type, "fields", {}):
+            out.update(key.to_user_string() for key in assets_def.keys)
+    return out
 
 
 @app.command()
@@ -219,12 +226,12 @@ def _print_summary(outcomes) -> None:
                 retries += int(meta.get("api/total/retries", 0))
                 if "path" in meta:
                     files.add(str(meta["path"]))
-                if asset == "universe":
+                if asset == names.UNIVERSE:
                     universe_sizes.append(int(meta["universe_size"]))
                     large_caps += int(meta["large_caps_excluded"])
-                if asset == "intraday_events":
+                if asset == names.INTRADAY_EVENTS:
                     days.add(d.day)
-                if asset == "event_trades":
+                if asset == names.EVENT_TRADES:
                     windows_fetched += int(meta.get("windows_fetched", 0))
                     windows_reused += int(meta.get("windows_already_done", 0))
                     window_requests += int(meta.get("api/total/http_requests", 0))
@@ -247,7 +254,7 @@ def _print_summary(outcomes) -> None:
     for asset, n in sorted(rows.items()):
         typer.echo(f"  rows {asset:<20} {n:,}")
     _print_events(sorted(days))
-    if "event_trades" in rows:
+    if names.EVENT_TRADES in rows:
         per_event = window_requests / windows_fetched if windows_fetched else 0.0
         typer.echo(
             f"  events downloaded       {windows_fetched:,} windows ({windows_reused:,} already in the ledger), "
@@ -260,19 +267,42 @@ def _print_summary(outcomes) -> None:
 
 
 def _print_events(days: list) -> None:
-    """Intraday events of the run's days by type and by session, read back from the lake."""
-    from . import lake
+    """Intraday events of the run's days by type and by session, queried from the lake's catalogue."""
+    import polars as pl
 
-    events = lake.read_partitions("intraday_events", days) if days else None
-    if events is None or events.is_empty():
+    from . import lake_sql
+
+    if not days:
         return
-    by_session = dict(events.group_by("session").len().iter_rows())
+    with lake_sql.catalogue() as con:
+        if names.INTRADAY_EVENTS not in _views(con):
+            return
+        counts = con.sql(
+            f"SELECT session, event_type, count(*) AS n FROM {names.INTRADAY_EVENTS} "
+            "WHERE date IN (SELECT unnest(?::DATE[])) GROUP BY ALL",
+            params=[[d.isoformat() for d in days]],
+        ).pl()
+    if counts.is_empty():
+        return
+    by_session = dict(counts.group_by("session").agg(pl.col("n").sum()).iter_rows())
     typer.echo(
-        f"  intraday events         {events.height:,}: "
+        f"  intraday events         {int(counts['n'].sum()):,}: "
         + ", ".join(f"{s} {by_session.get(s, 0):,}" for s in ("PM", "RTH", "AH"))
     )
-    for event_type, n in events.group_by("event_type").len().sort("len", descending=True).iter_rows():
+    by_type = (
+        counts.group_by("event_type")
+        .agg(pl.col("n").sum())
+        .sort(["n", "event_type"], descending=[True, False])
+    )
+    for event_type, n in by_type.iter_rows():
         typer.echo(f"    {event_type:<22}{n:,}")
+
+
+def _views(con) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
+    ]
 
 
 @app.command()
@@ -283,22 +313,21 @@ def sql(
 
     The database lives at $SMALLCAPS_DATA_DIR/smallcaps.duckdb; open it with any DuckDB client too.
     """
-    from . import lake_sql
-
-    con = lake_sql.connect()
-    if not query:
-        views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
-        typer.echo(f"database: {lake_sql.database_path()}")
-        for (name,) in views:
-            typer.echo(f"  {name}")
-        return
-    try:
-        frame = con.sql(query).pl()
-    except Exception as exc:  # duckdb raises several error classes; the message names the problem
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
     import polars as pl
 
+    from . import lake_sql
+
+    with lake_sql.catalogue() as con:
+        if not query:
+            typer.echo(f"database: {lake_sql.database_path()}")
+            for name in _views(con):
+                typer.echo(f"  {name}")
+            return
+        try:
+            frame = con.sql(query).pl()
+        except Exception as exc:  # duckdb raises several error classes; the message names the problem
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from exc
     with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40):
         typer.echo(str(frame))
 

@@ -16,6 +16,7 @@ import dagster as dg
 
 from . import calendar as cal
 from . import lake
+from .checks import LATEST_PARTITION_PRESENT
 
 
 @dataclass
@@ -138,7 +139,7 @@ def materialize_range(
         raise ValueError(f"asset selection {selection!r} matches no asset")
     # The latest-partition freshness checks watch today's data; they mean nothing in a range run.
     freshness_checks = [
-        k for k in graph.asset_check_keys if k.name == "latest_partition_present" and k.asset_key in keys
+        k for k in graph.asset_check_keys if k.name == LATEST_PARTITION_PRESENT.name and k.asset_key in keys
     ]
     if freshness_checks:
         asset_selection = asset_selection - dg.AssetSelection.checks(*freshness_checks)

@@ -83,7 +83,7 @@ def _toy_defs(fail_on: dt.date | None = None) -> dg.Definitions:
     """Two assets on the real trading-day partitions: ``toy_down`` of D reads ``toy_up`` of D-2..D."""
     import polars as pl
 
-    from smallcaps_assets.defs.common import sessions_window
+    from smallcaps_assets.assetkit import sessions_window
     from smallcaps_assets.partitions import trading_days
 
     @dg.asset(partitions_def=trading_days)

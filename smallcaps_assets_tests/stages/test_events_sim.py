@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from smallcaps_assets.bench_detect import sim_context, sim_day
+from smallcaps_assets.bench.detect import sim_context, sim_day
 from smallcaps_assets.sim import SimConfig, SimMarket
 from smallcaps_assets.stages import events
 
