@@ -1,21 +1,23 @@
 """The look-ahead harness: for one asset partition D, change what the asset must not see and
 prove its output does not move; change what it may see and prove the output does move.
 
-A run goes through Dagster exactly as a user's does: ``dg.materialize`` of the project's
-definitions (``smallcaps_assets.definitions.defs``) and resources, on a copy of a small lake, with
-the offline market in process and a temporary ``DAGSTER_HOME``. What a case declares:
+A run goes through Dagster as a user's does: ``dg.materialize`` of the project's definitions
+(``smallcaps_assets.definitions.defs``) and resources, on a private copy of a small lake, with the
+offline market in process and ``DAGSTER_HOME`` pointing at a temporary folder. A case declares:
 
 - ``forbidden``: inputs of day D the asset must not use (day D's daily bar and ticker_details for
-  assets built from "prior" data, minute bars after a cutoff for intraday outputs, ticks outside
-  an event's window). Every case also gets, without asking, the two rewrites that apply to all
-  assets: every lake partition dated after D is scrambled, and the vendor is a market whose last
-  session is D (the vendor's future does not exist).
-- ``allowed``: inputs the asset is meant to read. Each one, rewritten alone, must change the
-  output: this shows the comparison can fail, and that the neighbouring forbidden input was a
-  real temptation rather than something the asset never looks at.
-- ``cutoff``: for intraday outputs, only rows with ``ts`` before the cutoff are compared.
+  assets built from "prior" data, minute bars from a cutoff on for intraday outputs, ticks
+  outside an event's window). Every forbidden run also gets, without asking, the two rewrites that
+  hold for all assets: every lake partition dated after D is scrambled, and the vendor is the
+  same market ending on D (the vendor's future does not exist). All are applied together; the
+  output must be identical, row for row and digit for digit.
+- ``allowed``: inputs the asset is meant to read. Each, rewritten alone, must change the output:
+  this shows the comparison can fail, and that a neighbouring forbidden input (D's bar next to
+  D-1's, minute bars after the cutoff next to those before it) was a real temptation.
+- ``cutoff``: for intraday outputs, only rows stamped before the cutoff are compared, and the
+  rewrites may use the cutoff (``from_cutoff`` / ``before_cutoff``).
 
-Nothing here knows an asset by name: the cases (``cases.py``) hold all the knowledge.
+Nothing here knows an asset by name: the cases (``cases.py``) hold that knowledge.
 """
 
 from __future__ import annotations
@@ -36,13 +38,22 @@ from smallcaps_assets import lake
 from smallcaps_assets.definitions import defs
 from smallcaps_assets.polygon import PolygonClient
 
-# A rewrite of one partition: (frame, the partition's day) -> frame.
-Transform = Callable[[pl.DataFrame, dt.date], pl.DataFrame]
-DaySelector = Callable[[dt.date], list[dt.date]]
-
 
 class HarnessError(AssertionError):
-    """A case that cannot be run as written (a missing partition, a failed step)."""
+    """A case that cannot be run as written (a missing partition, a failed step, no rows)."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """What a rewrite knows about the partition it changes."""
+
+    day: dt.date  # the partition's own date
+    cutoff: dt.datetime | None  # the case's cutoff instant on D (UTC), if it has one
+
+
+# A rewrite of one partition's frame.
+Transform = Callable[[pl.DataFrame, Part], pl.DataFrame]
+DaySelector = Callable[[dt.date], list[dt.date]]
 
 
 # ----------------------------------------------------------------------------------- days
@@ -58,35 +69,31 @@ def prior_session(day: dt.date) -> list[dt.date]:
 
 
 def week_anchor(day: dt.date) -> list[dt.date]:
-    """The first session of D's week (where mid-week ticker_details carry their shares from)."""
+    """The first session of D's week (mid-week ticker_details carry their shares from there)."""
     monday = day - dt.timedelta(days=day.weekday())
     return cal.trading_days(monday, day)[:1]
 
 
 # ----------------------------------------------------------------------------------- transforms
-def _numeric(dtype: pl.DataType) -> bool:
-    return dtype.is_float() or dtype.is_integer()
-
-
 def scale(factor: float, *columns: str) -> Transform:
     """Multiply the named numeric columns (types kept)."""
 
-    def change(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    def change(frame: pl.DataFrame, part: Part) -> pl.DataFrame:
         return frame.with_columns((pl.col(c) * factor).cast(frame.schema[c]) for c in columns)
 
     return change
 
 
 def scramble(keep: Sequence[str] = (), drop_rows: bool = True) -> Transform:
-    """Every number x -> 3x + 1, every flag flipped, and (``drop_rows``) every third row gone;
-    columns in ``keep`` and text/date columns stay. Any read of the result shows."""
+    """Every number x -> 3x + 1, every flag flipped and (``drop_rows``) every third row gone;
+    columns in ``keep`` and text, date and time columns stay. Any read of the result shows."""
 
-    def change(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    def change(frame: pl.DataFrame, part: Part) -> pl.DataFrame:
         exprs = []
         for name, dtype in frame.schema.items():
             if name in keep:
                 continue
-            if _numeric(dtype):
+            if dtype.is_float() or dtype.is_integer():
                 exprs.append((pl.col(name) * 3 + 1).cast(dtype))
             elif dtype == pl.Boolean:
                 exprs.append(~pl.col(name))
@@ -97,66 +104,108 @@ def scramble(keep: Sequence[str] = (), drop_rows: bool = True) -> Transform:
 
 
 def compose(*changes: Transform) -> Transform:
-    def change(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    def change(frame: pl.DataFrame, part: Part) -> pl.DataFrame:
         for c in changes:
-            frame = c(frame, day)
+            frame = c(frame, part)
         return frame
 
     return change
 
 
-def every_other_row(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+def every_other_row(frame: pl.DataFrame, part: Part) -> pl.DataFrame:
     return frame.filter(pl.int_range(pl.len()) % 2 == 0)
 
 
 def set_column(name: str, value: object) -> Transform:
-    def change(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    def change(frame: pl.DataFrame, part: Part) -> pl.DataFrame:
         return frame.with_columns(pl.lit(value, dtype=frame.schema[name]).alias(name))
 
     return change
 
 
 def shift_time(delta: dt.timedelta, *columns: str) -> Transform:
-    def change(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
+    def change(frame: pl.DataFrame, part: Part) -> pl.DataFrame:
         return frame.with_columns(pl.col(c) + delta for c in columns)
 
     return change
 
 
+def _split_at_cutoff(change: Transform, late: bool, ts: str) -> Transform:
+    def split(frame: pl.DataFrame, part: Part) -> pl.DataFrame:
+        if part.cutoff is None:
+            raise HarnessError("a cutoff rewrite in a case without a cutoff")
+        is_late = pl.col(ts) >= part.cutoff
+        touched, kept = (is_late, ~is_late) if late else (~is_late, is_late)
+        out = pl.concat([frame.filter(kept), change(frame.filter(touched), part)])
+        return out.sort([c for c in ("symbol", ts) if c in out.columns])
+
+    return split
+
+
+def from_cutoff(change: Transform, ts: str = "ts") -> Transform:
+    """Apply ``change`` only to rows stamped at or after the case's cutoff."""
+    return _split_at_cutoff(change, late=True, ts=ts)
+
+
+def before_cutoff(change: Transform, ts: str = "ts") -> Transform:
+    """Apply ``change`` only to rows stamped before the case's cutoff."""
+    return _split_at_cutoff(change, late=False, ts=ts)
+
+
+# ----------------------------------------------------------------------------------- cutoffs
 def et_instant(day: dt.date, when: dt.time) -> dt.datetime:
     """``when`` (New York time) on ``day``, as a UTC instant."""
     return dt.datetime.combine(day, when, tzinfo=cal.NY).astimezone(dt.UTC)
 
 
-def from_time(when: dt.time, change: Transform, ts: str = "ts") -> Transform:
-    """Apply ``change`` only to rows stamped at or after ``when`` (ET) of the partition's day."""
+@dataclass(frozen=True)
+class At:
+    """A fixed time of D (New York)."""
 
-    def split(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
-        late = pl.col(ts) >= et_instant(day, when)
-        out = pl.concat([frame.filter(~late), change(frame.filter(late), day)])
-        return out.sort([c for c in ("symbol", ts) if c in out.columns])
+    time: dt.time
 
-    return split
+    @property
+    def label(self) -> str:
+        return f"{self.time:%H:%M}"
+
+    def instant(self, day: dt.date, base: pl.DataFrame) -> dt.datetime:
+        return et_instant(day, self.time)
+
+    def ts_column(self) -> str:
+        return "ts"
 
 
-def before_time(when: dt.time, change: Transform, ts: str = "ts") -> Transform:
-    """Apply ``change`` only to rows stamped before ``when`` (ET) of the partition's day."""
+@dataclass(frozen=True)
+class AfterEvent:
+    """``lag`` after the ``quantile``-th of D's base events of ``event_type`` (by ts): the cutoff
+    falls right after an event, so a leak of even one minute reaches that event."""
 
-    def split(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:
-        early = pl.col(ts) < et_instant(day, when)
-        out = pl.concat([change(frame.filter(early), day), frame.filter(~early)])
-        return out.sort([c for c in ("symbol", ts) if c in out.columns])
+    event_type: str
+    quantile: float = 0.5
+    lag: dt.timedelta = dt.timedelta(minutes=1)
 
-    return split
+    @property
+    def label(self) -> str:
+        return f"{self.event_type}[{self.quantile:.0%}]+{int(self.lag.total_seconds() // 60)}min"
+
+    def instant(self, day: dt.date, base: pl.DataFrame) -> dt.datetime:
+        ts = base.filter(pl.col("event_type") == self.event_type)["ts"].sort()
+        if ts.is_empty():
+            raise HarnessError(f"no {self.event_type} event on {day} to place a cutoff after")
+        return ts[round(self.quantile * (len(ts) - 1))] + self.lag
+
+
+Cutoff = At | AfterEvent
 
 
 # ----------------------------------------------------------------------------------- rewrites
 @dataclass(frozen=True)
 class Context:
-    """Where a run happens: the case's partition D and its own copy of the lake."""
+    """Where a run happens: the case's partition D, its cutoff instant and its lake copy."""
 
     day: dt.date
     root: Path
+    cutoff: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +225,7 @@ class LakeRewrite:
             frame = lake.read_partition(self.asset, d, ctx.root)
             if frame is None:
                 raise HarnessError(f"{self.label}: the base lake has no {self.asset} partition for {d}")
-            lake.write_partition(self.asset, d, self.change(frame, d), root=ctx.root)
+            lake.write_partition(self.asset, d, self.change(frame, Part(d, ctx.cutoff)), root=ctx.root)
 
 
 @dataclass(frozen=True)
@@ -196,7 +245,7 @@ class VendorRewrite:
 
 @dataclass(frozen=True)
 class LaterPartitions:
-    """Scramble every partition of every asset dated after D (added to every forbidden run)."""
+    """Scramble every partition of every asset dated after D (part of every forbidden run)."""
 
     label: str = "every partition after D, of every asset"
 
@@ -204,18 +253,19 @@ class LaterPartitions:
         for asset_dir in sorted(ctx.root.iterdir()):
             if asset_dir.name.startswith(("_", ".")) or not asset_dir.is_dir():
                 continue
-            for part in sorted(asset_dir.glob("date=*")):
-                day = dt.date.fromisoformat(part.name.removeprefix("date="))
+            for path in sorted(asset_dir.glob("date=*")):
+                day = dt.date.fromisoformat(path.name.removeprefix("date="))
                 frame = lake.read_partition(asset_dir.name, day, ctx.root) if day > ctx.day else None
                 if frame is not None:
-                    lake.write_partition(asset_dir.name, day, scramble()(frame, day), root=ctx.root)
+                    changed = scramble()(frame, Part(day, None))
+                    lake.write_partition(asset_dir.name, day, changed, root=ctx.root)
 
 
 Rewrite = LakeRewrite | VendorRewrite | LaterPartitions
 
 
 def vendor_results(label: str, method: str, change: Callable[[list], list]) -> VendorRewrite:
-    """A vendor rewrite that post-processes a list-returning client method."""
+    """A vendor rewrite that post-processes what a list-returning client method returns."""
 
     def wrap(original: Callable, ctx: Context) -> Callable:
         async def replaced(self, *args, **kwargs):
@@ -234,13 +284,13 @@ class Case:
     assets: tuple[str, ...]
     allowed: tuple[Rewrite, ...]
     forbidden: tuple[Rewrite, ...] = ()
-    cutoff: dt.time | None = None  # ET; compare rows with ts before it only
+    cutoff: Cutoff | None = None  # compare only rows with ts before it
     note: str = ""
 
     @property
     def name(self) -> str:
         base = "+".join(self.assets)
-        return f"{base}@{self.cutoff:%H:%M}" if self.cutoff else base
+        return f"{base}@{self.cutoff.label}" if self.cutoff else base
 
 
 # ----------------------------------------------------------------------------------- running
@@ -260,9 +310,7 @@ def _env(**values: str) -> Iterator[None]:
 
 def _ops_of(assets: Sequence[str]) -> set[str]:
     wanted = set(assets)
-    return {
-        a.op.name for a in defs.assets if {k.to_user_string() for k in a.keys} & wanted and a.is_executable
-    }
+    return {a.op.name for a in defs.assets if {k.to_user_string() for k in a.keys} & wanted}
 
 
 @dataclass
@@ -313,46 +361,46 @@ class Harness:
             )
             raise HarnessError(f"{'+'.join(assets)} for {day} did not materialise: {errors or 'no output'}")
 
-    def copy(self, dest: Path) -> Context:
-        """A private copy of the base lake, without working state: the download ledger caches
-        the vendor's answers, and a cache would hide a vendor rewrite."""
-        root = dest / "lake"
-        shutil.copytree(self.base, root)
-        shutil.rmtree(root / "_state", ignore_errors=True)
-        return Context(self.day, root)
-
-    def output(self, case: Case, root: Path) -> dict[str, pl.DataFrame]:
-        cutoff = et_instant(self.day, case.cutoff) if case.cutoff else None
+    def _read(self, case: Case, root: Path) -> dict[str, pl.DataFrame]:
         out = {}
         for asset in case.assets:
             frame = lake.read_partition(asset, self.day, root)
             if frame is None:
                 raise HarnessError(f"no {asset} partition for {self.day} under {root}")
-            out[asset] = frame.filter(pl.col("ts") < cutoff) if cutoff else frame
+            out[asset] = frame
         return out
 
     def run(
         self, case: Case, dest: Path, rewrites: Sequence[Rewrite], polygon=None
     ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
-        """(base output, output after ``rewrites``) of ``case``."""
-        base = self.output(case, self.base)
-        empty = [a for a, f in base.items() if f.is_empty()]
-        if empty:
-            raise HarnessError(f"{case.name}: the base output of {empty} is empty, nothing to compare")
-        ctx = self.copy(dest)
+        """(base output, output after ``rewrites``) of ``case``, cut at its cutoff.
+
+        The copy leaves out working state beside the lake: the download ledger caches the
+        vendor's answers, and a cache would hide a vendor rewrite."""
+        base = self._read(case, self.base)
+        cutoff = case.cutoff.instant(self.day, base[case.assets[0]]) if case.cutoff else None
+        ctx = Context(self.day, dest / "lake", cutoff)
+        shutil.copytree(self.base, ctx.root, ignore=shutil.ignore_patterns("_state"))
         with contextlib.ExitStack() as stack:
             for r in rewrites:
                 r.apply(ctx, stack)
             self.materialize(case.assets, self.day, ctx.root, polygon)
-        return base, self.output(case, ctx.root)
+        after = self._read(case, ctx.root)
+        if cutoff is not None:
+            base = {a: f.filter(pl.col("ts") < cutoff) for a, f in base.items()}
+            after = {a: f.filter(pl.col("ts") < cutoff) for a, f in after.items()}
+        empty = [a for a, f in base.items() if f.is_empty()]
+        if empty:
+            raise HarnessError(f"{case.name}: the base output of {empty} is empty: nothing to compare")
+        return base, after
 
     # -------------------------------------------------------------- the two directions
     def assert_unchanged(self, case: Case, dest: Path) -> None:
-        """Forbidden inputs rewritten together (plus every later partition and the vendor's
-        future): the output is identical, row for row and digit for digit."""
+        """Forbidden inputs rewritten together (with every later partition and the vendor's
+        future): the output is identical."""
         rewrites = [*case.forbidden, LaterPartitions()]
         base, after = self.run(case, dest, rewrites, polygon=self.truncated)
-        labels = [r.label for r in rewrites] + [f"vendor market ending {self.day}"]
+        labels = [r.label for r in rewrites] + [f"the vendor's market ends on {self.day}"]
         for asset in case.assets:
             if not after[asset].equals(base[asset]):
                 raise AssertionError(
@@ -377,7 +425,5 @@ def difference(before: pl.DataFrame, after: pl.DataFrame) -> str:
     if before.height != after.height:
         return f"{before.height} rows -> {after.height} rows"
     cols = [c for c in before.columns if not before[c].equals(after[c])]
-    first = next(
-        (i for i in range(before.height) if before.select(cols).row(i) != after.select(cols).row(i)), None
-    )
-    return f"columns {cols} differ (first at row {first}: {before.row(first)} -> {after.row(first)})"
+    first = next(i for i in range(before.height) if before.select(cols).row(i) != after.select(cols).row(i))
+    return f"columns {cols} differ, first at row {first}: {before.row(first)} -> {after.row(first)}"
