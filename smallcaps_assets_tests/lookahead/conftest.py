@@ -10,11 +10,10 @@ import pytest
 
 from smallcaps_assets import calendar as cal
 from smallcaps_assets import lake
-from smallcaps_assets.definitions import defs
 from smallcaps_assets.resources import PolygonResource
 
 from ..defs.conftest import DAY, PIPE_CONFIG
-from .harness import Harness
+from .harness import Harness, every_asset
 
 FIRST = DAY  # every asset from here on; D's scores rank against this day's events
 D = cal.next_trading_day(FIRST)  # the partition every case materialises
@@ -35,7 +34,7 @@ def build_plan() -> list[tuple[dt.date, tuple[str, ...]]]:
     """(day, assets) in date order: roots for the universe's history, shares from the session
     before the first universe, universe and minute bars for the baselines, then every asset from
     FIRST on, so D is materialised before any later partition exists."""
-    every = tuple(sorted({k.to_user_string() for a in defs.assets for k in a.keys}))
+    every = tuple(every_asset())
     plan = []
     for day in ROOT_DAYS:
         if day >= FIRST:

@@ -308,9 +308,20 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def every_asset() -> list[str]:
+    """Every asset of the definitions that can be materialised."""
+    return sorted(k.to_user_string() for k in defs.resolve_asset_graph().materializable_asset_keys)
+
+
 def _ops_of(assets: Sequence[str]) -> set[str]:
     wanted = set(assets)
-    return {a.op.name for a in defs.assets if {k.to_user_string() for k in a.keys} & wanted}
+    return {
+        a.op.name
+        for a in defs.assets or []
+        if isinstance(a, dg.AssetsDefinition)
+        and a.is_executable
+        and {k.to_user_string() for k in a.keys} & wanted
+    }
 
 
 @dataclass
