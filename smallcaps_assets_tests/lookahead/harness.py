@@ -171,9 +171,6 @@ class At:
     def instant(self, day: dt.date, base: pl.DataFrame) -> dt.datetime:
         return et_instant(day, self.time)
 
-    def ts_column(self) -> str:
-        return "ts"
-
 
 @dataclass(frozen=True)
 class AfterEvent:
@@ -284,7 +281,7 @@ class Case:
     assets: tuple[str, ...]
     allowed: tuple[Rewrite, ...]
     forbidden: tuple[Rewrite, ...] = ()
-    cutoff: Cutoff | None = None  # compare only rows with ts before it
+    cutoff: Cutoff | None = None  # compare only rows whose ``ts`` is before it
     note: str = ""
 
     @property
@@ -436,5 +433,7 @@ def difference(before: pl.DataFrame, after: pl.DataFrame) -> str:
     if before.height != after.height:
         return f"{before.height} rows -> {after.height} rows"
     cols = [c for c in before.columns if not before[c].equals(after[c])]
+    if not cols:
+        return f"same values, different types: {before.schema} -> {after.schema}"
     first = next(i for i in range(before.height) if before.select(cols).row(i) != after.select(cols).row(i))
     return f"columns {cols} differ, first at row {first}: {before.row(first)} -> {after.row(first)}"
