@@ -146,7 +146,10 @@ def _prior_close(day, symbols: set[str]) -> pl.DataFrame:
         else pl.DataFrame(schema={"symbol": pl.String, "split_ratio": pl.Float64})
     )
     return (
+        # D-1's own split_ratio column is dropped first: the product must use D's ratio (a split
+        # executed on D is announced before the open), not the one that took D-2 to D-1.
         prior.filter(pl.col("symbol").is_in(sorted(symbols)))
+        .select("symbol", "close")
         .join(ratio, on="symbol", how="left")
         .select("symbol", prior_close=pl.col("close") * pl.col("split_ratio").fill_null(1.0))
     )

@@ -326,16 +326,30 @@ def test_event_id_is_stable_and_distinct():
     for row in ev.iter_rows(named=True):
         ts_ns = int(row["ts"].timestamp()) * 1_000_000_000
         assert row["event_id"] == events.event_id(row["symbol"], ts_ns, row["event_type"])
-    # Different (symbol, ts, type) -> different ids; pinned values guard against drift.
+    # Different (symbol, ts, type) -> different ids.
     assert ev.select(pl.struct("symbol", "ts", "event_type").n_unique()).item() == ev.height
     assert ev["event_id"].n_unique() == ev.height
-    assert events.event_id("ABCD", 1_709_650_860_000_000_000, "hod_break") == events.event_id(
-        "ABCD", 1_709_650_860_000_000_000, "hod_break"
-    )
-    assert events.event_id("ABCD", 0, "hod_break") != events.event_id("ABCE", 0, "hod_break")
-    assert events.event_id("ABCD", 0, "hod_break") != events.event_id("ABCD", 60_000_000_000, "hod_break")
-    assert events.event_id("ABCD", 0, "hod_break") != events.event_id("ABCD", 0, "flush")
-    assert len(events.event_id("ABCD", 0, "hod_break")) == 16
+
+
+# Known answers (published ids must never drift): one key, and the same key with one field changed.
+KNOWN_IDS = [
+    (("ABCD", 1_709_650_860_000_000_000, "hod_break"), "589a8e65e59af948"),
+    (("ABCE", 1_709_650_860_000_000_000, "hod_break"), "72d5cea65c235243"),  # symbol
+    (("ABCD", 1_709_650_920_000_000_000, "hod_break"), "68972946b0166d94"),  # ts + 1 minute
+    (("ABCD", 1_709_650_860_000_000_000, "flush"), "e7471869916f56ff"),  # type
+    (("ABCD", 0, "hod_break"), "b02e9fd47b8a6529"),
+]
+
+
+@pytest.mark.parametrize(("key", "expected"), KNOWN_IDS)
+def test_event_id_known_answers(key, expected):
+    assert events.event_id(*key) == expected
+
+
+def test_event_ids_differ_when_symbol_ts_or_type_differ():
+    ids = [events.event_id(*key) for key, _ in KNOWN_IDS]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 16 and set(i) <= set("0123456789abcdef") for i in ids)
 
 
 def test_event_id_pinned_value():
