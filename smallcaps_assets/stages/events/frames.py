@@ -52,11 +52,7 @@ def prepare(
     if missing:
         raise ValueError(f"minute bars lack columns {sorted(missing)}")
     if bars.schema["ts"] != UTC_NS:
-        bars = bars.with_columns(
-            pl.col("ts").cast(UTC_NS)
-            if bars.schema["ts"] == pl.Int64
-            else pl.col("ts").cast(pl.Datetime("ns", "UTC"))
-        )
+        bars = bars.with_columns(pl.col("ts").cast(UTC_NS))  # integer ns since the epoch, or another unit
     t_min = bars["ts"].min().timestamp()
     t_max_ns = int(bars["ts"].max().timestamp() * 1e9)
     day = dt.datetime.fromtimestamp(t_min, tz=dt.UTC).astimezone(cal.NY).date()
