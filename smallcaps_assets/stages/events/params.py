@@ -11,18 +11,20 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class _Params(BaseModel):
+class FrozenParams(BaseModel):
+    """Base of every params model: immutable, and unknown fields are refused."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class VolumeSpikeParams(_Params):
+class VolumeSpikeParams(FrozenParams):
     ratio: float = Field(5.0, gt=0, description="bar volume >= ratio x time-of-day baseline")
     min_volume: float = Field(5_000, ge=0, description="bar volume at least this (shares)")
     baseline_floor: float = Field(100.0, gt=0, description="baseline floor (shares per minute)")
     cooldown_minutes: int = Field(5, ge=1, description="no raw spike in the previous N minutes")
 
 
-class TapeSpeedParams(_Params):
+class TapeSpeedParams(FrozenParams):
     ratio: float = Field(4.0, gt=0, description="window transactions >= ratio x baseline")
     min_transactions: int = Field(30, ge=0, description="window transactions at least this")
     baseline_floor: float = Field(3.0, gt=0, description="floor of the window's baseline")
@@ -30,7 +32,7 @@ class TapeSpeedParams(_Params):
     cooldown_minutes: int = Field(5, ge=1)
 
 
-class PriceMomentumParams(_Params):
+class PriceMomentumParams(FrozenParams):
     window_minutes: int = Field(3, ge=1, le=5, description="move measured over N minutes")
     min_z: float = Field(3.0, gt=0, description="|$ per minute| / vol unit at least this")
     min_move: float = Field(0.02, ge=0, description="|move| / reference at least this")
@@ -39,7 +41,7 @@ class PriceMomentumParams(_Params):
     cooldown_minutes: int = Field(5, ge=1, description="per direction")
 
 
-class VwapBreakParams(_Params):
+class VwapBreakParams(FrozenParams):
     hold_minutes: int = Field(15, ge=1, description="minutes since the last close on the new side")
     margin: float = Field(0.0, ge=0, description="close beyond VWAP by more than this fraction")
     min_depth: float = Field(
@@ -47,7 +49,7 @@ class VwapBreakParams(_Params):
     )
 
 
-class OpeningRangeBreakParams(_Params):
+class OpeningRangeBreakParams(FrozenParams):
     minutes: tuple[int, ...] = Field((5, 15, 30), min_length=1, description="opening-range lengths")
     min_bars: int = Field(2, ge=1, description="bars the range needs")
     valid_minutes: int = Field(120, ge=1, description="breaks count until open + N minutes")
@@ -56,11 +58,11 @@ class OpeningRangeBreakParams(_Params):
     )
 
 
-class HodBreakParams(_Params):
+class HodBreakParams(FrozenParams):
     min_age_minutes: int = Field(30, ge=1, description="the broken HOD was set >= N minutes ago")
 
 
-class ConsolidationBreakParams(_Params):
+class ConsolidationBreakParams(FrozenParams):
     minutes: int = Field(20, ge=3, le=120, description="consolidation window (minutes before the bar)")
     min_bars: int = Field(5, ge=2, description="bars the window needs (and the volume reference)")
     tightness: float = Field(
@@ -72,7 +74,7 @@ class ConsolidationBreakParams(_Params):
     cooldown_minutes: int = Field(15, ge=1)
 
 
-class FlushParams(_Params):
+class FlushParams(FrozenParams):
     window_minutes: int = Field(5, ge=2, le=10, description="high of the last N minutes")
     min_drop: float = Field(0.05, gt=0, description="close below that high by this fraction")
     min_sigmas: float = Field(4.0, ge=0, description="drop at least this many vol units")
@@ -82,32 +84,32 @@ class FlushParams(_Params):
     vol_unit_lag_bars: int = Field(3, ge=1, le=5, description="the vol unit ends N bars before the bar")
 
 
-class HaltResumptionParams(_Params):
+class HaltResumptionParams(FrozenParams):
     min_gap_minutes: int = Field(5, ge=2, description="RTH bar-start gap at least N minutes")
     min_reference_bars: int = Field(3, ge=1, le=5, description="bars in the 5-minute reference")
     band_fraction: float = Field(0.8, gt=0, description="move >= this x LULD band")
     luld_tier: int = Field(2, ge=1, le=2, description="LULD tier assumed (small caps are Tier 2)")
 
 
-class GapAndGoParams(_Params):
+class GapAndGoParams(FrozenParams):
     min_gap: float = Field(0.10, gt=0, description="RTH open >= prior close x (1 + min_gap)")
     max_minutes: int = Field(90, ge=1, description="break must come by open + N minutes")
 
 
-class FirstPullbackParams(_Params):
+class FirstPullbackParams(FrozenParams):
     min_leg: float = Field(0.05, gt=0, description="HOD >= RTH open x (1 + leg)")
     min_retrace: float = Field(0.25, ge=0, description="pullback >= this share of the leg")
     max_retrace: float = Field(0.80, gt=0, description="pullback <= this share of the leg")
     min_minutes: int = Field(3, ge=1, description="HOD set at least N minutes before")
 
 
-class ParabolicExhaustionParams(_Params):
+class ParabolicExhaustionParams(FrozenParams):
     window_bars: int = Field(30, ge=2, description="run measured from the low of N bars")
     min_run: float = Field(0.15, gt=0, description="HOD >= that low x (1 + run)")
     recent_minutes: int = Field(5, ge=1, description="HOD set at most N minutes before")
 
 
-class IntradayParams(_Params):
+class IntradayParams(FrozenParams):
     """The thresholds of every intraday detector (one field per event type) and the shared settings.
 
     Nested values may be given as dicts: ``IntradayParams(flush={"min_drop": 0.03})``.
@@ -133,7 +135,7 @@ class IntradayParams(_Params):
     parabolic_exhaustion: ParabolicExhaustionParams = ParabolicExhaustionParams()
 
 
-class DailyScreenParams(_Params):
+class DailyScreenParams(FrozenParams):
     """Thresholds of the daily screen (docs/events.md, "Daily screen")."""
 
     gap_min: float = Field(0.10, description="open >= prior close x (1 + gap_min)")
