@@ -3,8 +3,10 @@
 Every module of ``smallcaps_assets`` is parsed with ``ast``; every import counts, at module level and
 inside functions alike (a function-level import only defers a cycle, it does not remove it). Relative
 imports are resolved; ``from pkg import name`` is an edge to ``pkg.name`` when that is a module, else
-to ``pkg``. Imports under ``if TYPE_CHECKING:`` never run and are skipped. Only edges between modules
-of the package count (the implicit import of a parent package's ``__init__`` is not an edge).
+to ``pkg``. Importing ``a.b.c`` runs the ``__init__`` of ``a`` and ``a.b`` first, so it is an edge to
+those packages too, unless the importer lives inside them (its own package is initialised before
+it, and counting that edge would make every package that re-exports a submodule a cycle). Imports
+under ``if TYPE_CHECKING:`` never run and are skipped. Only modules of the package count.
 """
 
 from __future__ import annotations
@@ -79,6 +81,12 @@ def import_graph(root: Path, package: str) -> dict[str, set[str]]:
             targets.update(subs)
             if len(subs) < len(names) or not names:
                 targets.add(base)
+        for target in list(targets):
+            parts = target.split(".")
+            for i in range(1, len(parts)):
+                parent = ".".join(parts[:i])
+                if name != parent and not name.startswith(parent + "."):
+                    targets.add(parent)
         graph[name] = {t for t in targets if t in modules and t != name}
     return graph
 
@@ -205,10 +213,10 @@ def test_walker_finds_an_injected_cycle(tmp_path):
         },
     )
     graph = import_graph(tmp_path / "fake", "fake")
-    assert graph["fake.schemas"] == {"fake.stages.events"}
+    assert graph["fake.schemas"] == {"fake.stages", "fake.stages.events"}
     assert graph["fake.stages.events"] == {"fake.util"}
     assert graph["fake.util"] == {"fake.schemas"}
-    assert graph["fake.stages.other"] == {"fake.util"}
+    assert graph["fake.stages.other"] == {"fake.util"}  # ``fake`` itself is a parent of the importer
     cycles = find_cycles(graph)
     assert cycles == [["fake.schemas", "fake.stages.events", "fake.util", "fake.schemas"]]
     assert "fake.schemas -> fake.stages.events -> fake.util -> fake.schemas" in format_cycles(cycles)
@@ -227,3 +235,26 @@ def test_walker_finds_a_self_contained_two_module_cycle(tmp_path):
     )
     cycles = find_cycles(import_graph(tmp_path / "pkg", "pkg"))
     assert cycles == [["pkg.a", "pkg.b", "pkg.a"]]
+
+
+def test_walker_finds_a_cycle_through_a_package_init(tmp_path):
+    """Importing a submodule runs its package's ``__init__``: a cycle through it counts, while a
+    package re-exporting its own submodules is no cycle."""
+    _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/schemas.py": "from .stages.events.registry import T\n",
+            "pkg/stages/__init__.py": "",
+            "pkg/stages/events/__init__.py": "from .registry import T\nfrom .score import S\n",
+            "pkg/stages/events/registry.py": "T = 1\n",
+            "pkg/stages/events/score.py": "def f():\n    from ...schemas import T\n    return T\nS = 2\n",
+        },
+    )
+    graph = import_graph(tmp_path / "pkg", "pkg")
+    assert graph["pkg.schemas"] == {"pkg.stages", "pkg.stages.events", "pkg.stages.events.registry"}
+    assert graph["pkg.stages.events.score"] == {"pkg.schemas"}
+    cycles = find_cycles(graph)
+    assert cycles == [["pkg.schemas", "pkg.stages.events", "pkg.stages.events.score", "pkg.schemas"]]
+    (tmp_path / "pkg/stages/events/score.py").write_text("S = 2\n")
+    assert find_cycles(import_graph(tmp_path / "pkg", "pkg")) == []
