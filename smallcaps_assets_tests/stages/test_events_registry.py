@@ -5,6 +5,7 @@ runs end to end in an extension of the registry."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import polars as pl
@@ -126,6 +127,16 @@ def test_nested_params_refuse_unknown_and_out_of_range_values():
     with pytest.raises(ValueError, match="min_drop"):
         events.IntradayParams(flush={"min_drop": 0.0})
     assert events.IntradayParams(flush={"min_drop": 0.03}).flush.min_drop == 0.03
+
+
+def test_docs_list_each_types_evidence():
+    """The "Evidence" bullet of each type in docs/events.md names exactly its registry entry's columns."""
+    text = DOCS.read_text()
+    for d in events.REGISTRY:
+        section = text[text.index(f"### `{d.event_type}`") :]
+        bullet = section[section.index("- **Evidence.**") :]
+        bullet = bullet[: re.search(r"\n(- (?=\S)|#)", bullet).start()]  # up to the next top-level bullet
+        assert set(re.findall(r"`(ev_[a-z_]+)`", bullet)) == set(d.evidence), d.event_type
 
 
 # ----------------------------------------------------------------------------------- the checks

@@ -27,6 +27,8 @@ def _detect_chunk(frames: ChunkFrames, detectors: list[tuple[Detector, BaseModel
 
 
 def _finish(events: list[pl.DataFrame], env: DayEnv, event_types: tuple[str, ...]) -> pl.DataFrame:
+    """One chunk's detector rows as ``EVENT_SCHEMA`` rows: ``ts`` (the bar's close), the session, the
+    id and the unused evidence columns (null), sorted by (symbol, ts, event_type)."""
     if not events:
         return empty_events()
     ev = pl.concat(events, how="diagonal_relaxed")
