@@ -148,12 +148,9 @@ def test_consolidation_break_volume_boundary():
 
 def test_consolidation_break_tightness_boundary():
     # Window range 0.01; session vol unit ~0.205: the threshold is tightness x unit x sqrt(20).
-    assert_fires(
-        cases.consolidation(1500, consolidation_break={"tightness": 0.012})
-    )  # threshold 0.011 >= 0.01
-    assert_silent(
-        cases.consolidation(1500, consolidation_break={"tightness": 0.01})
-    )  # threshold 0.0092 < 0.01
+    looser, tighter = {"tightness": 0.012}, {"tightness": 0.01}
+    assert_fires(cases.consolidation(1500, consolidation_break=looser))  # threshold 0.011 >= 0.01
+    assert_silent(cases.consolidation(1500, consolidation_break=tighter))  # threshold 0.0092 < 0.01
 
 
 def test_flush_drop_boundary():
