@@ -83,8 +83,8 @@ def test_price_momentum_min_move_boundary():
 
 
 def test_price_momentum_z_boundary():
-    assert_fires(cases.price_momentum((10.03, 10.06, 10.11), momentum_min_move=0.005))  # z = 3.33
-    assert_silent(cases.price_momentum((10.03, 10.06, 10.09), momentum_min_move=0.005))  # z = 2.67
+    assert_fires(cases.price_momentum((10.03, 10.06, 10.11), price_momentum={"min_move": 0.005}))  # z = 3.33
+    assert_silent(cases.price_momentum((10.03, 10.06, 10.09), price_momentum={"min_move": 0.005}))  # z = 2.67
 
 
 def test_price_momentum_needs_a_consistent_run():
@@ -147,8 +147,9 @@ def test_consolidation_break_volume_boundary():
 
 def test_consolidation_break_tightness_boundary():
     # Window range 0.01; session vol unit ~0.205: the threshold is tightness x unit x sqrt(20).
-    assert_fires(cases.consolidation(1500, cons_tightness=0.012))  # threshold 0.011 >= 0.01
-    assert_silent(cases.consolidation(1500, cons_tightness=0.01))  # threshold 0.0092 < 0.01
+    looser, tighter = {"tightness": 0.012}, {"tightness": 0.01}
+    assert_fires(cases.consolidation(1500, consolidation_break=looser))  # threshold 0.011 >= 0.01
+    assert_silent(cases.consolidation(1500, consolidation_break=tighter))  # threshold 0.0092 < 0.01
 
 
 def test_flush_drop_boundary():
