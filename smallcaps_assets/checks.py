@@ -1,4 +1,5 @@
-"""Turn pure gate results into Dagster asset checks, and shared check builders."""
+"""Gates as Dagster asset checks: specs and results from one declaration, and the freshness check
+of the latest partition."""
 
 from __future__ import annotations
 
@@ -9,46 +10,47 @@ import dagster as dg
 
 from . import calendar as cal
 from . import lake
-from .gates import GateResult
+from .gates import Gate, GateResult
+
+SEVERITY = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}
 
 
-def spec(asset: str, gate: str, description: str, blocking: bool = True) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(gate, asset=asset, description=description, blocking=blocking)
+def specs(asset: str, gates: Iterable[Gate]) -> list[dg.AssetCheckSpec]:
+    """The asset's check specs, read from the gates' declarations (blocking = ERROR severity)."""
+    return [
+        dg.AssetCheckSpec(g.name, asset=asset, description=g.describe(), blocking=g.blocking) for g in gates
+    ]
 
 
-def to_check_result(
-    asset: str, result: GateResult, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
-) -> dg.AssetCheckResult:
+def to_check_result(asset: str, result: GateResult) -> dg.AssetCheckResult:
     """A GateResult as an AssetCheckResult with its figures and a markdown sample of failing rows."""
     metadata: dict[str, object] = {"failures": result.failures, **result.figures}
     if result.sample is not None and result.sample.height:
-        metadata["failure_sample"] = dg.MetadataValue.md(_markdown(result.sample))
+        metadata["failure_sample"] = dg.MetadataValue.md(markdown_table(result.sample))
     return dg.AssetCheckResult(
         asset_key=asset,
         check_name=result.name,
         passed=result.passed,
-        severity=severity,
+        severity=SEVERITY[result.severity],
         description=result.description,
         metadata=metadata,
     )
 
 
-def _markdown(frame) -> str:
-    cols = frame.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+def results(asset: str, gates: Iterable[GateResult]) -> list[dg.AssetCheckResult]:
+    return [to_check_result(asset, g) for g in gates]
+
+
+def markdown_table(frame, float_format: str | None = None) -> str:
+    """A polars frame as a Markdown table (floats with ``float_format``, e.g. ``.4g``, when given)."""
+
+    def cell(v) -> str:
+        return format(v, float_format) if float_format and isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     for row in frame.iter_rows():
-        lines.append("| " + " | ".join(str(v) for v in row) + " |")
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
     return "\n".join(lines)
-
-
-def results(asset: str, gates: Iterable[GateResult], warn: Iterable[str] = ()) -> list[dg.AssetCheckResult]:
-    warn = set(warn)
-    return [
-        to_check_result(
-            asset, g, dg.AssetCheckSeverity.WARN if g.name in warn else dg.AssetCheckSeverity.ERROR
-        )
-        for g in gates
-    ]
 
 
 DATA_READY_ET = dt.time(20, 30)  # REST aggregates for a session are complete about 20:30 ET
@@ -65,15 +67,21 @@ def expected_latest_session(now: dt.datetime | None = None) -> dt.date:
     return prev
 
 
+LATEST_PARTITION_PRESENT = Gate(
+    "latest_partition_present", "The latest completed trading-day partition exists in the lake.", "warn"
+)
+
+
 def latest_partition_check(asset: str) -> dg.AssetChecksDefinition:
     """Freshness of the *latest* partition: freshness policies look at any partition's
     materialisation, so a backfill of an old day would otherwise hide a missing today."""
+    gate = LATEST_PARTITION_PRESENT
 
     @dg.asset_check(
         asset=asset,
-        name="latest_partition_present",
-        description="The latest completed trading-day partition exists in the lake.",
-        blocking=False,
+        name=gate.name,
+        description=gate.describe(),
+        blocking=gate.blocking,
         automation_condition=dg.AutomationCondition.on_cron("0 21 * * 1-5", "America/New_York"),
     )
     def _check() -> dg.AssetCheckResult:
@@ -81,7 +89,7 @@ def latest_partition_check(asset: str) -> dg.AssetChecksDefinition:
         present = lake.partition_exists(asset, expected)
         return dg.AssetCheckResult(
             passed=present,
-            severity=dg.AssetCheckSeverity.WARN,
+            severity=SEVERITY[gate.severity],
             metadata={
                 "expected_partition": expected.isoformat(),
                 "path": str(lake.partition_file(asset, expected)),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import warnings
 from typing import Annotated
 
 import typer
 
-from .bench_cli import register as register_bench
-from .bench_detect import register_detect
+from . import asset_names as names
+from .bench.cli import bench_app
 from .sim.cli import sim_app
 
 # Beta/preview notices from Dagster about parameters we chose deliberately are noise on a terminal.
@@ -24,20 +25,17 @@ app = typer.Typer(
     help="smallcaps_assets: small-cap momentum research on a Dagster asset graph.", no_args_is_help=True
 )
 app.add_typer(sim_app, name="sim")
-bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-register_bench(bench_app)
-register_detect(bench_app)
 
 DateOpt = Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])]
 
 DEMO_START = dt.date(2024, 3, 4)
 DEMO_END = dt.date(2024, 3, 15)
-DEMO_WARMUP_SESSIONS = 20
-INGEST_ROOTS = "key:ticker_reference or key:corporate_actions or key:daily_bars"
 
 
-def _progress_run(selection: str, start: dt.date, end: dt.date, run_config: dict | None, label: str):
+def _progress_run(
+    selection: str, start: dt.date, end: dt.date, run_config: dict | None, label: str, upstream: bool = True
+):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import calendar as cal
@@ -45,7 +43,7 @@ def _progress_run(selection: str, start: dt.date, end: dt.date, run_config: dict
 
     days = cal.trading_days(start, end)
     with Progress(
-        TextColumn(f"[bold]{label}"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -53,12 +51,52 @@ def _progress_run(selection: str, start: dt.date, end: dt.date, run_config: dict
         transient=False,
     ) as bar:
         task = bar.add_task(label, total=len(days), status="")
+        upstream_task = None
+
+        def on_plan(plan) -> None:
+            nonlocal upstream_task
+            if not plan:
+                return
+            counts: dict[str, int] = {}
+            for keys in plan.values():
+                for key in keys:
+                    counts[key.to_user_string()] = counts.get(key.to_user_string(), 0) + 1
+            what = ", ".join(f"{name} x{n}" for name, n in sorted(counts.items()))
+            bar.console.print(
+                f"lookback: {len(plan)} earlier trading days are missing upstream partitions "
+                f"({min(plan)}..{max(plan)}: {what}); materialising them first"
+            )
+            upstream_task = bar.add_task("upstream", total=len(plan), status="")
 
         def on_day(outcome):
             status = "ok" if outcome.success else f"FAILED {outcome.failed_checks or outcome.error}"
-            bar.update(task, advance=1, status=f"{outcome.day} {status}"[:120])
+            in_plan = upstream_task is not None and not bar.tasks[upstream_task].finished
+            bar.update(upstream_task if in_plan else task, advance=1, status=f"{outcome.day} {status}"[:120])
 
-        return materialize_range(selection, start, end, run_config=run_config, on_day=on_day)
+        return materialize_range(
+            selection, start, end, run_config=run_config, on_day=on_day, upstream=upstream, on_plan=on_plan
+        )
+
+
+def _failure_lines(outcome) -> list[str]:
+    """One line per failed day: the day, what failed and why, and the run holding the full log."""
+    lines = []
+    for d in [*outcome.upstream_days, *outcome.days]:
+        if d.success:
+            continue
+        what = "; ".join(
+            x
+            for x in [
+                ", ".join(d.failed_checks) and f"blocking gates failed: {', '.join(d.failed_checks)}",
+                d.error or "",
+            ]
+            if x
+        )
+        # Only a DAGSTER_HOME instance keeps the run's log (and its stack trace) after we exit.
+        kept = d.run_id and os.environ.get("DAGSTER_HOME")
+        where = f" (run {d.run_id[:8]}: full log in the Dagster UI)" if kept else ""
+        lines.append(f"{d.day} {what}{where}")
+    return lines
 
 
 @app.command()
@@ -80,8 +118,15 @@ def materialize(
             "--symbols", help="Backfill by symbol: comma-separated symbols for every selected asset."
         ),
     ] = None,
+    upstream: Annotated[
+        bool,
+        typer.Option(
+            "--upstream/--no-upstream",
+            help="First materialise the earlier partitions the selection's lookbacks need and the lake lacks.",
+        ),
+    ] = True,
 ) -> None:
-    """Materialise an asset selection for every trading day in [start, end], in process.
+    """Materialise an asset selection for every trading day from START to END, in process.
 
     Honours DAGSTER_HOME (runs appear in the UI) and SMALLCAPS_DATA_DIR; exits 1 if any step or
     blocking gate fails.
@@ -100,13 +145,13 @@ def materialize(
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     try:
-        outcome = _progress_run(select, s, e, run_config, "materialize")
+        outcome = _progress_run(select, s, e, run_config, "materialize", upstream=upstream and not symbols)
     except ValueError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    failed = [d for d in outcome.days if not d.success]
-    for d in failed:
-        typer.secho(f"{d.day}: {d.failed_checks or ''} {d.error or ''}".strip(), fg="red", err=True)
+    failed = _failure_lines(outcome)
+    for line in failed:
+        typer.secho(line, fg="red", err=True)
     raise typer.Exit(1 if failed else 0)
 
 
@@ -117,16 +162,26 @@ def _symbols_config(select: str, symbols: list[str], base: dict | None) -> dict:
     from .definitions import defs
 
     keys = dg.AssetSelection.from_string(select).resolve(defs.resolve_asset_graph())
+    accepting = symbol_backfill_assets(defs)
     ops = dict((base or {}).get("ops", {}))
     for key in keys:
         name = key.to_user_string()
-        if name in ("ticker_details", "daily_bars", "minute_bars"):
-            ops.setdefault(name, {}).setdefault("config", {})["symbols"] = symbols
-        else:
+        if name not in accepting:
             raise ValueError(
-                f"asset {name} has no by-symbol backfill; select only daily_bars, minute_bars, ticker_details"
+                f"asset {name} has no by-symbol backfill; select only {', '.join(sorted(accepting))}"
             )
+        ops.setdefault(name, {}).setdefault("config", {})["symbols"] = symbols
     return {**(base or {}), "ops": ops}
+
+
+def symbol_backfill_assets(defs) -> set[str]:
+    """The assets whose run config takes a ``symbols`` list, read from the definitions."""
+    out: set[str] = set()
+    for assets_def in defs.assets or []:
+        field = assets_def.op.config_field
+        if field is not None and "symbols" in getattr(field.config_type, "fields", {}):
+            out.update(key.to_user_string() for key in assets_def.keys)
+    return out
 
 
 @app.command()
@@ -138,9 +193,8 @@ def demo(
         DEMO_END, dt.time()
     ),
 ) -> None:
-    """The main job on the offline market: warm up 20 sessions of daily bars, then materialise the
-    whole graph for the demo range and print a summary."""
-    from . import calendar as cal
+    """The main job on the offline market: materialise the whole graph for the demo range, after
+    the earlier days its lookbacks need, and print a summary."""
     from .materialize import trading_days_in
 
     s, e = start.date(), end.date()
@@ -149,14 +203,9 @@ def demo(
     except ValueError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    warm = cal.sessions_before(s, DEMO_WARMUP_SESSIONS)
-    warm_end = warm[-1]
-    outcomes = []
-    outcomes.append(_progress_run(INGEST_ROOTS, warm[0], warm_end, None, "warm-up daily bars"))
-    outcomes.append(
-        _progress_run("key:ticker_reference or key:ticker_details", warm_end, warm_end, None, "shares")
-    )
-    outcomes.append(_progress_run("*", days[0], days[-1], None, "pipeline"))
+    # The lookbacks (25 sessions of daily bars, 20 of minute bars for the time-of-day baselines,
+    # and the universe those minute bars need) are filled first, so every reported day is warm.
+    outcomes = [_progress_run("*", days[0], days[-1], None, "pipeline", upstream=True)]
     _print_summary(outcomes)
     if not all(o.success for o in outcomes):
         raise typer.Exit(1)
@@ -170,24 +219,32 @@ def _print_summary(outcomes) -> None:
     files: set[str] = set()
     days: set = set()
     for o in outcomes:
-        for d in o.days:
+        for d in [*o.upstream_days, *o.days]:
             for asset, meta in d.metadata.items():
                 rows[asset] = rows.get(asset, 0) + int(meta.get("rows", 0))
                 calls += int(meta.get("api/total/calls", 0))
                 retries += int(meta.get("api/total/retries", 0))
                 if "path" in meta:
                     files.add(str(meta["path"]))
-                if asset == "universe":
+                if asset == names.UNIVERSE:
                     universe_sizes.append(int(meta["universe_size"]))
                     large_caps += int(meta["large_caps_excluded"])
-                if asset == "intraday_events":
+                if asset == names.INTRADAY_EVENTS:
                     days.add(d.day)
-                if asset == "event_trades":
+                if asset == names.EVENT_TRADES:
                     windows_fetched += int(meta.get("windows_fetched", 0))
                     windows_reused += int(meta.get("windows_already_done", 0))
                     window_requests += int(meta.get("api/total/http_requests", 0))
     typer.echo("")
     typer.secho("smallcaps demo: summary", bold=True)
+    lookback_days = sorted({d.day for o in outcomes for d in o.upstream_days})
+    reported = sorted({d.day for o in outcomes for d in o.days})
+    if reported:
+        typer.echo(f"  reported days           {len(reported)} ({reported[0]}..{reported[-1]})")
+    if lookback_days:
+        typer.echo(
+            f"  lookback filled first   {len(lookback_days)} earlier days ({lookback_days[0]}..{lookback_days[-1]})"
+        )
     if universe_sizes:
         typer.echo(
             f"  universe size per day   {min(universe_sizes)}-{max(universe_sizes)} "
@@ -197,7 +254,7 @@ def _print_summary(outcomes) -> None:
     for asset, n in sorted(rows.items()):
         typer.echo(f"  rows {asset:<20} {n:,}")
     _print_events(sorted(days))
-    if "event_trades" in rows:
+    if names.EVENT_TRADES in rows:
         per_event = window_requests / windows_fetched if windows_fetched else 0.0
         typer.echo(
             f"  events downloaded       {windows_fetched:,} windows ({windows_reused:,} already in the ledger), "
@@ -205,24 +262,47 @@ def _print_summary(outcomes) -> None:
         )
     typer.echo(f"  API calls               {calls:,} ({retries} retries)")
     typer.echo(f"  files written           {len(files)}")
-    failed = [d for o in outcomes for d in o.days if not d.success]
+    failed = [d for o in outcomes for d in [*o.upstream_days, *o.days] if not d.success]
     typer.echo(f"  failed days             {len(failed)}")
 
 
 def _print_events(days: list) -> None:
-    """Intraday events of the run's days by type and by session, read back from the lake."""
-    from . import lake
+    """Intraday events of the run's days by type and by session, queried from the lake's catalogue."""
+    import polars as pl
 
-    events = lake.read_partitions("intraday_events", days) if days else None
-    if events is None or events.is_empty():
+    from . import lake_sql
+
+    if not days:
         return
-    by_session = dict(events.group_by("session").len().iter_rows())
+    with lake_sql.catalogue() as con:
+        if names.INTRADAY_EVENTS not in _views(con):
+            return
+        counts = con.sql(
+            f"SELECT session, event_type, count(*) AS n FROM {names.INTRADAY_EVENTS} "
+            "WHERE date IN (SELECT unnest(?::DATE[])) GROUP BY ALL",
+            params=[[d.isoformat() for d in days]],
+        ).pl()
+    if counts.is_empty():
+        return
+    by_session = dict(counts.group_by("session").agg(pl.col("n").sum()).iter_rows())
     typer.echo(
-        f"  intraday events         {events.height:,}: "
+        f"  intraday events         {int(counts['n'].sum()):,}: "
         + ", ".join(f"{s} {by_session.get(s, 0):,}" for s in ("PM", "RTH", "AH"))
     )
-    for event_type, n in events.group_by("event_type").len().sort("len", descending=True).iter_rows():
+    by_type = (
+        counts.group_by("event_type")
+        .agg(pl.col("n").sum())
+        .sort(["n", "event_type"], descending=[True, False])
+    )
+    for event_type, n in by_type.iter_rows():
         typer.echo(f"    {event_type:<22}{n:,}")
+
+
+def _views(con) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
+    ]
 
 
 @app.command()
@@ -233,22 +313,21 @@ def sql(
 
     The database lives at $SMALLCAPS_DATA_DIR/smallcaps.duckdb; open it with any DuckDB client too.
     """
-    from . import lake_sql
-
-    con = lake_sql.connect()
-    if not query:
-        views = con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1").fetchall()
-        typer.echo(f"database: {lake_sql.database_path()}")
-        for (name,) in views:
-            typer.echo(f"  {name}")
-        return
-    try:
-        frame = con.sql(query).pl()
-    except Exception as exc:  # duckdb raises several error classes; the message names the problem
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2) from exc
     import polars as pl
 
+    from . import lake_sql
+
+    with lake_sql.catalogue() as con:
+        if not query:
+            typer.echo(f"database: {lake_sql.database_path()}")
+            for name in _views(con):
+                typer.echo(f"  {name}")
+            return
+        try:
+            frame = con.sql(query).pl()
+        except Exception as exc:  # duckdb raises several error classes; the message names the problem
+            typer.secho(f"error: {exc}", fg="red", err=True)
+            raise typer.Exit(2) from exc
     with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40):
         typer.echo(str(frame))
 

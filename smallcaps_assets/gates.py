@@ -1,18 +1,32 @@
-"""Quality gates as pandera (polars) schemas, evaluated into plain results.
+"""Quality gates: each declared once, then judged into plain results.
 
-Each gate is a named pandera ``DataFrameSchema`` whose checks are polars expressions. Pure: no
-Dagster here; ``checks.py`` turns a ``GateResult`` into an ``AssetCheckResult``.
+A :class:`Gate` holds everything both sides of a Dagster asset check need: its name, its
+description, its severity and the thresholds the description quotes. ``checks.py`` turns the same
+declaration into the ``AssetCheckSpec`` (on the asset) and a :class:`GateResult` into the
+``AssetCheckResult`` (in the materialisation), so a gate is written once.
+
+A gate is judged one of two ways:
+
+- :meth:`Gate.rows`: a rule every row must satisfy, run as a pandera (polars backend) schema whose
+  check is a polars expression; failing rows become the result's sample;
+- :meth:`Gate.judge`: a figure computed beforehand (a share, a count, a coverage) compared with its
+  threshold; the figures go into the result's metadata.
+
+Pure: no Dagster here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 import pandera.polars as pa
 import polars as pl
 
 SAMPLE_ROWS = 10
+
+Severity = Literal["error", "warn"]
+Figures = dict[str, float | int | str]
 
 
 @dataclass(frozen=True)
@@ -22,29 +36,65 @@ class GateResult:
     failures: int
     description: str
     sample: pl.DataFrame | None = None
-    figures: dict[str, float | int | str] = field(default_factory=dict)
+    figures: Figures = field(default_factory=dict)
+    severity: Severity = "error"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One quality gate, declared once.
+
+    ``description`` may quote thresholds as ``{p.<name>}`` placeholders: they are filled from
+    ``params`` (any object with those attributes: a pydantic model, a dataclass). The declaration's
+    own ``params`` are the defaults shown on the asset's check; a result is described with the
+    values of its run. An ``error`` gate is blocking (a failure stops downstream assets); a
+    ``warn`` gate never blocks.
+    """
+
+    name: str
+    description: str
+    severity: Severity = "error"
+    params: Any = None
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "error"
+
+    def describe(self, params: Any = None) -> str:
+        values = params if params is not None else self.params
+        return self.description if values is None else self.description.format(p=values)
+
+    def judge(self, passed: bool, figures: Figures | None = None, params: Any = None) -> GateResult:
+        """The result of a rule on a figure computed beforehand."""
+        return GateResult(
+            self.name,
+            bool(passed),
+            0 if passed else 1,
+            self.describe(params),
+            None,
+            dict(figures or {}),
+            self.severity,
+        )
+
+    def rows(
+        self, frame: pl.DataFrame, rule: pl.Expr, figures: Figures | None = None, params: Any = None
+    ) -> GateResult:
+        """The result of a rule every row of ``frame`` must satisfy (pandera, polars backend)."""
+        result = evaluate(row_rule(self.name, rule, self.describe(params)), frame, figures)
+        return replace(result, severity=self.severity)
 
 
 def row_rule(name: str, expr: pl.Expr, description: str) -> pa.DataFrameSchema:
-    """A gate that every row must satisfy; failing rows become the failure sample."""
+    """A pandera schema whose one check is that every row satisfies ``expr``."""
     return pa.DataFrameSchema(
         name=name,
         checks=[pa.Check(lambda data: data.lazyframe.select(expr.alias(name)), name=name, error=description)],
     )
 
 
-def frame_rule(name: str, predicate: Callable[[pl.DataFrame], bool], description: str) -> pa.DataFrameSchema:
-    """A gate on the frame as a whole (a distribution rule, a share, a count)."""
-
-    def check(data) -> bool:
-        return bool(predicate(data.lazyframe.collect()))
-
-    return pa.DataFrameSchema(name=name, checks=[pa.Check(check, name=name, error=description)])
-
-
-def evaluate(
-    schema: pa.DataFrameSchema, frame: pl.DataFrame, figures: dict[str, float | int | str] | None = None
-) -> GateResult:
+def evaluate(schema: pa.DataFrameSchema, frame: pl.DataFrame, figures: Figures | None = None) -> GateResult:
+    """Validate ``frame`` against ``schema`` (all failures at once) into a result with a sample of
+    the failing rows."""
     description = "; ".join(str(c.error) for c in schema.checks if c.error) or (schema.name or "")
     try:
         schema.validate(frame, lazy=True)

@@ -1,25 +1,19 @@
-"""The DuckDB catalogue: one view per lake asset over its hive-partitioned Parquet files."""
+"""The DuckDB catalogue: one view per lake asset over its hive-partitioned Parquet files.
+
+It is opened through dagster-duckdb's ``DuckDBResource`` (:func:`duckdb_resource`), the one place
+that knows where the database lives; its connection retries while another process holds DuckDB's
+single write lock. ``smallcaps sql`` and the demo's summary query the lake this way.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import lake
-
-LAKE_ASSETS = (
-    "ticker_reference",
-    "ticker_details",
-    "corporate_actions",
-    "daily_bars",
-    "universe",
-    "minute_bars",
-    "daily_events",
-    "intraday_events",
-    "event_manifest",
-    "event_trades",
-    "event_quotes",
-)
+from .asset_names import ALL
 
 
 def database_path(root: str | os.PathLike | None = None) -> Path:
@@ -37,19 +31,25 @@ def view_sql(asset: str, root: str | os.PathLike | None = None) -> str:
 def refresh_views(con, root: str | os.PathLike | None = None) -> list[str]:
     """(Re)create a view for every asset that has at least one partition; returns their names."""
     made = []
-    for asset in LAKE_ASSETS:
+    for asset in ALL:
         if any(Path(str(lake.lake_root(root) / asset)).glob("date=*/*.parquet")):
             con.execute(view_sql(asset, root))
             made.append(asset)
     return made
 
 
-def connect(root: str | os.PathLike | None = None, read_only: bool = False):
-    import duckdb
+def duckdb_resource(root: str | os.PathLike | None = None):
+    """The catalogue as a ``dagster_duckdb.DuckDBResource`` (the lake root is read now, at call time)."""
+    from dagster_duckdb import DuckDBResource  # imports Dagster: only when the catalogue is opened
 
     path = database_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
-    if not read_only:
+    return DuckDBResource(database=str(path))
+
+
+@contextmanager
+def catalogue(root: str | os.PathLike | None = None) -> Iterator:
+    """A DuckDB connection with a fresh view per asset that has data; closed on exit."""
+    with duckdb_resource(root).get_connection() as con:
         refresh_views(con, root)
-    return con
+        yield con

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from . import calendar as cal
+from . import lake
+from .checks import LATEST_PARTITION_PRESENT
 
 
 @dataclass
@@ -24,15 +26,51 @@ class DayOutcome:
     failed_checks: list[str] = field(default_factory=list)
     error: str | None = None
     metadata: dict[str, dict] = field(default_factory=dict)  # asset -> materialisation metadata
+    run_id: str | None = None  # the Dagster run, whose event log holds any full stack trace
 
 
 @dataclass
 class RangeOutcome:
     days: list[DayOutcome]
+    # Days run first to fill the lookbacks of the selection (``upstream=True``), in date order.
+    upstream_days: list[DayOutcome] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
-        return all(d.success for d in self.days)
+        return all(d.success for d in [*self.upstream_days, *self.days])
+
+
+def missing_upstream(
+    graph, keys: set[dg.AssetKey], days: list[dt.date], root: str | None = None
+) -> dict[dt.date, set[dg.AssetKey]]:
+    """The upstream partitions that ``keys`` over ``days`` read and the lake does not hold yet,
+    grouped by day: the closure over every partition mapping in the graph (a lookback such as
+    ``sessions_window(-20, -1)`` names each of its 20 days), so a fresh lake gets exactly the
+    history a long-running one would have. Partitions the run itself makes are not listed.
+
+    An asset's dependency on its own earlier partitions (the score's history, the manifest's
+    per-symbol limits) is left out: that history accrues as days are run, and pulling it in would
+    recurse to the first partition."""
+    selected = {(k, d) for k in keys for d in days}
+    seen: set[tuple[dg.AssetKey, dt.date]] = set()
+    needed: dict[dt.date, set[dg.AssetKey]] = {}
+    stack = sorted(selected, key=lambda kd: (kd[1], kd[0].to_user_string()))
+    while stack:
+        key, day = stack.pop()
+        for parent in sorted(graph.get(key).parent_keys, key=lambda k: k.to_user_string()):
+            if parent == key or graph.get(parent).partitions_def is None:
+                continue
+            mapped = graph.get_parent_partition_keys_for_child(day.isoformat(), parent, key)
+            for pk in mapped.partitions_subset.get_partition_keys():
+                node = (parent, dt.date.fromisoformat(pk))
+                if node in selected or node in seen:
+                    continue
+                seen.add(node)
+                if lake.partition_exists(parent.to_user_string(), node[1], root):
+                    continue
+                needed.setdefault(node[1], set()).add(parent)
+                stack.append(node)
+    return dict(sorted(needed.items()))
 
 
 def _error_text(failure_event) -> str:
@@ -43,7 +81,13 @@ def _error_text(failure_event) -> str:
         parts.append(info.message.strip().splitlines()[0] if info.message.strip() else "")
         info = info.cause
     meaningful = [p for p in parts if p and "Error occurred while executing" not in p]
-    return (meaningful[-1] if meaningful else parts[0])[:400]
+    text = meaningful[-1] if meaningful else parts[0]
+    # A raised dg.Failure is the asset's own one-line reason: drop Dagster's class path. Other
+    # exceptions keep their short class name, which says what kind of error it was.
+    head, sep, rest = text.partition(": ")
+    if sep and "." in head and " " not in head:
+        text = rest if head.endswith(".Failure") else f"{head.rsplit('.', 1)[-1]}: {rest}"
+    return text[:400]
 
 
 def _instance() -> dg.DagsterInstance:
@@ -69,9 +113,18 @@ def materialize_range(
     defs: dg.Definitions | None = None,
     resources: dict | None = None,
     on_day: Callable[[DayOutcome], None] | None = None,
-    log_level: str = "WARNING",
+    log_level: str = "CRITICAL",
+    upstream: bool = False,
+    on_plan: Callable[[dict[dt.date, set[dg.AssetKey]]], None] | None = None,
 ) -> RangeOutcome:
-    """Run ``selection`` (Dagster selection syntax, e.g. ``key:daily_bars+``) day by day."""
+    """Run ``selection`` (Dagster selection syntax, e.g. ``key:daily_bars+``) day by day.
+
+    With ``upstream``, first materialise every upstream partition the selection's lookbacks read
+    and the lake lacks (``missing_upstream``), day by day in date order; ``on_plan`` sees that
+    plan before it runs. A failed upstream day stops the run before the selection starts.
+
+    The console logger is quiet by default (``log_level``): a step's stack trace stays in the
+    run's event log, and each failed day carries a one-line cause in ``DayOutcome.error``."""
     from .definitions import build_defs
 
     defs = defs or build_defs()
@@ -86,7 +139,7 @@ def materialize_range(
         raise ValueError(f"asset selection {selection!r} matches no asset")
     # The latest-partition freshness checks watch today's data; they mean nothing in a range run.
     freshness_checks = [
-        k for k in graph.asset_check_keys if k.name == "latest_partition_present" and k.asset_key in keys
+        k for k in graph.asset_check_keys if k.name == LATEST_PARTITION_PRESENT.name and k.asset_key in keys
     ]
     if freshness_checks:
         asset_selection = asset_selection - dg.AssetSelection.checks(*freshness_checks)
@@ -96,33 +149,65 @@ def materialize_range(
     checks = list(defs.asset_checks or [])
     merged_resources = {**(defs.resources or {}), **(resources or {})}
     instance = _instance()
+    upstream_outcomes: list[DayOutcome] = []
+    if upstream:
+        plan = missing_upstream(graph, set(keys), days)
+        if on_plan:
+            on_plan(plan)
+        for day, plan_keys in plan.items():
+            outcome = _run_day(
+                day, [*assets, *checks], dg.AssetSelection.assets(*plan_keys), instance,
+                merged_resources, _config_for(run_config, assets, plan_keys),
+            )  # fmt: skip
+            upstream_outcomes.append(outcome)
+            if on_day:
+                on_day(outcome)
+            if not outcome.success:
+                return RangeOutcome([], upstream_outcomes)
     outcomes: list[DayOutcome] = []
     for day in days:
-        outcome = DayOutcome(day=day, success=False)
-        try:
-            result = dg.materialize(
-                [*assets, *checks],
-                selection=asset_selection,
-                partition_key=day.isoformat(),
-                instance=instance,
-                resources=merged_resources,
-                run_config=run_config,
-                raise_on_error=False,
-                tags={"smallcaps/launched_by": "smallcaps materialize"},
-            )
-            outcome.success = result.success
-            for ev in result.get_asset_check_evaluations():
-                if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR:
-                    outcome.failed_checks.append(f"{ev.asset_key.to_user_string()}:{ev.check_name}")
-            for mat in result.get_asset_materialization_events():
-                m = mat.materialization
-                outcome.metadata[m.asset_key.to_user_string()] = {k: v.value for k, v in m.metadata.items()}
-            if not result.success:
-                failures = result.get_step_failure_events()
-                outcome.error = "; ".join(f"{f.step_key}: {_error_text(f)}" for f in failures) or "run failed"
-        except Exception as exc:  # a definition-level error: report it as this day's failure
-            outcome.error = f"{type(exc).__name__}: {exc}"
+        outcome = _run_day(day, [*assets, *checks], asset_selection, instance, merged_resources, run_config)
         outcomes.append(outcome)
         if on_day:
             on_day(outcome)
-    return RangeOutcome(outcomes)
+    return RangeOutcome(outcomes, upstream_outcomes)
+
+
+def _config_for(run_config: dict, assets: list, keys: set[dg.AssetKey]) -> dict:
+    """The run config restricted to the ops that make ``keys``: a user's asset config applies to
+    that asset wherever it runs, and Dagster refuses config for ops outside the run."""
+    ops = run_config.get("ops")
+    if not ops:
+        return run_config
+    names = {a.node_def.name for a in assets if isinstance(a, dg.AssetsDefinition) and set(a.keys) & keys}
+    return {**run_config, "ops": {name: cfg for name, cfg in ops.items() if name in names}}
+
+
+def _run_day(day, definitions, asset_selection, instance, resources, run_config) -> DayOutcome:
+    """One run for one trading day; never raises: a failure becomes the outcome's one-line error."""
+    outcome = DayOutcome(day=day, success=False)
+    try:
+        result = dg.materialize(
+            definitions,
+            selection=asset_selection,
+            partition_key=day.isoformat(),
+            instance=instance,
+            resources=resources,
+            run_config=run_config,
+            raise_on_error=False,
+            tags={"smallcaps/launched_by": "smallcaps materialize"},
+        )
+        outcome.success = result.success
+        outcome.run_id = result.run_id
+        for ev in result.get_asset_check_evaluations():
+            if not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR:
+                outcome.failed_checks.append(f"{ev.asset_key.to_user_string()}:{ev.check_name}")
+        for mat in result.get_asset_materialization_events():
+            m = mat.materialization
+            outcome.metadata[m.asset_key.to_user_string()] = {k: v.value for k, v in m.metadata.items()}
+        if not result.success:
+            failures = result.get_step_failure_events()
+            outcome.error = "; ".join(f"{f.step_key}: {_error_text(f)}" for f in failures) or "run failed"
+    except Exception as exc:  # a definition-level error: report it as this day's failure
+        outcome.error = f"{type(exc).__name__}: {exc}"
+    return outcome

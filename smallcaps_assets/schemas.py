@@ -11,7 +11,11 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
-UTC_NS = pl.Datetime("ns", "UTC")
+from .stages.events.registry import EVENT_TYPES
+from .stages.events.schema import EVENT_KEY_COLUMNS, EVENT_SCHEMA, SESSIONS, UTC_NS
+from .stages.manifest import MANIFEST_SCHEMA
+from .stages.windows import QUOTE_SCHEMA, TRADE_SCHEMA
+
 SYMBOL_PATTERN = r"^[A-Z][A-Za-z0-9.]{0,9}$"
 
 
@@ -149,30 +153,27 @@ class DailyEvents(_Contract):
 
 def _event_key_domains() -> dict[str, pa.Column]:
     """Domains of the columns every event table shares (intraday events, the manifest)."""
-    from .stages.events import EVENT_TYPES
-
     return {
         "event_id": pa.Column(str, nullable=False, unique=True),
         "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
         "ts": pa.Column(UTC_NS, nullable=False),
         "event_type": pa.Column(str, checks=pa.Check.isin(list(EVENT_TYPES))),
-        "session": pa.Column(str, checks=pa.Check.isin(["PM", "RTH", "AH"])),
+        "session": pa.Column(str, checks=pa.Check.isin(list(SESSIONS))),
         "direction": pa.Column(pl.Int64, checks=pa.Check.isin([-1, 1])),
         "strength": pa.Column(float, nullable=False),
     }
 
 
 def intraday_events_contract() -> pa.DataFrameSchema:
-    """Events with their typed evidence columns: the column set comes from the detector module so
-    the contract and the detectors cannot drift; keys are unique and values in their domains."""
-    from .stages.events import EVENT_SCHEMA
-
+    """Events with their typed evidence columns: the column set is the detectors' ``EVENT_SCHEMA``
+    (stages/events/schema.py), so the contract and the detectors cannot drift; keys are unique and
+    values in their domains."""
     domains = {
         **_event_key_domains(),
         "score": pa.Column(float, nullable=True, checks=pa.Check.in_range(0.0, 1.0)),
     }
     return _from_schema(
-        "IntradayEvents", {**EVENT_SCHEMA, "score": pl.Float64()}, domains, ["symbol", "ts", "event_type"]
+        "IntradayEvents", {**EVENT_SCHEMA, "score": pl.Float64()}, domains, list(EVENT_KEY_COLUMNS)
     )
 
 
@@ -185,8 +186,6 @@ def _from_schema(
 
 def event_manifest_contract() -> pa.DataFrameSchema:
     """The download manifest: one row per selected event with its window (stages/manifest.py)."""
-    from .stages.manifest import MANIFEST_SCHEMA
-
     domains = {
         **_event_key_domains(),
         "score": pa.Column(float, nullable=False, checks=pa.Check.in_range(0.0, 1.0)),
@@ -195,13 +194,11 @@ def event_manifest_contract() -> pa.DataFrameSchema:
         "market_cap": pa.Column(float, nullable=False, checks=pa.Check.gt(0)),
         "prior_window_events": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(0)),
     }
-    return _from_schema("EventManifest", MANIFEST_SCHEMA, domains, ["symbol", "ts", "event_type"])
+    return _from_schema("EventManifest", MANIFEST_SCHEMA, domains, list(EVENT_KEY_COLUMNS))
 
 
 def event_trades_contract() -> pa.DataFrameSchema:
     """Tick-level trades inside event windows (stages/windows.py)."""
-    from .stages.windows import TRADE_SCHEMA
-
     domains = {
         "event_id": pa.Column(str, nullable=False),
         "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
@@ -217,8 +214,6 @@ def event_trades_contract() -> pa.DataFrameSchema:
 
 def event_quotes_contract() -> pa.DataFrameSchema:
     """1 Hz NBBO inside event windows: the last quote of each second that had one."""
-    from .stages.windows import QUOTE_SCHEMA
-
     domains = {
         "event_id": pa.Column(str, nullable=False),
         "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),

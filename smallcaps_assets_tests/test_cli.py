@@ -92,3 +92,16 @@ def test_by_date_backfill_writes_one_partition_per_trading_day(sim_config_file, 
     for asset in ("ticker_reference", "corporate_actions", "daily_bars"):
         written = sorted(p.parent.name for p in (root / asset).glob("date=*/part-0.parquet"))
         assert written == [f"date={d.isoformat()}" for d in days], asset
+
+
+def test_sql_lists_the_views_and_answers_a_query(cli_lake):
+    listing = runner.invoke(app, ["sql"])
+    assert listing.exit_code == 0, listing.output
+    assert f"database: {cli_lake / 'smallcaps.duckdb'}" in listing.output
+    assert {"  daily_bars", "  ticker_reference", "  corporate_actions"} <= set(listing.output.splitlines())
+    days = len({p.parent.name for p in (cli_lake / "daily_bars").glob("date=*/part-0.parquet")})
+    answer = runner.invoke(app, ["sql", "select count(distinct date) as days from daily_bars"])
+    assert answer.exit_code == 0, answer.output
+    assert f"│ {days}" in answer.output
+    bad = runner.invoke(app, ["sql", "select * from no_such_view"])
+    assert bad.exit_code == 2 and "no_such_view" in bad.output

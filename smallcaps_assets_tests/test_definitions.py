@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import pkgutil
 
 import dagster as dg
 
+from smallcaps_assets import asset_names
+from smallcaps_assets import defs as defs_package
 from smallcaps_assets.checks import expected_latest_session
 from smallcaps_assets.definitions import defs
 from smallcaps_assets.partitions import build_trading_days, trading_days
@@ -23,6 +27,57 @@ EXPECTED_ASSETS = {
     "event_trades",
     "event_quotes",
 }
+# Every gate, by asset, with its blocking flag (blocking gates fail with ERROR, the others WARN).
+# The UI, the demo and the docs refer to these names: renaming one is a visible change.
+EXPECTED_CHECKS = {
+    "ticker_reference": {"reference_not_empty": True, "reference_includes_delisted": False},
+    "corporate_actions": {"split_ratios_plausible": False},
+    "ticker_details": {"shares_mostly_known": False},
+    "daily_bars": {"daily_ohlc_consistent": True, "daily_positive_prices": True, "daily_coverage": True},
+    "universe": {
+        "no_large_caps": True,
+        "universe_price_band": True,
+        "universe_types": True,
+        "universe_no_otc": True,
+        "universe_unknown_cap_share": True,
+    },
+    "minute_bars": {
+        "minute_ohlc_consistent": True,
+        "minute_positive": True,
+        "minute_in_session": True,
+        "minute_sorted_unique": True,
+        "minute_coverage": True,
+    },
+    "daily_events": {"daily_event_rate": False},
+    "intraday_events": {
+        "events_type_balance": True,
+        "events_session_mix": False,
+        "events_symbol_concentration": False,
+        "events_per_symbol": False,
+        "events_day_share": True,
+        "events_in_universe": True,
+        "events_in_session": True,
+    },
+    "event_manifest": {
+        "manifest_key_unique": True,
+        "manifest_score_rule": True,
+        "manifest_no_large_caps": True,
+        "manifest_liquidity_rule": True,
+        "manifest_spread_rule": True,
+        "manifest_window_bounds": True,
+        "manifest_in_universe": True,
+        "manifest_symbol_limits": True,
+        "manifest_session_mix": False,
+        "manifest_type_balance": False,
+    },
+    "event_trades": {"windows_coverage": True, "trades_in_window": True, "trades_unique_sequence": True},
+    "event_quotes": {
+        "quotes_in_window": True,
+        "quotes_one_per_second": True,
+        "quotes_bid_le_ask": True,
+        "quotes_crossed_share": False,
+    },
+}
 
 
 def test_definitions_load():
@@ -33,6 +88,7 @@ def test_asset_graph_snapshot():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == EXPECTED_ASSETS
+    assert set(asset_names.ALL) == keys and len(asset_names.ALL) == len(keys)
     parents = {
         k.to_user_string(): {p.to_user_string() for p in graph.get(k).parent_keys}
         for k in graph.get_all_asset_keys()
@@ -56,6 +112,55 @@ def test_every_daily_asset_is_partitioned_fresh_and_gated():
     check_names = {c.name for c in graph.asset_check_keys}
     assert {"no_large_caps", "universe_price_band", "universe_types", "universe_no_otc"} <= check_names
     assert "latest_partition_present" in check_names
+
+
+def test_check_names_and_blocking_flags_snapshot():
+    specs = [spec for a in [*defs.assets, *defs.asset_checks] for spec in a.check_specs]
+    found: dict[str, dict[str, bool]] = {}
+    for spec in specs:
+        if spec.name != "latest_partition_present":
+            found.setdefault(spec.asset_key.to_user_string(), {})[spec.name] = spec.blocking
+    assert found == EXPECTED_CHECKS
+    latest = [s for s in specs if s.name == "latest_partition_present"]
+    assert {s.asset_key.to_user_string() for s in latest} == EXPECTED_ASSETS
+    assert not any(s.blocking for s in latest)
+
+
+def _job_assets_and_checks(name: str) -> tuple[set[str], set[str]]:
+    job = defs.resolve_job_def(name)
+    graph = job.asset_layer.asset_graph
+    checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys}
+    return {k.to_user_string() for k in job.asset_layer.selected_asset_keys}, checks
+
+
+def test_jobs_select_what_the_docs_say():
+    """daily_ingest = reference..minute_bars, event_pipeline = daily_events..event windows, and
+    daily_graph (the schedule's) = both; each with its assets' gates, never the 21:00 ET freshness
+    checks (inside the run that is writing the day they could only report it missing)."""
+    ingest, ingest_checks = _job_assets_and_checks("daily_ingest")
+    events, event_checks = _job_assets_and_checks("event_pipeline")
+    graph, graph_checks = _job_assets_and_checks("daily_graph")
+    assert ingest == set(asset_names.INGEST)
+    assert events == set(asset_names.EVENTS)
+    assert graph == EXPECTED_ASSETS == ingest | events
+    for assets, checks in ((ingest, ingest_checks), (events, event_checks), (graph, graph_checks)):
+        assert checks == {f"{a}:{name}" for a in assets for name in EXPECTED_CHECKS[a]}
+    assert defs.get_schedule_def("daily_close").job_name == "daily_graph"
+    assert {j.name for j in defs.jobs} == {"daily_ingest", "event_pipeline", "daily_graph"}
+    assert {s.name for s in defs.schedules} == {"daily_close"}
+    assert {s.name for s in defs.sensors} == {"pipeline_automation"}
+
+
+def test_every_module_in_defs_defines_something():
+    """The code location loads every module of defs/ as definitions; a helper that defines nothing
+    belongs outside it (assetkit/)."""
+    for info in pkgutil.iter_modules(defs_package.__path__):
+        module = importlib.import_module(f"{defs_package.__name__}.{info.name}")
+        found = [v for v in vars(module).values() if isinstance(v, dg.Definitions)]
+        found.append(dg.load_definitions_from_module(module))
+        assert any(
+            d.assets or d.asset_checks or d.jobs or d.schedules or d.sensors or d.resources for d in found
+        ), f"defs/{info.name}.py defines no Dagster object"
 
 
 def test_vendor_assets_share_the_polygon_pool():

@@ -3,51 +3,36 @@
 import dagster as dg
 import polars as pl
 
-from .. import lake, schemas
-from ..checks import results, spec
-from ..gates import evaluate, frame_rule, row_rule
-from ..partitions import trading_days
-from ..resources import PolygonResource
-from ..stages import daily
-from . import flatfiles
-from .common import (
-    DAILY_FRESHNESS,
-    DOWNSTREAM_AUTOMATION,
-    OHLC_OK,
-    ONE_DAY_PER_RUN,
-    POSITIVE,
-    VENDOR_POOL,
+from .. import checks, lake, schemas
+from ..asset_names import CORPORATE_ACTIONS, DAILY_BARS, TICKER_REFERENCE
+from ..assetkit import (
     BarsSourceConfig,
+    daily_asset,
+    flatfiles,
     partition_day,
     run,
     unknown_symbols,
     usage_metadata,
 )
+from ..assetkit.metadata import partition_metadata
+from ..resources import PolygonResource
+from ..stages import bars_quality as quality
+from ..stages import daily
+
+GROUP = "bars"
 
 
 class DailyBarsConfig(BarsSourceConfig):
     """By-symbol backfill and source selection for daily bars."""
 
 
-MIN_COVERAGE = 0.8
-
-
-@dg.asset(
-    partitions_def=trading_days,
-    pool=VENDOR_POOL,
-    group_name="bars",
-    kinds={"parquet", "polygon"},
-    deps=["corporate_actions", "ticker_reference"],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    backfill_policy=ONE_DAY_PER_RUN,
-    check_specs=[
-        spec("daily_bars", "daily_ohlc_consistent", "low <= open, close <= high on every bar."),
-        spec("daily_bars", "daily_positive_prices", "Prices > 0 and volume >= 0."),
-        spec(
-            "daily_bars", "daily_coverage", "Bars for at least 80% of the exchange-listed tickers of the day."
-        ),
-    ],
+@daily_asset(
+    DAILY_BARS,
+    schemas.DailyBars,
+    quality.DAILY_GATES,
+    group=GROUP,
+    deps=[CORPORATE_ACTIONS, TICKER_REFERENCE],
+    vendor=True,
 )
 def daily_bars(
     context: dg.AssetExecutionContext, config: DailyBarsConfig, polygon: PolygonResource
@@ -58,7 +43,7 @@ def daily_bars(
     jumped because of a split. Prices adjusted as of any decision date are derived from the
     ratios up to that date only (stages/daily.py ``adjust_as_of``)."""
     day = partition_day(context)
-    actions = lake.read_partition("corporate_actions", day)
+    actions = lake.read_partition(CORPORATE_ACTIONS, day)
     if actions is None:
         raise dg.Failure(f"corporate_actions for {day} is missing; materialize it first")
     usage_meta: dict[str, object] = {}
@@ -88,38 +73,19 @@ def daily_bars(
         missing = unknown_symbols(selected, set(frame["symbol"]))
         if missing:
             raise dg.Failure(f"no {day} daily bar for symbols {missing}: unknown or not traded")
-        written = lake.replace_symbols("daily_bars", day, frame, selected, sort_by=["symbol"])
-        frame = lake.read_partition("daily_bars", day)  # gates judge the partition as written
+        written = lake.replace_symbols(DAILY_BARS, day, frame, selected, sort_by=["symbol"])
+        frame = lake.read_partition(DAILY_BARS, day)  # gates judge the partition as written
     else:
-        written = lake.write_partition("daily_bars", day, frame, sort_by=["symbol"])
-    reference = lake.read_partition("ticker_reference", day)
-    listed = (
-        set()
-        if reference is None
-        else set(reference.filter(pl.col("active") & (pl.col("market") == "stocks"))["symbol"])
-    )
-    coverage = len(listed & set(frame["symbol"])) / max(1, len(listed)) if listed else 1.0
-    gates = [
-        evaluate(row_rule("daily_ohlc_consistent", OHLC_OK, "low <= open, close <= high"), frame),
-        evaluate(row_rule("daily_positive_prices", POSITIVE, "low > 0 and volume >= 0"), frame),
-        evaluate(
-            frame_rule(
-                "daily_coverage",
-                lambda f: coverage >= MIN_COVERAGE,
-                f"bars for >= {MIN_COVERAGE:.0%} of listed tickers",
-            ),
-            frame,
-            {"symbols": frame.height, "listed": len(listed), "coverage": round(coverage, 4)},
-        ),
-    ]
+        written = lake.write_partition(DAILY_BARS, day, frame, sort_by=["symbol"])
+    gates = quality.daily_gates(frame, lake.read_partition(TICKER_REFERENCE, day))
     return dg.MaterializeResult(
         metadata={
-            **written.metadata(),
+            **partition_metadata(written),
             "symbols": frame.height,
             "source": config.source,
             **vwap_meta,
             "split_days": int((frame["split_ratio"] != 1.0).sum()),
             **usage_meta,
         },
-        check_results=results("daily_bars", gates),
+        check_results=checks.results(DAILY_BARS, gates),
     )

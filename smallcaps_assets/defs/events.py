@@ -4,13 +4,12 @@ import dagster as dg
 import polars as pl
 
 from .. import calendar as cal
-from .. import lake, schemas
-from ..checks import results, spec
-from ..gates import evaluate, frame_rule
-from ..partitions import trading_days
+from .. import checks, lake, schemas
+from ..asset_names import DAILY_BARS, DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, UNIVERSE
+from ..assetkit import daily_asset, partition_day, sessions_window
+from ..assetkit.metadata import partition_metadata
 from ..stages import event_quality
 from ..stages import events as ev
-from .common import DAILY_FRESHNESS, DOWNSTREAM_AUTOMATION, ONE_DAY_PER_RUN, partition_day, sessions_window
 
 DAILY_LOOKBACK = 25  # sessions: the 20-day volume average plus slack for the 14-day ATR
 BASELINE_SESSIONS = 20  # prior sessions of minute bars for the time-of-day baselines
@@ -32,22 +31,12 @@ class DailyEventsConfig(dg.Config):
         return ev.DailyScreenParams(**self.model_dump())
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    group_name=GROUP,
-    kinds={"parquet"},
-    deps=[dg.AssetDep("daily_bars", partition_mapping=sessions_window(-DAILY_LOOKBACK, 0))],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    check_specs=[
-        spec(
-            "daily_events",
-            "daily_event_rate",
-            "Share of symbol-days with an event stays within 0.05%-10%.",
-            blocking=False,
-        ),
-    ],
+@daily_asset(
+    DAILY_EVENTS,
+    schemas.DailyEvents,
+    [event_quality.DAILY_EVENT_RATE],
+    group=GROUP,
+    deps=[dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-DAILY_LOOKBACK, 0))],
 )
 def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -> dg.MaterializeResult:
     """Symbol-days of the trading day that pass a daily gate: the triple gate (gap >= 10% from
@@ -56,72 +45,44 @@ def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -
     only; prices are split-adjusted as of the day. Metadata holds the calibration report: the
     event rate per symbol-day against a grid of thresholds for each gate."""
     day = partition_day(context)
-    history = lake.read_partitions("daily_bars", [*cal.sessions_before(day, DAILY_LOOKBACK), day])
+    history = lake.read_partitions(DAILY_BARS, [*cal.sessions_before(day, DAILY_LOOKBACK), day])
     if history is None or history.filter(pl.col("date") == day).is_empty():
         raise dg.Failure(f"daily_bars for {day} is missing")
     params = config.params()
     screened = ev.daily_screen(history, day, params)
     frame = schemas.enforce(schemas.DailyEvents, screened)
-    written = lake.write_partition("daily_events", day, frame, sort_by=["symbol"])
+    written = lake.write_partition(DAILY_EVENTS, day, frame, sort_by=["symbol"])
     symbol_days = history.filter(pl.col("date") == day).height
     rate = frame.height / max(1, symbol_days)
     calib = ev.calibration(history, params)
-    gate = evaluate(
-        frame_rule("daily_event_rate", lambda f: 0.0005 <= rate <= 0.10, "event rate in [0.05%, 10%]"),
-        frame,
-        {"rate": round(rate, 5)},
-    )
     counts = {g: int(frame[g].sum()) for g in ev.DAILY_GATES}
     return dg.MaterializeResult(
         metadata={
-            **written.metadata(),
+            **partition_metadata(written),
             "events": frame.height,
             "symbol_days": symbol_days,
             "event_rate": round(rate, 5),
             **{f"gate_{k}": v for k, v in counts.items()},
-            "calibration": dg.MetadataValue.md(_markdown(calib)),
+            "calibration": dg.MetadataValue.md(checks.markdown_table(calib, ".4g")),
         },
-        check_results=results("daily_events", [gate], warn={"daily_event_rate"}),
+        check_results=checks.results(
+            DAILY_EVENTS, [event_quality.daily_event_rate(frame.height, symbol_days)]
+        ),
     )
 
 
-def _markdown(frame: pl.DataFrame) -> str:
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * frame.width]
-    for row in frame.iter_rows():
-        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |")
-    return "\n".join(lines)
-
-
-QUALITY_GATES = {
-    "events_type_balance": "No event type above 60% of the trailing window's events (blocking).",
-    "events_session_mix": "Regular-hours share of events between 50% and 95% (warn).",
-    "events_symbol_concentration": "Top-20 symbols below 40% of the window's events (warn).",
-    "events_per_symbol": "Median events per active symbol >= 1 (warn).",
-    "events_day_share": "No single day above 5% of the window's events (blocking).",
-    "events_in_universe": "Every event's symbol is in that day's universe (blocking).",
-    "events_in_session": "Every timestamp lies inside its extended session (blocking).",
-}
-WARN_GATES = set(QUALITY_GATES) - event_quality.ERROR_RULES - {"events_in_universe", "events_in_session"}
-
-
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    group_name=GROUP,
-    kinds={"parquet"},
+@daily_asset(
+    INTRADAY_EVENTS,
+    schemas.intraday_events_contract(),
+    event_quality.INTRADAY_GATES,
+    group=GROUP,
     deps=[
-        "universe",
-        dg.AssetDep("minute_bars", partition_mapping=sessions_window(-BASELINE_SESSIONS, 0)),
-        dg.AssetDep("daily_bars", partition_mapping=sessions_window(-1, 0)),
+        UNIVERSE,
+        dg.AssetDep(MINUTE_BARS, partition_mapping=sessions_window(-BASELINE_SESSIONS, 0)),
+        dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-1, 0)),
         # The score ranks against earlier partitions of this asset: a self-dependency, so lineage
         # shows it and a backfill runs the days in order.
-        dg.AssetDep("intraday_events", partition_mapping=sessions_window(-SCORE_WINDOW, -1)),
-    ],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    check_specs=[
-        spec("intraday_events", name, text, blocking=name not in WARN_GATES)
-        for name, text in QUALITY_GATES.items()
+        dg.AssetDep(INTRADAY_EVENTS, partition_mapping=sessions_window(-SCORE_WINDOW, -1)),
     ],
 )
 def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -135,25 +96,25 @@ def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     type against the prior 60 sessions' events (null until 20 prior events of the type exist).
     ``event_id`` is a stable hash of (symbol, ts, type); a rerun replaces the partition."""
     day = partition_day(context)
-    bars = lake.read_partition("minute_bars", day)
-    uni = lake.read_partition("universe", day)
+    bars = lake.read_partition(MINUTE_BARS, day)
+    uni = lake.read_partition(UNIVERSE, day)
     if bars is None or uni is None:
         raise dg.Failure(f"minute_bars or universe for {day} is missing")
     prior_days = cal.sessions_before(day, BASELINE_SESSIONS)
-    prior_bars = lake.read_partitions("minute_bars", prior_days)
+    prior_bars = lake.read_partitions(MINUTE_BARS, prior_days)
     symbols = set(uni["symbol"])
     if prior_bars is not None:
         prior_bars = prior_bars.filter(pl.col("symbol").is_in(sorted(symbols)))
     prior_close = _prior_close(day, symbols)
     context_frame = ev.make_context(prior_close, ev.baselines(prior_bars) if prior_bars is not None else None)
     detected = ev.detect_intraday(bars.filter(pl.col("symbol").is_in(sorted(symbols))), context_frame)
-    history = lake.read_partitions("intraday_events", cal.sessions_before(day, SCORE_WINDOW))
+    history = lake.read_partitions(INTRADAY_EVENTS, cal.sessions_before(day, SCORE_WINDOW))
     scored = ev.score(detected, history if history is not None else detected.clear())
     frame = schemas.enforce(schemas.intraday_events_contract(), scored.select(*ev.EVENT_SCHEMA, "score"))
-    written = lake.write_partition("intraday_events", day, frame, sort_by=["symbol", "ts", "event_type"])
+    written = lake.write_partition(INTRADAY_EVENTS, day, frame, sort_by=["symbol", "ts", "event_type"])
 
     window_days = cal.sessions_before(day, event_quality.Checklist().window_sessions - 1)
-    window = lake.read_partitions("intraday_events", window_days)
+    window = lake.read_partitions(INTRADAY_EVENTS, window_days)
     today = frame.with_columns(date=pl.lit(day, dtype=pl.Date))
     window = today if window is None else pl.concat([window, today], how="diagonal_relaxed")
     gates = event_quality.checklist(window.select("date", "symbol", "event_type", "session"))
@@ -161,23 +122,22 @@ def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     by_type = dict(frame.group_by("event_type").len().iter_rows())
     return dg.MaterializeResult(
         metadata={
-            **written.metadata(),
+            **partition_metadata(written),
             "events": frame.height,
             "symbols_with_events": frame["symbol"].n_unique(),
             "baseline_sessions": len(prior_days) if prior_bars is not None else 0,
             "scored": int(frame["score"].is_not_null().sum()),
             **{f"type_{t}": int(by_type.get(t, 0)) for t in ev.EVENT_TYPES},
-            "dagster/row_count": frame.height,
         },
-        check_results=results("intraday_events", gates, warn=WARN_GATES),
+        check_results=checks.results(INTRADAY_EVENTS, gates),
     )
 
 
 def _prior_close(day, symbols: set[str]) -> pl.DataFrame:
     """Each symbol's previous close in today's share units (a split executed today rescales it)."""
     prev = cal.previous_trading_day(day)
-    prior = lake.read_partition("daily_bars", prev) if prev else None
-    today = lake.read_partition("daily_bars", day)
+    prior = lake.read_partition(DAILY_BARS, prev) if prev else None
+    today = lake.read_partition(DAILY_BARS, day)
     if prior is None:
         return pl.DataFrame(schema={"symbol": pl.String, "prior_close": pl.Float64})
     ratio = (
@@ -186,7 +146,10 @@ def _prior_close(day, symbols: set[str]) -> pl.DataFrame:
         else pl.DataFrame(schema={"symbol": pl.String, "split_ratio": pl.Float64})
     )
     return (
+        # D-1's own split_ratio column is dropped first: the product must use D's ratio (a split
+        # executed on D is announced before the open), not the one that took D-2 to D-1.
         prior.filter(pl.col("symbol").is_in(sorted(symbols)))
+        .select("symbol", "close")
         .join(ratio, on="symbol", how="left")
         .select("symbol", prior_close=pl.col("close") * pl.col("split_ratio").fill_null(1.0))
     )

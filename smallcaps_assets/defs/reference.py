@@ -7,23 +7,20 @@ import dagster as dg
 import polars as pl
 
 from .. import calendar as cal
-from .. import lake, schemas
-from ..checks import results, spec
-from ..gates import evaluate, frame_rule, row_rule
-from ..partitions import trading_days
-from ..resources import PolygonResource
-from ..stages import reference as ref
-from .common import (
-    DAILY_FRESHNESS,
-    DOWNSTREAM_AUTOMATION,
-    ONE_DAY_PER_RUN,
-    VENDOR_POOL,
+from .. import checks, lake, schemas
+from ..asset_names import CORPORATE_ACTIONS, TICKER_DETAILS, TICKER_REFERENCE
+from ..assetkit import (
     SymbolsConfig,
+    daily_asset,
     partition_day,
     run,
     unknown_symbols,
     usage_metadata,
 )
+from ..assetkit.metadata import partition_metadata
+from ..resources import PolygonResource
+from ..stages import reference as ref
+from ..stages import reference_quality as quality
 
 GROUP = "reference"
 
@@ -32,22 +29,13 @@ def _dump(models) -> list[dict]:
     return [m.model_dump(mode="json", by_alias=True) for m in models]
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    pool=VENDOR_POOL,
-    group_name=GROUP,
-    kinds={"parquet", "polygon"},
-    freshness_policy=DAILY_FRESHNESS,
-    check_specs=[
-        spec("ticker_reference", "reference_not_empty", "At least 10 listed tickers on the date."),
-        spec(
-            "ticker_reference",
-            "reference_includes_delisted",
-            "Delisted tickers are kept (no survivorship bias).",
-            blocking=False,
-        ),
-    ],
+@daily_asset(
+    TICKER_REFERENCE,
+    schemas.TickerReference,
+    quality.TICKER_REFERENCE_GATES,
+    group=GROUP,
+    vendor=True,
+    root=True,
 )
 def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.MaterializeResult:
     """Every ticker known on the trading day, point in time: listed ones (``active``) and those
@@ -65,48 +53,24 @@ def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource
 
     active, delisted, usage = run(fetch())
     frame = schemas.enforce(schemas.TickerReference, ref.reference_frame(active, delisted))
-    written = lake.write_partition("ticker_reference", day, frame, sort_by=["symbol"])
-    gates = [
-        evaluate(
-            frame_rule(
-                "reference_not_empty",
-                lambda f: f.filter(pl.col("active")).height >= 10,
-                "at least 10 listed tickers",
-            ),
-            frame,
-            {"listed": int(frame["active"].sum())},
-        ),
-        evaluate(
-            frame_rule(
-                "reference_includes_delisted",
-                lambda f: (~f["active"]).any() or day < dt.date(2000, 1, 1),
-                "delisted tickers present",
-            ),
-            frame,
-            {"delisted": int((~frame["active"]).sum())},
-        ),
-    ]
+    written = lake.write_partition(TICKER_REFERENCE, day, frame, sort_by=["symbol"])
     return dg.MaterializeResult(
-        metadata={**written.metadata(), "listed": int(frame["active"].sum()), **usage_metadata(usage)},
-        check_results=results("ticker_reference", gates, warn={"reference_includes_delisted"}),
+        metadata={
+            **partition_metadata(written),
+            "listed": int(frame["active"].sum()),
+            **usage_metadata(usage),
+        },
+        check_results=checks.results(TICKER_REFERENCE, quality.reference_gates(frame, day)),
     )
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    pool=VENDOR_POOL,
-    group_name=GROUP,
-    kinds={"parquet", "polygon"},
-    freshness_policy=DAILY_FRESHNESS,
-    check_specs=[
-        spec(
-            "corporate_actions",
-            "split_ratios_plausible",
-            "Split ratios between 1:200 and 200:1.",
-            blocking=False,
-        )
-    ],
+@daily_asset(
+    CORPORATE_ACTIONS,
+    schemas.CorporateActions,
+    quality.CORPORATE_ACTIONS_GATES,
+    group=GROUP,
+    vendor=True,
+    root=True,
 )
 def corporate_actions(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.MaterializeResult:
     """Splits executed and dividends going ex on the trading day (one request each). Daily bars
@@ -123,25 +87,16 @@ def corporate_actions(context: dg.AssetExecutionContext, polygon: PolygonResourc
 
     splits, dividends, usage = run(fetch())
     frame = schemas.enforce(schemas.CorporateActions, ref.corporate_actions_frame(splits, dividends, day))
-    written = lake.write_partition("corporate_actions", day, frame, sort_by=["symbol", "action", "action_id"])
-    ratio = pl.col("split_from") / pl.col("split_to")
-    gate = evaluate(
-        row_rule(
-            "split_ratios_plausible",
-            ratio.is_null() | ratio.is_between(1 / 200, 200),
-            "ratio in [1/200, 200]",
-        ),
-        frame,
-    )
+    written = lake.write_partition(CORPORATE_ACTIONS, day, frame, sort_by=["symbol", "action", "action_id"])
     return dg.MaterializeResult(
         metadata={
-            **written.metadata(),
+            **partition_metadata(written),
             "splits": int((frame["action"] == "split").sum()),
-            "reverse_splits": int(frame.filter(ratio > 1).height),
+            "reverse_splits": int(frame.filter(quality.SPLIT_RATIO > 1).height),
             "dividends": int((frame["action"] == "dividend").sum()),
             **usage_metadata(usage),
         },
-        check_results=results("corporate_actions", [gate], warn={"split_ratios_plausible"}),
+        check_results=checks.results(CORPORATE_ACTIONS, quality.corporate_actions_gates(frame)),
     )
 
 
@@ -149,23 +104,13 @@ class TickerDetailsConfig(SymbolsConfig):
     types: list[str] = list(ref.DETAIL_TYPES_DEFAULT)
 
 
-@dg.asset(
-    partitions_def=trading_days,
-    backfill_policy=ONE_DAY_PER_RUN,
-    pool=VENDOR_POOL,
-    group_name=GROUP,
-    kinds={"parquet", "polygon"},
-    deps=["ticker_reference"],
-    freshness_policy=DAILY_FRESHNESS,
-    automation_condition=DOWNSTREAM_AUTOMATION,
-    check_specs=[
-        spec(
-            "ticker_details",
-            "shares_mostly_known",
-            "At least 90% of tracked tickers have shares outstanding.",
-            blocking=False,
-        ),
-    ],
+@daily_asset(
+    TICKER_DETAILS,
+    schemas.TickerDetails,
+    quality.TICKER_DETAILS_GATES,
+    group=GROUP,
+    deps=[TICKER_REFERENCE],
+    vendor=True,
 )
 def ticker_details(
     context: dg.AssetExecutionContext, config: TickerDetailsConfig, polygon: PolygonResource
@@ -178,7 +123,7 @@ def ticker_details(
     newly listed since. Float = shares x the vendor's *latest* free-float percentage (the vendor
     keeps no float history; see docs/universe.md on this residual look-ahead)."""
     day = partition_day(context)
-    reference = lake.read_partition("ticker_reference", day)
+    reference = lake.read_partition(TICKER_REFERENCE, day)
     if reference is None:
         raise dg.Failure(f"ticker_reference for {day} is missing; materialize it first")
     tracked = reference.filter(pl.col("active") & pl.col("type").is_in(config.types))["symbol"].to_list()
@@ -204,7 +149,7 @@ def ticker_details(
             wanted = selected or tracked
             # Anchor rows: from the lake when the anchor partition exists (cheap), else asked
             # with date=anchor, which returns the same values.
-            stored = None if (day == anchor or selected) else lake.read_partition("ticker_details", anchor)
+            stored = None if (day == anchor or selected) else lake.read_partition(TICKER_DETAILS, anchor)
             if stored is not None:
                 anchor_rows = {r["symbol"]: r for r in stored.iter_rows(named=True) if r["as_of"] == anchor}
             else:
@@ -228,24 +173,16 @@ def ticker_details(
     fresh = ref.details_frame(rows)
     frame = schemas.enforce(schemas.TickerDetails, fresh)
     if selected:
-        written = lake.replace_symbols("ticker_details", day, frame, selected, sort_by=["symbol"])
-        frame = lake.read_partition("ticker_details", day)
+        written = lake.replace_symbols(TICKER_DETAILS, day, frame, selected, sort_by=["symbol"])
+        frame = lake.read_partition(TICKER_DETAILS, day)
     else:
-        written = lake.write_partition("ticker_details", day, frame, sort_by=["symbol"])
-    known = frame["weighted_shares_outstanding"].is_not_null().sum() / max(1, len(tracked))
-    gate = evaluate(
-        frame_rule(
-            "shares_mostly_known", lambda f: known >= 0.9, "shares known for >= 90% of tracked tickers"
-        ),
-        frame,
-        {"known_share": round(float(known), 4)},
-    )
+        written = lake.write_partition(TICKER_DETAILS, day, frame, sort_by=["symbol"])
     return dg.MaterializeResult(
         metadata={
-            **written.metadata(),
+            **partition_metadata(written),
             "refreshed": asked,
             "week_anchor": anchor.isoformat(),
             **usage_metadata(usage),
         },
-        check_results=results("ticker_details", [gate], warn={"shares_mostly_known"}),
+        check_results=checks.results(TICKER_DETAILS, quality.ticker_details_gates(frame, len(tracked))),
     )

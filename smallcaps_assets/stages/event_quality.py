@@ -13,7 +13,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import calendar as cal
-from ..gates import GateResult, evaluate, frame_rule, row_rule
+from ..gates import Gate, GateResult
 
 
 class Checklist(BaseModel):
@@ -29,81 +29,98 @@ class Checklist(BaseModel):
     min_days_for_day_share: int = Field(20, ge=1, description="the day rule needs this many days")
 
 
-# Blocking rules; the others are WARN.
-ERROR_RULES = frozenset({"events_type_balance", "events_day_share"})
+TOP_SYMBOLS = 20  # the concentration rule's "top" symbols
+MIN_DAILY_EVENT_RATE = 0.0005
+MAX_DAILY_EVENT_RATE = 0.10
+DEFAULTS = Checklist()
+
+DAILY_EVENT_RATE = Gate(
+    "daily_event_rate",
+    f"Share of symbol-days with an event stays within {MIN_DAILY_EVENT_RATE:.2%}-{MAX_DAILY_EVENT_RATE:.0%}.",
+    "warn",
+)
+TYPE_BALANCE = Gate(
+    "events_type_balance",
+    "No event type above {p.max_type_share:.0%} of the trailing {p.window_sessions} sessions' events.",
+    params=DEFAULTS,
+)
+SESSION_MIX = Gate(
+    "events_session_mix",
+    "Regular-hours share of events between {p.min_rth_share:.0%} and {p.max_rth_share:.0%}.",
+    "warn",
+    DEFAULTS,
+)
+SYMBOL_CONCENTRATION = Gate(
+    "events_symbol_concentration",
+    f"Top-{TOP_SYMBOLS} symbols below {{p.max_top20_share:.0%}} of the window's events.",
+    "warn",
+    DEFAULTS,
+)
+PER_SYMBOL = Gate(
+    "events_per_symbol", "Median events per active symbol >= {p.min_median_per_symbol:g}.", "warn", DEFAULTS
+)
+DAY_SHARE = Gate(
+    "events_day_share",
+    "No single day above {p.max_day_share:.0%} of the window's events (judged once the window holds "
+    "{p.min_days_for_day_share} days).",
+    params=DEFAULTS,
+)
+IN_UNIVERSE = Gate("events_in_universe", "Every event's symbol is in that day's universe.")
+IN_SESSION = Gate(
+    "events_in_session",
+    "Every timestamp lies inside its extended session: after 04:00 ET, at most the end of after-hours.",
+)
+CHECKLIST_GATES = (TYPE_BALANCE, SESSION_MIX, SYMBOL_CONCENTRATION, PER_SYMBOL, DAY_SHARE)
+INTRADAY_GATES = (*CHECKLIST_GATES, IN_UNIVERSE, IN_SESSION)
+# Blocking rules of the checklist; the others are WARN.
+ERROR_RULES = frozenset(g.name for g in CHECKLIST_GATES if g.blocking)
+
+
+def daily_event_rate(events: int, symbol_days: int) -> GateResult:
+    """The daily screen's hit rate: events per symbol-day of the partition."""
+    rate = events / max(1, symbol_days)
+    return DAILY_EVENT_RATE.judge(
+        MIN_DAILY_EVENT_RATE <= rate <= MAX_DAILY_EVENT_RATE, {"rate": round(rate, 5)}
+    )
 
 
 def checklist(window: pl.DataFrame, params: Checklist | None = None) -> list[GateResult]:
     """``window``: intraday events of the trailing partitions (columns date, symbol, event_type,
     session). Returns one GateResult per rule, with its figures."""
-    p = params or Checklist()
+    p = params or DEFAULTS
     n = window.height
     if n == 0:
-        empty = {"events": 0}
-        return [
-            evaluate(frame_rule(name, lambda f: True, "no events in the window"), window, empty)
-            for name in (
-                "events_type_balance",
-                "events_session_mix",
-                "events_symbol_concentration",
-                "events_per_symbol",
-                "events_day_share",
-            )
-        ]
+        return [g.judge(True, {"events": 0}, p) for g in CHECKLIST_GATES]
     types = window.group_by("event_type").len().sort("len", descending=True)
     top_type_share = types["len"][0] / n
     rth_share = float((window["session"] == "RTH").mean())
     per_symbol = window.group_by("symbol").len().sort("len", descending=True)
-    top20_share = per_symbol["len"].head(20).sum() / n
+    top20_share = per_symbol["len"].head(TOP_SYMBOLS).sum() / n
     median_per_symbol = float(per_symbol["len"].median())
     days = window.group_by("date").len().sort("len", descending=True)
     day_share = days["len"][0] / n
     enough_days = days.height >= p.min_days_for_day_share
     return [
-        evaluate(
-            frame_rule(
-                "events_type_balance",
-                lambda f: top_type_share <= p.max_type_share,
-                f"no type above {p.max_type_share:.0%} of events",
-            ),
-            window,
+        TYPE_BALANCE.judge(
+            top_type_share <= p.max_type_share,
             {"top_type": types["event_type"][0], "top_type_share": round(top_type_share, 4), "events": n},
+            p,
         ),
-        evaluate(
-            frame_rule(
-                "events_session_mix",
-                lambda f: p.min_rth_share <= rth_share <= p.max_rth_share,
-                f"regular-hours share in [{p.min_rth_share:.0%}, {p.max_rth_share:.0%}]",
-            ),
-            window,
-            {"rth_share": round(rth_share, 4)},
+        SESSION_MIX.judge(
+            p.min_rth_share <= rth_share <= p.max_rth_share, {"rth_share": round(rth_share, 4)}, p
         ),
-        evaluate(
-            frame_rule(
-                "events_symbol_concentration",
-                lambda f: top20_share < p.max_top20_share,
-                f"top-20 symbols below {p.max_top20_share:.0%} of events",
-            ),
-            window,
+        SYMBOL_CONCENTRATION.judge(
+            top20_share < p.max_top20_share,
             {"top20_share": round(top20_share, 4), "active_symbols": per_symbol.height},
+            p,
         ),
-        evaluate(
-            frame_rule(
-                "events_per_symbol",
-                lambda f: median_per_symbol >= p.min_median_per_symbol,
-                f"median events per active symbol >= {p.min_median_per_symbol}",
-            ),
-            window,
-            {"median_per_symbol": median_per_symbol},
+        PER_SYMBOL.judge(
+            median_per_symbol >= p.min_median_per_symbol, {"median_per_symbol": median_per_symbol}, p
         ),
-        evaluate(
-            frame_rule(
-                "events_day_share",
-                lambda f: (not enough_days) or day_share <= p.max_day_share,
-                f"no day above {p.max_day_share:.0%} of the window (needs {p.min_days_for_day_share} days)",
-            ),
-            window,
+        DAY_SHARE.judge(
+            (not enough_days) or day_share <= p.max_day_share,
             {"top_day": str(days["date"][0]), "top_day_share": round(day_share, 4), "days": days.height},
+            p,
         ),
     ]
 
@@ -115,13 +132,6 @@ def partition_rules(events: pl.DataFrame, universe_symbols: set[str], day: dt.da
     ts = pl.col("ts").dt.epoch("ns")
     inside = (ts > sess.ns("pre_open")) & (ts <= sess.ns("post_close"))
     return [
-        evaluate(
-            row_rule(
-                "events_in_universe",
-                pl.col("symbol").is_in(sorted(universe_symbols)),
-                "every event's symbol is in the day's universe",
-            ),
-            events,
-        ),
-        evaluate(row_rule("events_in_session", inside, "04:00 ET < ts <= end of after-hours"), events),
+        IN_UNIVERSE.rows(events, pl.col("symbol").is_in(sorted(universe_symbols))),
+        IN_SESSION.rows(events, inside),
     ]

@@ -39,19 +39,15 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import calendar as cal
-from .events import EVENT_SCHEMA
+from .events.schema import EVENT_KEY_SCHEMA, UTC_NS
 
-UTC_NS = pl.Datetime("ns", "UTC")
 MINUTE = dt.timedelta(minutes=1)
 
 FUNNEL = ("detected", "score", "liquidity", "spread", "universe", "dedup", "per_day", "per_window")
 
 # The event's own columns (as in intraday_events), then what the selection measured and the window.
 MANIFEST_SCHEMA: dict[str, pl.DataType] = {
-    **{
-        c: EVENT_SCHEMA[c]
-        for c in ("event_id", "symbol", "ts", "event_type", "session", "direction", "strength")
-    },
+    **EVENT_KEY_SCHEMA,
     "score": pl.Float64(),
     "window_start": UTC_NS,
     "window_end": UTC_NS,

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-UTC_NS = pl.Datetime("ns", "UTC")
+from .events.schema import UTC_NS
+
 NS = 1_000_000_000
 PAGE_LIMIT = 50_000  # the vendor's maximum page size for trades and quotes
 

@@ -7,8 +7,8 @@ import shutil
 import polars as pl
 import pytest
 
+from smallcaps_assets import asset_names, lake
 from smallcaps_assets import calendar as cal
-from smallcaps_assets import lake
 from smallcaps_assets.materialize import materialize_range
 
 from .conftest import DAY
@@ -74,3 +74,31 @@ def test_score_of_a_day_never_uses_that_day_or_later(event_lake):
     ):
         assert scored == (event_type in enough), event_type
     assert enough, "the test market should give some type 20 events on one day"
+
+
+def test_every_materialisation_carries_its_row_count(event_lake):
+    """``dagster/row_count`` on every asset's materialisation (the whole graph ran here), equal to
+    the rows of the partition it wrote."""
+    root, out = event_lake
+    for outcome in out.days:
+        assert set(outcome.metadata) == set(asset_names.ALL), outcome.day
+        for asset, meta in outcome.metadata.items():
+            partition = lake.read_partition(asset, outcome.day, root)
+            assert meta["dagster/row_count"] == partition.height == meta["rows"], (outcome.day, asset)
+
+
+def test_the_demo_summary_counts_events_by_session_and_type_from_the_catalogue(event_lake, capsys):
+    from smallcaps_assets.cli import _print_events
+
+    root, _ = event_lake
+    days = [DAY, cal.next_trading_day(DAY)]
+    events = lake.read_partitions(asset_names.INTRADAY_EVENTS, days, root)
+    _print_events(days)
+    lines = capsys.readouterr().out.splitlines()
+    by_session = dict(events.group_by("session").len().iter_rows())
+    assert lines[0] == (
+        f"  intraday events         {events.height:,}: "
+        + ", ".join(f"{s} {by_session.get(s, 0):,}" for s in ("PM", "RTH", "AH"))
+    )
+    by_type = dict(events.group_by("event_type").len().iter_rows())
+    assert {line.split()[0]: int(line.split()[1].replace(",", "")) for line in lines[1:]} == by_type

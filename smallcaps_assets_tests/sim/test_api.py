@@ -22,7 +22,7 @@ import pytest
 
 from smallcaps_assets import calendar as cal
 from smallcaps_assets.sim import ApiFaults, SimMarket
-from smallcaps_assets.sim.api import create_app
+from smallcaps_assets.sim.api import RateLimiter, create_app, gateway
 from smallcaps_assets_tests.conftest import CAPTURES, load_capture
 
 NY = cal.NY
@@ -1200,6 +1200,30 @@ def test_rate_limit_429_with_retry_after(small_market):
         assert client.get("/v3/reference/exchanges", key="other-key").status_code == 200  # per key
     finally:
         client.close()
+
+
+def test_rate_limit_state_is_bounded(small_market, monkeypatch):
+    """A server seeing ever new keys keeps at most ``MAX_RATE_LIMIT_KEYS`` token buckets."""
+    monkeypatch.setattr(gateway, "MAX_RATE_LIMIT_KEYS", 8)
+    app = create_app(small_market, faults=ApiFaults(rate_limit=0.001, rate_burst=1))
+    client = Client(app)
+    try:
+        assert all(client.get("/v3/reference/exchanges", key=f"k{i}").status_code == 200 for i in range(30))
+        assert len(app.state.rate_limiter) == 8
+        assert client.get("/v3/reference/exchanges", key="k29").status_code == 429  # recent: still drained
+        assert client.get("/v3/reference/exchanges", key="k0").status_code == 200  # forgotten: a full bucket
+    finally:
+        client.close()
+
+
+def test_rate_limiter_forgets_the_least_recently_seen_key():
+    limiter = RateLimiter(rate=0.001, burst=1, max_keys=2)
+    assert limiter.take("a") == 0 and limiter.take("b") == 0
+    assert limiter.take("a") >= 1  # drained, and now the most recently seen
+    assert limiter.take("c") == 0  # drops b, not a
+    assert list(limiter.buckets) == ["a", "c"]
+    assert limiter.take("a") >= 1 and limiter.take("b") == 0
+    assert list(limiter.buckets) == ["a", "b"]
 
 
 def test_random_429_and_5xx(small_market):

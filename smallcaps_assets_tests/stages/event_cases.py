@@ -306,8 +306,8 @@ def _ticks(x: float) -> int:
     return round(x * 10_000)
 
 
-def _vol_unit(rows: list[dict], k: int, p: events.IntradayParams) -> float | None:
-    b, w = p.vol_unit_bars, p.momentum_window_minutes
+def _vol_unit(rows: list[dict], k: int, b: int, w: int) -> float | None:
+    """Mean |close change| over the ``b`` changes ending ``w`` bars before bar ``k``."""
     if k < b + w:
         return None
     diffs = [
@@ -332,7 +332,7 @@ def recompute(event: dict, bars: pl.DataFrame, prior_close: float | None, p: eve
         out["ev_volume"] = bar["volume"]
         out["ev_open"] = bar["open"]
     elif etype == "tape_speed":
-        window = [r for r in rows[: k + 1] if r["ts"] >= bar["ts"] - (p.tape_window_minutes - 1) * MIN]
+        window = [r for r in rows[: k + 1] if r["ts"] >= bar["ts"] - (p.tape_speed.window_minutes - 1) * MIN]
         out["ev_transactions"] = sum(r["transactions"] for r in window)
         out["ev_open"] = window[0]["open"]
     elif etype == "opening_range_break":
@@ -347,23 +347,25 @@ def recompute(event: dict, bars: pl.DataFrame, prior_close: float | None, p: eve
         out["ev_level_ts"] = next(r["ts"] for r in before if r["high"] == level)
         out["ev_high"] = bar["high"]
     elif etype == "consolidation_break":
-        w = p.cons_minutes
+        w, nb = p.consolidation_break.minutes, p.consolidation_break.min_bars
         window = [r for r in rth[:-1] if r["ts"] >= bar["ts"] - w * MIN]
         out["ev_range_high"] = max(r["high"] for r in window)
         out["ev_range_low"] = min(r["low"] for r in window)
         changes = [abs(_ticks(rth[i]["close"]) - _ticks(rth[i - 1]["close"])) for i in range(1, len(rth) - 1)]
         out["ev_vol_unit"] = sum(changes) / (len(changes) * 10_000)
-        out["ev_baseline"] = sum(round(r["volume"]) for r in rth[-1 - p.cons_min_bars : -1]) / p.cons_min_bars
+        out["ev_baseline"] = sum(round(r["volume"]) for r in rth[-1 - nb : -1]) / nb
         out["ev_volume"] = bar["volume"]
     elif etype == "flush":
-        w = p.flush_window_minutes
+        w = p.flush.window_minutes
         out["ev_level"] = max(r["high"] for r in rth if r["ts"] >= bar["ts"] - (w - 1) * MIN)
-        out["ev_vol_unit"] = _vol_unit(rows, k, p)
+        out["ev_vol_unit"] = _vol_unit(rows, k, p.flush.vol_unit_bars, p.flush.vol_unit_lag_bars)
     elif etype == "price_momentum":
-        w = p.momentum_window_minutes
+        w = p.price_momentum.window_minutes
         ref = [r for r in rows[:k] if r["ts"] <= bar["ts"] - w * MIN][-1]["close"]
         out["ev_ref_price"] = ref
-        out["ev_vol_unit"] = max(_vol_unit(rows, k, p), p.vol_unit_floor * ref)
+        out["ev_vol_unit"] = max(
+            _vol_unit(rows, k, p.price_momentum.vol_unit_bars, w), p.price_momentum.vol_unit_floor * ref
+        )
     elif etype == "halt_resumption":
         prev = rth[-2]
         out["ev_halt_start"] = prev["ts"]
@@ -376,7 +378,7 @@ def recompute(event: dict, bars: pl.DataFrame, prior_close: float | None, p: eve
         minute = round((prev["ts"] - sess.market_open) / MIN)
         rth_len = round((sess.market_close - sess.market_open) / MIN)
         out["ev_band_pct"] = events.luld_band(
-            prior_close if prior_close is not None else ref, minute, rth_len, p.luld_tier
+            prior_close if prior_close is not None else ref, minute, rth_len, p.halt_resumption.luld_tier
         )
     elif etype == "gap_and_go":
         out["ev_pm_high"] = max(r["high"] for r in rows if r["ts"] < sess.market_open)
@@ -395,6 +397,8 @@ def recompute(event: dict, bars: pl.DataFrame, prior_close: float | None, p: eve
         level = max(r["high"] for r in before)
         j = next(i for i, r in enumerate(before) if r["high"] == level)
         out["ev_level"] = level
-        out["ev_ref_price"] = min(r["low"] for r in before[max(0, j - p.parabolic_window_bars + 1) : j + 1])
+        out["ev_ref_price"] = min(
+            r["low"] for r in before[max(0, j - p.parabolic_exhaustion.window_bars + 1) : j + 1]
+        )
         out["ev_prev_low"] = before[-1]["low"]
     return out

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from smallcaps_assets.bench_detect import sim_context, sim_day
+from smallcaps_assets.bench.detect import sim_context, sim_day
 from smallcaps_assets.sim import SimConfig, SimMarket
 from smallcaps_assets.stages import events
 
@@ -193,25 +193,17 @@ def test_event_rates_are_plausible(catalyst_days):
 # below then cover every detector's candidate paths, not just the default (rare) events.
 LOOSE = events.IntradayParams(
     min_baseline_days=3,
-    spike_ratio=1.5,
-    tape_ratio=1.2,
-    tape_min_transactions=5,
-    momentum_min_z=1.0,
-    momentum_min_move=0.003,
-    parabolic_min_run=0.02,
-    parabolic_recent_minutes=15,
-    flush_min_drop=0.01,
-    flush_min_sigmas=1.0,
-    cons_tightness=2.0,
-    cons_volume_ratio=0.8,
-    pullback_min_leg=0.01,
-    pullback_min_retrace=0.05,
-    gap_min=0.01,
-    halt_min_gap_minutes=2,
-    halt_band_fraction=0.05,
-    hod_min_age_minutes=3,
-    vwap_hold_minutes=3,
-    vwap_min_depth=0.001,
+    volume_spike={"ratio": 1.5},
+    tape_speed={"ratio": 1.2, "min_transactions": 5},
+    price_momentum={"min_z": 1.0, "min_move": 0.003},
+    parabolic_exhaustion={"min_run": 0.02, "recent_minutes": 15},
+    flush={"min_drop": 0.01, "min_sigmas": 1.0},
+    consolidation_break={"tightness": 2.0, "volume_ratio": 0.8},
+    first_pullback={"min_leg": 0.01, "min_retrace": 0.05},
+    gap_and_go={"min_gap": 0.01},
+    halt_resumption={"min_gap_minutes": 2, "band_fraction": 0.05},
+    hod_break={"min_age_minutes": 3},
+    vwap_break={"hold_minutes": 3, "min_depth": 0.001},
 )
 
 

@@ -6,11 +6,10 @@ import json
 import math
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from smallcaps_assets.bench_cli import format_sim_report, register
-from smallcaps_assets.sim.bench import bench_sim
+from smallcaps_assets.bench.cli import bench_app
+from smallcaps_assets.bench.sim import bench_sim, format_report
 
 TIMINGS = {
     "minute_bars_normal",
@@ -70,21 +69,14 @@ def test_repeats_validated(small_market):
 
 
 def test_cli_table_and_json(report, monkeypatch):
-    import smallcaps_assets.sim.bench as bench
+    import smallcaps_assets.bench.sim as bench
 
     monkeypatch.setattr(bench, "bench_sim", lambda market, repeats: report)
-    app = typer.Typer()
-    register(app)
-
-    @app.callback()
-    def _group() -> None:  # a group, so the command is invoked by name as under `smallcaps bench`
-        pass
-
     runner = CliRunner()
-    out = runner.invoke(app, ["sim", "--json", "--repeats", "1", "--symbols", "60", "--seed", "11"])
+    out = runner.invoke(bench_app, ["sim", "--json", "--repeats", "1", "--symbols", "60", "--seed", "11"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.output) == report
-    out = runner.invoke(app, ["sim", "--repeats", "1", "--symbols", "60", "--seed", "11"])
+    out = runner.invoke(bench_app, ["sim", "--repeats", "1", "--symbols", "60", "--seed", "11"])
     assert out.exit_code == 0, out.output
-    assert out.output.strip() == format_sim_report(report).strip()
+    assert out.output.strip() == format_report(report).strip()
     assert "serve_grouped_daily" in out.output

@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
-import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from .. import calendar as cal
-from .market import SimMarket
+from ..sim.market import SimMarket
+from . import machine_info
 
 NS = 1_000_000_000
 BENCH_KEY = "bench"
@@ -42,7 +40,7 @@ BENCH_KEY = "bench"
 
 def _clear_sim_caches() -> None:
     """Empty the process-wide caches of the simulation (pure functions: only speed changes)."""
-    from . import conditions, prices, reference
+    from ..sim import conditions, prices, reference
 
     for fn in (
         getattr(reference, "profiles", None),
@@ -142,7 +140,7 @@ async def _get_all(client, url: str) -> int:
 def _serve(market: SimMarket, urls: list[str]) -> int:
     import httpx
 
-    from .api import create_app
+    from ..sim.api import create_app
 
     async def run() -> int:
         app = create_app(market)
@@ -169,22 +167,6 @@ def _ticks_urls(ticker: str, lo: int, hi: int) -> list[str]:
 # ------------------------------------------------------------------------------------------ entry point
 
 
-def machine_info() -> dict:
-    import numpy
-    import polars
-
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor() or None,
-        "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "polars": polars.__version__,
-        "numpy": numpy.__version__,
-    }
-
-
 def bench_sim(market: SimMarket | None = None, repeats: int = 5) -> dict:
     """Time the simulated market; see the module docstring for what each figure means."""
     if repeats < 1:
@@ -194,7 +176,7 @@ def bench_sim(market: SimMarket | None = None, repeats: int = 5) -> dict:
     # Imports are not what "cold" measures: load the app and the HTTP client up front.
     import httpx  # noqa: F401
 
-    from . import api  # noqa: F401
+    from ..sim import api  # noqa: F401
 
     normal, normal_day = _normal_case(market)
     cat, cat_day, shape = _catalyst_case(market)
@@ -240,3 +222,28 @@ def bench_sim(market: SimMarket | None = None, repeats: int = 5) -> dict:
         "timings": timings,
         "total_s": time.perf_counter() - t_total,
     }
+
+
+def format_report(report: dict) -> str:
+    """A readable table of ``bench_sim``'s result."""
+    m, mk, cases = report["machine"], report["market"], report["cases"]
+    cat = cases["catalyst"]
+    lines = [
+        f"machine: {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}, polars {m['polars']}",
+        f"market: seed {mk['seed']}, {mk['n_symbols']} tickers, {mk['start']}..{mk['end']} "
+        f"({mk['sessions']} sessions); repeats {report['repeats']}",
+        f"normal: {cases['normal']['ticker']} {cases['normal']['date']}; "
+        f"catalyst: {cat['ticker']} {cat['date']} ({cat['shape']}); "
+        f"tick window {cases['window_et']} ET",
+        "",
+    ]
+    width = max(len(k) for k in report["timings"])
+    lines.append(f"{'operation':<{width}}  {'rows':>8}  {'cold ms':>10}  {'median ms':>10}")
+    lines.append("-" * (width + 34))
+    for name, t in report["timings"].items():
+        lines.append(
+            f"{name:<{width}}  {t['rows']:>8}  {t['cold_s'] * 1e3:>10.1f}  {t['median_s'] * 1e3:>10.1f}"
+        )
+    lines.append("")
+    lines.append(f"total {report['total_s']:.1f} s")
+    return "\n".join(lines)

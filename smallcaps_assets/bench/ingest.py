@@ -46,9 +46,10 @@ import time
 import httpx
 import polars as pl
 
-from . import calendar as cal
-from .polygon.client import PolygonClient
-from .polygon.usage import ApiUsage
+from .. import calendar as cal
+from ..polygon.client import PolygonClient
+from ..polygon.usage import ApiUsage
+from . import machine_info
 
 GROUPED_ENDPOINT = "/v2/aggs/grouped/locale/us/market/stocks/{date}"
 AGGS_ENDPOINT = "/v2/aggs/ticker/{ticker}/range/{multiplier}/{timespan}/{from}/{to}"
@@ -62,7 +63,7 @@ def default_workers() -> int:
 
 def bench_config(symbols: int, days: int, seed: int):
     """The benchmark's market: ``symbols`` tickers, simulated from a quarter before the history."""
-    from .sim import SimConfig
+    from ..sim import SimConfig
 
     sessions = history_sessions(days)
     start = sessions[0] - dt.timedelta(days=92)
@@ -84,8 +85,8 @@ def history_sessions(days: int) -> list[dt.date]:
 
 def _server_cost(config, sessions: list[dt.date], samples: int) -> dict:
     """In-process generation time of the simulator, measured before the server runs (no contention)."""
-    from .sim import SimMarket
-    from .sim.server import warm
+    from ..sim import SimMarket
+    from ..sim.server import warm
 
     market = SimMarket(config)
     t0 = time.perf_counter()
@@ -127,7 +128,7 @@ async def _fetch_history(client: PolygonClient, sessions: list[dt.date]) -> tupl
 async def _fetch_minutes(
     client: PolygonClient, symbols: list[str], sessions: list[dt.date]
 ) -> tuple[float, int]:
-    from .stages import minute
+    from ..stages import minute
 
     async def one(sym: str, day: dt.date) -> pl.DataFrame:
         rows = await client.aggs(sym, 1, "minute", day, day, adjusted=False)
@@ -152,8 +153,7 @@ def bench_ingest(
     rate_limit_per_s: float = 100.0,
 ) -> dict:
     """Run the benchmark (see the module docstring); returns the JSON-able report."""
-    from .sim.bench import machine_info
-    from .sim.server import served_sim
+    from ..sim.server import served_sim
 
     workers = workers or default_workers()
     concurrency = concurrency or 2 * workers

@@ -11,20 +11,15 @@ their sum exceeds the total).
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import platform
-import sys
 import time
-from typing import Annotated
 
 import numpy as np
 import polars as pl
-import typer
 
-from . import calendar as cal
-from .stages import minute as minute_stage
-from .stages.events import EVENT_TYPES, baselines, detect_intraday, make_context
+from .. import calendar as cal
+from ..stages import minute as minute_stage
+from ..stages.events import EVENT_TYPES, baselines, detect_intraday, make_context
+from . import machine_info
 
 BENCH_DAY = dt.date(2024, 3, 7)
 
@@ -88,7 +83,7 @@ def build_frame(
     The source market has ``sim_symbols`` tickers (catalyst rate 8%); baselines come from the
     ``baseline_days`` sessions before BENCH_DAY.
     """
-    from .sim import SimConfig, SimMarket
+    from ..sim import SimConfig, SimMarket
 
     cfg = SimConfig(
         seed=seed, n_symbols=sim_symbols, start=dt.date(2024, 2, 1), end=BENCH_DAY, catalyst_rate=0.08
@@ -139,18 +134,6 @@ def build_frame(
     return big, big_ctx, info
 
 
-def _machine() -> dict:
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "polars": pl.__version__,
-        "numpy": np.__version__,
-        "polars_threads": pl.thread_pool_size(),
-    }
-
-
 def bench_detect(
     rows: int = 20_000_000,
     per_detector: bool = True,
@@ -186,7 +169,7 @@ def bench_detect(
         "runs_s": [round(r, 3) for r in runs],
         "build_s": round(build_s, 1),
         "frame": info,
-        "machine": _machine(),
+        "machine": {**machine_info(), "polars_threads": pl.thread_pool_size()},
     }
     if per_detector:
         alone = {}
@@ -199,7 +182,7 @@ def bench_detect(
     return report
 
 
-def format_detect_report(r: dict) -> str:
+def format_report(r: dict) -> str:
     lines = [
         f"machine: {r['machine']['platform']}, {r['machine']['cpu_count']} CPUs, polars {r['machine']['polars']}",
         f"bars: {r['bar_rows']:,} rows, {r['symbols']:,} symbols (tiled from {r['frame']['source_symbols']} "
@@ -214,36 +197,3 @@ def format_detect_report(r: dict) -> str:
         for k, v in r["detector_alone_s"].items():
             lines.append(f"  {k:<22} {v:>7.2f} s")
     return "\n".join(lines)
-
-
-def register_detect(bench_app: typer.Typer) -> None:
-    """Add ``detect`` to the ``bench`` group: ``smallcaps bench detect [--json] [--rows N]``."""
-
-    @bench_app.command("detect")
-    def detect(
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print one JSON object instead of a table.")
-        ] = False,
-        rows: Annotated[
-            int, typer.Option("--rows", min=1_000, help="Minute-bar rows to detect on.")
-        ] = 20_000_000,
-        per_detector: Annotated[
-            bool, typer.Option("--per-detector/--no-per-detector", help="Also time each detector alone.")
-        ] = True,
-        repeats: Annotated[int, typer.Option("--repeats", min=1, help="Full runs (best is reported).")] = 1,
-        sim_symbols: Annotated[
-            int, typer.Option("--sim-symbols", min=10, help="Tickers of the source simulated market.")
-        ] = 200,
-        baseline_days: Annotated[
-            int, typer.Option("--baseline-days", min=1, help="Prior sessions in the baselines.")
-        ] = 5,
-    ) -> None:
-        """Run every intraday detector over a large simulated day and report rows per second."""
-        report = bench_detect(
-            rows=rows,
-            per_detector=per_detector,
-            repeats=repeats,
-            sim_symbols=sim_symbols,
-            baseline_days=baseline_days,
-        )
-        typer.echo(json.dumps(report) if as_json else format_detect_report(report))

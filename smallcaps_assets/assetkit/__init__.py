@@ -1,18 +1,26 @@
-"""Pieces every stage's assets share: run config, automation, metadata helpers."""
+"""What the asset modules in ``defs/`` share: policies, run config, run helpers.
+
+Nothing here defines a Dagster object, which is why it lives outside ``defs/``: the code location
+loads every module in ``defs/`` as definitions (``dg.load_from_defs_folder``). ``metadata`` holds
+the catalogue metadata every asset carries; ``flatfiles`` the flat-file source of the bars.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Literal, TypeVar
 
 import dagster as dg
-import polars as pl
 from pydantic import Field
 
 from .. import calendar as cal
+from .. import checks
+from ..gates import Gate
+from ..partitions import trading_days
 from ..stages.reference import validate_symbols
+from .metadata import Contract, contract_metadata
 
 T = TypeVar("T")
 
@@ -28,6 +36,52 @@ VENDOR_POOL = "polygon_api"
 # One run per trading day: each asset writes exactly its day's files, lookbacks find their
 # upstream days in date order, and a failed day is retried alone.
 ONE_DAY_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+VENDOR_KINDS = {"parquet", "polygon"}
+LAKE_KINDS = {"parquet"}
+
+
+def daily_asset(
+    name: str,
+    contract: Contract,
+    gates: Sequence[Gate],
+    *,
+    group: str,
+    deps: Sequence[str | dg.AssetDep] = (),
+    vendor: bool = False,
+    root: bool = False,
+):
+    """``@dg.asset`` for one daily lake asset with the project's policies: trading-day partitions,
+    one day per run, the daily freshness policy, downstream automation (not on a ``root``, which
+    only the schedule starts), the vendor pool and kinds when it calls the ``vendor``, its
+    contract's column schema and its gates' check specs."""
+    return dg.asset(
+        name=name,
+        partitions_def=trading_days,
+        backfill_policy=ONE_DAY_PER_RUN,
+        pool=VENDOR_POOL if vendor else None,
+        group_name=group,
+        kinds=VENDOR_KINDS if vendor else LAKE_KINDS,
+        deps=list(deps),
+        freshness_policy=DAILY_FRESHNESS,
+        automation_condition=None if root else DOWNSTREAM_AUTOMATION,
+        metadata=contract_metadata(contract),
+        check_specs=checks.specs(name, gates),
+    )
+
+
+def daily_spec(name: str, contract: Contract, description: str, *, group: str, deps: Sequence[str]):
+    """An ``AssetSpec`` of a vendor-fed daily asset written by a multi-asset, with the policies of
+    :func:`daily_asset` (the multi-asset carries partitions, backfill policy, pool and checks)."""
+    return dg.AssetSpec(
+        name,
+        deps=list(deps),
+        description=description,
+        group_name=group,
+        kinds=VENDOR_KINDS,
+        freshness_policy=DAILY_FRESHNESS,
+        automation_condition=DOWNSTREAM_AUTOMATION,
+        metadata=contract_metadata(contract),
+    )
 
 
 class SymbolsConfig(dg.Config):
@@ -58,14 +112,6 @@ def sessions_window(start: int, end: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(
         start_offset=start, end_offset=end, allow_nonexistent_upstream_partitions=True
     )
-
-
-# Shared by daily and minute bars: a bar's range must contain its open and close.
-OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
-    pl.col("high") >= pl.max_horizontal("open", "close")
-)
-
-POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
 
 
 def run(coro: Awaitable[T]) -> T:

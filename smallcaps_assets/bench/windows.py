@@ -36,10 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import calendar as cal
-from . import lake
-from .bench_ingest import BENCH_KEY, bench_config, history_sessions
-from .sim.bench import machine_info
+from .. import calendar as cal
+from .. import lake
+from ..asset_names import EVENT_QUOTES, EVENT_TRADES
+from . import machine_info
+from .ingest import BENCH_KEY, bench_config, history_sessions
 
 NS = 1_000_000_000
 LIQUID_SHARE = 0.4  # events come from the day's most-traded 40% of common stocks
@@ -47,7 +48,7 @@ LIQUID_SHARE = 0.4  # events come from the day's most-traded 40% of common stock
 
 def synthetic_windows(market, days: int, events: int, seed: int = 3) -> list:
     """About ``events`` windows spread evenly over the last ``days`` sessions (see module doc)."""
-    from .stages.windows import EventWindow
+    from ..stages.windows import EventWindow
 
     rng = random.Random(seed)
     sessions = history_sessions(days)
@@ -118,10 +119,10 @@ def bench_windows(
     concurrency: int = 16,
     seed: int = 7,
 ) -> dict:
-    from .polygon import connect
-    from .sim import SimMarket
-    from .sim.server import served_sim
-    from .stages import windows as win
+    from ..polygon import connect
+    from ..sim import SimMarket
+    from ..sim.server import served_sim
+    from ..stages import windows as win
 
     config = bench_config(symbols, days, seed)
     market = SimMarket(config)
@@ -159,8 +160,8 @@ def bench_windows(
                     trades, quotes, outcomes = ledger.assemble(day_windows)
                     trades_n += trades.height
                     raw_quotes_n += int(outcomes["raw_quotes"].sum())
-                    lake.write_partition("event_trades", day, trades, root=root)
-                    lake.write_partition("event_quotes", day, quotes, root=root)
+                    lake.write_partition(EVENT_TRADES, day, trades, root=root)
+                    lake.write_partition(EVENT_QUOTES, day, quotes, root=root)
                     files += 2
                 finished = time.monotonic()
         on_disk = sum(1 for _ in root.rglob("*.parquet"))
@@ -196,3 +197,11 @@ def bench_windows(
         else None,
         "machine": machine_info(),
     }
+
+
+def format_report(report: dict) -> str:
+    """One figure per line, then the machine."""
+    lines = [f"{key:<22} {value}" for key, value in report.items() if key != "machine"]
+    m = report["machine"]
+    lines.append(f"{'machine':<22} {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""Every lake asset's name, written once.
+
+An asset's name is its Dagster asset key, its lake folder (``<root>/<name>/date=.../``) and its
+DuckDB view, so a typo in any of them is a silent miss: code names assets through these constants
+only. ``smallcaps_assets_tests/test_definitions.py`` checks that the lists below are exactly the
+code location's assets, so a new asset that is not named here fails a test.
+
+Pure: no Dagster import, so the lake, the CLI and the benchmarks can use it cheaply.
+"""
+
+from __future__ import annotations
+
+TICKER_REFERENCE = "ticker_reference"
+CORPORATE_ACTIONS = "corporate_actions"
+TICKER_DETAILS = "ticker_details"
+DAILY_BARS = "daily_bars"
+UNIVERSE = "universe"
+MINUTE_BARS = "minute_bars"
+DAILY_EVENTS = "daily_events"
+INTRADAY_EVENTS = "intraday_events"
+EVENT_MANIFEST = "event_manifest"
+EVENT_TRADES = "event_trades"
+EVENT_QUOTES = "event_quotes"
+
+# Reference data and bars: the vendor side of a trading day, from the ticker list to minute bars.
+INGEST = (TICKER_REFERENCE, CORPORATE_ACTIONS, TICKER_DETAILS, DAILY_BARS, UNIVERSE, MINUTE_BARS)
+# What the day's bars lead to: the daily screen, the detectors, the manifest and its windows.
+EVENTS = (DAILY_EVENTS, INTRADAY_EVENTS, EVENT_MANIFEST, EVENT_TRADES, EVENT_QUOTES)
+# Every asset, in graph order. Each one writes lake partitions and gets a DuckDB view.
+ALL = INGEST + EVENTS
+# What the lookbacks read (universe: 20 prior sessions of daily bars): a warm-up or a long backfill
+# runs these over the range first.
+DAILY_HISTORY = (TICKER_REFERENCE, CORPORATE_ACTIONS, DAILY_BARS)
+
+
+def selection(*names: str) -> str:
+    """A Dagster selection string naming exactly these assets, e.g. ``key:a or key:b``."""
+    return " or ".join(f"key:{name}" for name in names)

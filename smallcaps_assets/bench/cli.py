@@ -1,0 +1,140 @@
+"""``smallcaps bench sim|detect|ingest|windows``: one Typer group, added once by the root CLI.
+
+Every command prints a readable report, or with ``--json`` one JSON object (the figures the docs
+quote). The benchmark modules are imported when their command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from ..sim.cli import ConfigOpt, SeedOpt, SymbolsOpt, load_sim_config
+
+bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a readable report.")]
+LatencyOpt = Annotated[float, typer.Option("--latency-ms", min=0, help="Server latency per request.")]
+BenchSeedOpt = Annotated[int, typer.Option("--seed")]
+
+
+def _emit(report: dict, as_json: bool, format_report: Callable[[dict], str]) -> None:
+    typer.echo(json.dumps(report) if as_json else format_report(report))
+
+
+@bench_app.command("sim")
+def sim(
+    as_json: JsonOpt = False,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Calls per figure (median).")] = 5,
+    seed: SeedOpt = None,
+    symbols: SymbolsOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Time the simulated market: minute bars, tick windows, grouped daily, and serving them over ASGI."""
+    from ..sim.market import SimMarket
+    from . import sim as bench
+
+    report = bench.bench_sim(SimMarket(load_sim_config(config, seed, symbols)), repeats=repeats)
+    _emit(report, as_json, bench.format_report)
+
+
+@bench_app.command("detect")
+def detect(
+    as_json: JsonOpt = False,
+    rows: Annotated[
+        int, typer.Option("--rows", min=1_000, help="Minute-bar rows to detect on.")
+    ] = 20_000_000,
+    per_detector: Annotated[
+        bool, typer.Option("--per-detector/--no-per-detector", help="Also time each detector alone.")
+    ] = True,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Full runs (best is reported).")] = 1,
+    sim_symbols: Annotated[
+        int, typer.Option("--sim-symbols", min=10, help="Tickers of the source simulated market.")
+    ] = 200,
+    baseline_days: Annotated[
+        int, typer.Option("--baseline-days", min=1, help="Prior sessions in the baselines.")
+    ] = 5,
+) -> None:
+    """Run every intraday detector over a large simulated day and report rows per second."""
+    from . import detect as bench
+
+    report = bench.bench_detect(
+        rows=rows,
+        per_detector=per_detector,
+        repeats=repeats,
+        sim_symbols=sim_symbols,
+        baseline_days=baseline_days,
+    )
+    _emit(report, as_json, bench.format_report)
+
+
+@bench_app.command("ingest")
+def ingest(
+    as_json: JsonOpt = False,
+    symbols: Annotated[
+        int, typer.Option("--symbols", min=10, help="Tickers in the served market (server cost is linear).")
+    ] = 200,
+    days: Annotated[
+        int, typer.Option("--days", min=1, help="Sessions of daily history (252 = a year).")
+    ] = 252,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Server worker processes (default: CPUs, max 4).")
+    ] = None,
+    latency_ms: LatencyOpt = 50.0,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="Client in-flight requests (default 2 per worker)."),
+    ] = None,
+    minute_symbols: Annotated[int, typer.Option("--minute-symbols", min=1)] = 50,
+    minute_days: Annotated[int, typer.Option("--minute-days", min=1)] = 5,
+    seed: BenchSeedOpt = 7,
+) -> None:
+    """Ingest a year of whole-market daily bars (and a sample of minute bars) with the vendor
+    client from `smallcaps sim serve` run as a child process; see smallcaps_assets/bench/ingest.py."""
+    from . import ingest as bench
+
+    if minute_days > days:
+        raise typer.BadParameter("--minute-days must be <= --days")
+    report = bench.bench_ingest(
+        symbols=symbols,
+        days=days,
+        workers=workers,
+        latency_ms=latency_ms,
+        concurrency=concurrency,
+        minute_symbols=minute_symbols,
+        minute_days=minute_days,
+        seed=seed,
+    )
+    _emit(report, as_json, bench.format_report)
+
+
+@bench_app.command("windows")
+def windows(
+    as_json: JsonOpt = False,
+    events: Annotated[int, typer.Option("--events", min=1, help="Event windows to download.")] = 3000,
+    days: Annotated[int, typer.Option("--days", min=1, help="Sessions the events spread over.")] = 60,
+    symbols: Annotated[int, typer.Option("--symbols", min=10, help="Tickers in the served market.")] = 600,
+    rate_limit: Annotated[
+        float, typer.Option("--rate-limit", min=1, help="Account limit (req/s): server and client.")
+    ] = 100.0,
+    latency_ms: LatencyOpt = 50.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Client in-flight requests.")] = 16,
+    seed: BenchSeedOpt = 7,
+) -> None:
+    """Download event windows (trades + quotes) from `smallcaps sim serve --latency-ms 50
+    --rate-limit 100` with the event_trades/event_quotes downloader; see smallcaps_assets/bench/windows.py."""
+    from . import windows as bench
+
+    report = bench.bench_windows(
+        events=events,
+        days=days,
+        symbols=symbols,
+        rate_limit=rate_limit,
+        latency_ms=latency_ms,
+        concurrency=concurrency,
+        seed=seed,
+    )
+    _emit(report, as_json, bench.format_report)

@@ -1,0 +1,263 @@
+"""The registry: one look-ahead case per time-partitioned asset (docs/testing.md says how to add
+one). ``CASES`` maps each asset key to its day-level case; ``EXTRA_CASES`` holds the intraday
+cutoff cases. ``test_lookahead.py`` fails when an asset of the definitions has no case.
+
+The forbidden rewrites listed here are the asset's own; every case also gets "every partition
+after D is scrambled" and "the vendor's market ends on D" from the harness.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from smallcaps_assets import lake
+
+from .harness import (
+    AfterEvent,
+    At,
+    Case,
+    Context,
+    LakeRewrite,
+    VendorRewrite,
+    before_cutoff,
+    compose,
+    day_d,
+    every_other_row,
+    from_cutoff,
+    prior_session,
+    scale,
+    scramble,
+    set_column,
+    shift_time,
+    vendor_results,
+    week_anchor,
+)
+
+# ---------------------------------------------------------------------- shared rewrites
+PRICES = ("open", "high", "low", "close", "vwap")
+SHARES = ("weighted_shares_outstanding", "share_class_shares_outstanding")
+
+# A forbidden rewrite should be consequential if it were read: it pushes values across the
+# asset's thresholds rather than nudging them.
+#
+# Day D's daily bar is end-of-day data; an asset built from "prior" data must not read it. Prices
+# x0.3 would make every symbol gap up 230% from a "prior close" taken from it. Its split_ratio is
+# the exception: it comes from corporate_actions of D (known before the open), so it is kept,
+# and rewriting it is an allowed input of intraday_events.
+D_DAILY_BAR = LakeRewrite(
+    "daily_bars[D]: prices x0.3, volume and count x7 (split_ratio kept)",
+    "daily_bars",
+    day_d,
+    compose(scale(0.3, *PRICES), scale(7, "volume", "transactions")),
+)
+# Shares x100 would lift every market cap over the $2B ceiling.
+D_SHARES = LakeRewrite(
+    "ticker_details[D]: shares and float x100", "ticker_details", day_d, scale(100, *SHARES, "float_shares")
+)
+
+
+def _edge_prints(original, ctx: Context):
+    """``ticks_frame`` that also returns a print at each manifest window's end and one just
+    before its start whenever the request reaches them (a correct request never does)."""
+
+    async def replaced(self, kind, ticker, gte_ns=None, lte_ns=None, *args, **kwargs):
+        frame = await original(self, kind, ticker, gte_ns, lte_ns, *args, **kwargs)
+        manifest = lake.read_partition("event_manifest", ctx.day, ctx.root)
+        mine = manifest.filter(pl.col("symbol") == ticker)
+        lo, hi = gte_ns or 0, lte_ns if lte_ns is not None else 2**63 - 1
+        edges = [
+            s
+            for a, b in mine.select(
+                pl.col("window_start").dt.epoch("ns"), pl.col("window_end").dt.epoch("ns")
+            ).iter_rows()
+            for s in (a - 1, b)
+            if lo <= s <= hi
+        ]
+        if not edges or frame.is_empty():
+            return frame
+        fake = pl.concat(
+            frame.head(1).with_columns(
+                pl.lit(s, dtype=frame.schema["sip_timestamp"]).alias("sip_timestamp"),
+                pl.lit(10**15 + i, dtype=frame.schema["sequence_number"]).alias("sequence_number"),
+            )
+            for i, s in enumerate(edges)
+        )
+        return pl.concat([frame, fake])
+
+    return replaced
+
+
+TICKS_OUTSIDE_WINDOWS = VendorRewrite(
+    "vendor ticks: a print at each window's end and just before its start", "ticks_frame", _edge_prints
+)
+
+# ---------------------------------------------------------------------- the cases
+_EVENT_WINDOWS = Case(
+    assets=("event_trades", "event_quotes"),
+    forbidden=(TICKS_OUTSIDE_WINDOWS,),
+    allowed=(
+        LakeRewrite(
+            "event_manifest[D]: windows 2 min later",
+            "event_manifest",
+            day_d,
+            shift_time(dt.timedelta(minutes=2), "window_start", "window_end"),
+        ),
+        LakeRewrite("event_manifest[D]: every other event", "event_manifest", day_d, every_other_row),
+    ),
+    note="Downloads exactly [window_start, window_end) of D's manifest events.",
+)
+
+CASES: dict[str, Case] = {
+    "ticker_reference": Case(
+        assets=("ticker_reference",),
+        allowed=(vendor_results("vendor tickers of D: every other one", "tickers", lambda r: r[::2]),),
+        note="The vendor's reference as of D; nothing after D.",
+    ),
+    "corporate_actions": Case(
+        assets=("corporate_actions",),
+        allowed=(vendor_results("vendor splits of D: none", "splits", lambda r: []),),
+        note="Actions executed or going ex on D, asked for D only.",
+    ),
+    "ticker_details": Case(
+        assets=("ticker_details",),
+        allowed=(
+            LakeRewrite(
+                "ticker_reference[D]: every other ticker", "ticker_reference", day_d, every_other_row
+            ),
+            LakeRewrite(
+                "ticker_details[week anchor]: shares x3",
+                "ticker_details",
+                week_anchor,
+                scale(3, *SHARES),
+            ),
+        ),
+        note="Shares as of D: carried from the week's anchor or asked with date=D.",
+    ),
+    "daily_bars": Case(
+        assets=("daily_bars",),
+        allowed=(
+            LakeRewrite(
+                "corporate_actions[D]: split_from x2", "corporate_actions", day_d, scale(2, "split_from")
+            ),
+            vendor_results("vendor grouped daily of D: every other bar", "grouped_daily", lambda r: r[::2]),
+        ),
+        note="D's raw bars and D's split ratio; nothing after D.",
+    ),
+    "universe": Case(
+        assets=("universe",),
+        forbidden=(D_DAILY_BAR, D_SHARES),
+        allowed=(
+            LakeRewrite(
+                "ticker_details[D-1]: shares x100",
+                "ticker_details",
+                prior_session,
+                scale(100, *SHARES),
+            ),
+            LakeRewrite("daily_bars[D-1]: prices x0.02", "daily_bars", prior_session, scale(0.02, *PRICES)),
+            LakeRewrite(
+                "ticker_reference[D]: every other ticker", "ticker_reference", day_d, every_other_row
+            ),
+        ),
+        note="Eligibility on D from data known before D's open: D-1 close and shares, D's listing.",
+    ),
+    "minute_bars": Case(
+        assets=("minute_bars",),
+        allowed=(LakeRewrite("universe[D]: every other symbol", "universe", day_d, every_other_row),),
+        note="D's bars of D's universe; nothing after D.",
+    ),
+    "daily_events": Case(
+        assets=("daily_events",),
+        forbidden=(D_SHARES,),
+        allowed=(
+            LakeRewrite("daily_bars[D]: volume x10", "daily_bars", day_d, scale(10, "volume")),
+            LakeRewrite("daily_bars[D-1]: prices x0.8", "daily_bars", prior_session, scale(0.8, *PRICES)),
+        ),
+        note="An end-of-day screen of D's bar against prior sessions; nothing after D.",
+    ),
+    "intraday_events": Case(
+        assets=("intraday_events",),
+        forbidden=(D_DAILY_BAR, D_SHARES),
+        allowed=(
+            LakeRewrite(
+                "minute_bars[D]: volume x5", "minute_bars", day_d, scale(5, "volume", "transactions")
+            ),
+            LakeRewrite(
+                "minute_bars[D-1]: volume x10 (baselines)",
+                "minute_bars",
+                prior_session,
+                scale(10, "volume", "transactions"),
+            ),
+            LakeRewrite(
+                "daily_bars[D-1]: prices x0.5 (prior close)", "daily_bars", prior_session, scale(0.5, *PRICES)
+            ),
+            LakeRewrite("daily_bars[D]: split_ratio x0.5", "daily_bars", day_d, scale(0.5, "split_ratio")),
+            LakeRewrite("universe[D]: every other symbol", "universe", day_d, every_other_row),
+            LakeRewrite(
+                "intraday_events[D-1]: strength x0.5 (score history)",
+                "intraday_events",
+                prior_session,
+                scale(0.5, "strength"),
+            ),
+        ),
+        note="Prior close from D-1 (in D's share units), baselines from prior sessions, score "
+        "against prior sessions' events; D's own bars are the detectors' input.",
+    ),
+    "event_manifest": Case(
+        assets=("event_manifest",),
+        forbidden=(D_DAILY_BAR, D_SHARES),
+        allowed=(
+            LakeRewrite(
+                "intraday_events[D]: every score 0.99", "intraday_events", day_d, set_column("score", 0.99)
+            ),
+            LakeRewrite("minute_bars[D]: volume x0.01", "minute_bars", day_d, scale(0.01, "volume")),
+            LakeRewrite("universe[D]: every other symbol", "universe", day_d, every_other_row),
+        ),
+        note="Day level only: the per-symbol-day pick uses the whole day's events (docs/testing.md).",
+    ),
+    "event_trades": _EVENT_WINDOWS,
+    "event_quotes": _EVENT_WINDOWS,
+}
+
+
+def _intraday_cutoff(cutoff) -> Case:
+    return Case(
+        assets=("intraday_events",),
+        cutoff=cutoff,
+        forbidden=(
+            LakeRewrite("minute_bars[D] from the cutoff", "minute_bars", day_d, from_cutoff(scramble())),
+        ),
+        allowed=(
+            LakeRewrite(
+                "minute_bars[D] before the cutoff: volume x5",
+                "minute_bars",
+                day_d,
+                before_cutoff(scale(5, "volume", "transactions")),
+            ),
+        ),
+        note="Every event stamped before the cutoff (evidence, strength, score) is fixed by then.",
+    )
+
+
+# A fixed mid-morning cutoff, and one a minute after a baseline-using event: time-of-day
+# baselines are smoothed over neighbouring minutes, so a leak of D's own bars into them is seen
+# only by events just before the cutoff.
+EXTRA_CASES: list[Case] = [
+    _intraday_cutoff(At(dt.time(11, 0))),
+    _intraday_cutoff(AfterEvent("volume_spike", quantile=0.5)),
+]
+
+# Allowed rewrites whose effect a known bug hides: (case name, rewrite label) -> the bug. The test
+# expects these to fail (strict xfail), so fixing the bug turns them into failures that say
+# "delete the entry".
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
+
+
+def all_cases() -> list[Case]:
+    """Every distinct case, day-level first."""
+    out: list[Case] = []
+    for case in [*CASES.values(), *EXTRA_CASES]:
+        if all(case is not c for c in out):
+            out.append(case)
+    return out

@@ -1,0 +1,138 @@
+"""Every GO/NO-GO gate of event_manifest fails on the input it guards against, and passes on a
+clean one."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from smallcaps_assets.defs import manifest as manifest_defs
+from smallcaps_assets.stages import manifest as mf
+from smallcaps_assets.stages import manifest_quality as quality
+from smallcaps_assets.stages import windows as win
+
+from .microstructure_cases import DAY, clean_manifest
+
+
+@pytest.fixture(scope="module")
+def clean() -> pl.DataFrame:
+    return clean_manifest()
+
+
+def manifest_gates(frame, prior=None, trailing=None, universe=None, params=quality.DEFAULTS):
+    uni = universe if universe is not None else frame.select("symbol").unique()
+    trailing = trailing if trailing is not None else frame
+    return {g.name: g for g in quality.manifest_gates(frame, DAY, uni, prior, trailing, params)}
+
+
+def test_a_clean_manifest_passes_every_gate(clean):
+    gates = manifest_gates(clean)
+    assert list(gates) == [g.name for g in quality.MANIFEST_GATES]
+    assert all(g.passed for g in gates.values()), [g.name for g in gates.values() if not g.passed]
+
+
+@pytest.mark.parametrize(
+    ("gate", "mutate"),
+    [
+        ("manifest_key_unique", lambda f: pl.concat([f, f.head(1)])),
+        (
+            "manifest_score_rule",
+            lambda f: f.with_columns(
+                score=pl.when(pl.int_range(pl.len()) == 0).then(0.59).otherwise("score")
+            ),
+        ),
+        (
+            "manifest_no_large_caps",
+            lambda f: f.with_columns(
+                market_cap=pl.when(pl.int_range(pl.len()) == 0).then(2.0e9).otherwise("market_cap")
+            ),
+        ),
+        (
+            "manifest_liquidity_rule",
+            lambda f: f.with_columns(
+                bar_volume=pl.when(pl.int_range(pl.len()) == 3).then(9_999.0).otherwise("bar_volume")
+            ),
+        ),
+        (
+            "manifest_spread_rule",
+            lambda f: f.with_columns(
+                est_spread_pct=pl.when(pl.int_range(pl.len()) == 2).then(5.01).otherwise("est_spread_pct")
+            ),
+        ),
+        (
+            "manifest_window_bounds",
+            lambda f: f.with_columns(
+                window_end=(pl.col("window_end") + dt.timedelta(minutes=1)).cast(win.UTC_NS)
+            ),
+        ),
+        (
+            "manifest_window_bounds",
+            lambda f: f.with_columns(window_start=(pl.col("ts") + dt.timedelta(seconds=1)).cast(win.UTC_NS)),
+        ),
+    ],
+)
+def test_each_row_rule_fails_on_a_bad_row(clean, gate, mutate):
+    gates = manifest_gates(mutate(clean), universe=clean.select("symbol"))
+    assert not gates[gate].passed
+    others = {g.name for g in gates.values() if not g.passed} - {gate}
+    # a duplicated row also puts its symbol over the per-day limit; every other rule stands alone
+    assert others <= ({"manifest_symbol_limits"} if gate == "manifest_key_unique" else set())
+
+
+def test_universe_membership(clean):
+    gates = manifest_gates(clean, universe=clean.select("symbol").head(29))
+    assert not gates["manifest_in_universe"].passed and gates["manifest_in_universe"].failures == 1
+
+
+def test_per_symbol_limits_count_prior_manifests(clean):
+    sym = clean["symbol"][0]
+    prior = pl.DataFrame({"symbol": [sym, sym]})
+    assert manifest_gates(clean, prior=prior)["manifest_symbol_limits"].passed
+    prior = pl.DataFrame({"symbol": [sym, sym, sym]})
+    gate = manifest_gates(clean, prior=prior)["manifest_symbol_limits"]
+    assert not gate.passed and gate.figures["symbols_over_window_limit"] == 1
+    twice = pl.concat(
+        [
+            clean,
+            clean.head(1).with_columns(
+                event_id=pl.lit("x"), ts=(pl.col("ts") + dt.timedelta(minutes=1)).cast(win.UTC_NS)
+            ),
+        ]
+    )
+    assert manifest_gates(twice)["manifest_symbol_limits"].figures["symbols_over_day_limit"] == 1
+
+
+def test_distribution_rules_are_judged_on_the_trailing_manifests(clean):
+    after_hours = clean.with_columns(session=pl.lit("AH"), event_type=pl.lit("flush"))
+    gates = manifest_gates(clean, trailing=after_hours)
+    assert (
+        not gates["manifest_session_mix"].passed and gates["manifest_session_mix"].figures["rth_share"] == 0
+    )
+    assert not gates["manifest_type_balance"].passed  # one type only
+    few = manifest_gates(clean, trailing=after_hours.head(quality.DEFAULTS.mix_min_events - 1))
+    assert few["manifest_session_mix"].passed and few["manifest_type_balance"].passed
+    warn = {name for name, g in gates.items() if g.severity == "warn"}
+    assert warn == {"manifest_session_mix", "manifest_type_balance"}
+
+
+def test_results_quote_the_run_thresholds(clean):
+    """A run with a stricter rule is judged, and described, with its own threshold."""
+    strict = quality.ManifestGateParams(mf.ManifestRules(min_score=0.95))
+    gate = manifest_gates(clean, params=strict)["manifest_score_rule"]
+    assert not gate.passed and gate.failures == clean.height  # every score is 0.9
+    assert "0.95" in gate.description
+    assert "0.60" in quality.SCORE_RULE.describe()  # the check's own text: the default
+
+
+def test_manifest_rules_reach_the_config():
+    with pytest.raises(Exception, match="window_sessions"):
+        manifest_defs.ManifestConfig(window_sessions=21).rules()
+    assert manifest_defs.ManifestConfig().rules() == mf.ManifestRules()
+    config = manifest_defs.ManifestConfig()
+    assert (config.max_type_share, config.min_rth_share, config.max_rth_share) == (
+        quality.DEFAULTS.max_type_share,
+        quality.DEFAULTS.min_rth_share,
+        quality.DEFAULTS.max_rth_share,
+    )
