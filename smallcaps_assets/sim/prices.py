@@ -718,8 +718,8 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
     n_trades[halted] = 0
     active = n_trades > 0
     m_idx = np.arange(n_min)
-    rth = (m_idx >= rth_start) & (m_idx < rth_end)
-    n_avg = np.where(active & rth, np.floor(n_trades * AVG_PRICE_RATE + rng.random(n_min)), 0).astype(
+    in_rth = (m_idx >= rth_start) & (m_idx < rth_end)
+    n_avg = np.where(active & in_rth, np.floor(n_trades * AVG_PRICE_RATE + rng.random(n_min)), 0).astype(
         np.int64
     )
     n_void = np.where(active, np.floor(n_trades * VOID_RATE + rng.random(n_min)), 0).astype(np.int64)
@@ -747,7 +747,7 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
     spread[:rth_start] *= 3.0
     spread[rth_end:] *= 2.5
     after_open = m_idx - rth_start
-    spread[rth] *= 1.0 + 1.5 * np.exp(-after_open[rth] / 4.0)
+    spread[in_rth] *= 1.0 + 1.5 * np.exp(-after_open[in_rth] / 4.0)
     for h in halts:
         reopen = (h.end_ns - t0_ns) // 60_000_000_000
         later = m_idx >= reopen
