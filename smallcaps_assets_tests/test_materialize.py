@@ -164,3 +164,33 @@ def test_readme_line_on_a_fresh_instance_and_lake(empty_lake, tmp_path, monkeypa
             assert lake.partition_exists(asset, day, empty_lake), (asset, day)
     # the baselines were warm from the first day: 20 sessions of minute bars before it
     assert all(lake.partition_exists("minute_bars", d, empty_lake) for d in cal.sessions_before(start, 20))
+
+
+@pytest.mark.slow
+def test_intraday_events_over_two_months_on_a_fresh_instance_and_lake(empty_lake, tmp_path, monkeypatch):
+    """``--select '*intraday_events'`` over 44 sessions from nothing: the lookbacks and the score's
+    warm-up run first, and every day passes every blocking gate (the day rule included)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    start, end = dt.date(2024, 1, 2), dt.date(2024, 3, 5)
+    result = CliRunner().invoke(
+        app,
+        [
+            "materialize",
+            "--select",
+            "*intraday_events",
+            "--start",
+            start.isoformat(),
+            "--end",
+            end.isoformat(),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    days = cal.trading_days(start, end)
+    assert all(
+        lake.partition_exists("intraday_events", d, empty_lake)
+        for d in [*cal.sessions_before(start, 5), *days]
+    )
+    events = lake.read_partitions("intraday_events", days, empty_lake)
+    assert events.height > 0
