@@ -226,6 +226,7 @@ def bench_sim(market: SimMarket | None = None, repeats: int = 5) -> dict:
     serve_cases = {
         "serve_minute_bars_normal": [_bars_url(normal, normal_day)],
         "serve_minute_bars_catalyst": [_bars_url(cat, cat_day)],
+        "serve_minute_bars_busiest": [_bars_url(busy, busy_day)],
         "serve_ticks_10min_normal": _ticks_urls(normal, n_lo, n_hi),
         "serve_ticks_10min_catalyst": _ticks_urls(cat, c_lo, c_hi),
         "serve_ticks_10min_busiest": _ticks_urls(busy, b_lo, b_hi),
