@@ -23,6 +23,8 @@ class ManifestConfig(dg.Config):
     """Selection rules (defaults from the old system; docs/manifest.md)."""
 
     min_score: float = _R.min_score
+    max_per_symbol_type_day: int = _R.max_per_symbol_type_day
+    context_types: list[str] = list(_R.context_types)
     max_per_symbol_day: int = _R.max_per_symbol_day
     max_per_symbol_window: int = _R.max_per_symbol_window
     window_sessions: int = _R.window_sessions
@@ -74,13 +76,14 @@ def event_manifest(
     context: dg.AssetExecutionContext, config: ManifestConfig, polygon: PolygonResource
 ) -> dg.MaterializeResult:
     """Intraday events selected for trades/quotes download: score >= 0.60, at most 1 per symbol
-    per day and 3 per symbol over 5 sessions, event bar >= $100K and >= 10K shares, spread at
-    the event <= 5% (the median of the vendor's last 100 quotes before ts, one request per event
-    that passed score and liquidity; the close-high-low estimate on the bars up to the event when
-    no quote comes back), symbol in the day's universe with cap < $2B (re-checked), each with
-    its window [ts - 3 min, ts + 7 min). ``manifest_sha256`` in metadata hashes the windows asked
-    for; every downloaded window records it. Metadata ``funnel_*`` counts the events left after
-    each rule, ``spread_*`` where the selected events' spreads came from, ``api/*`` the requests."""
+    and type and 3 per symbol per day, and 6 per symbol over 5 sessions, event bar >= $100K and
+    >= 10K shares, spread at the event <= 5% (the median of the vendor's last 100 quotes before
+    ts, one request per event that passed score and liquidity; the close-high-low estimate on the
+    bars up to the event when no quote comes back), symbol in the day's universe with cap < $2B
+    (re-checked), each with its window [ts - 3 min, ts + 7 min). ``manifest_sha256`` in metadata
+    hashes the windows asked for; every downloaded window records it. Metadata ``funnel_*``
+    counts the events left after each rule, ``spread_*`` where the selected events' spreads came
+    from, ``api/*`` the requests."""
     day = partition_day(context)
     rules = config.rules()
     events = lake.read_partition(INTRADAY_EVENTS, day)
