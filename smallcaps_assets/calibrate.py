@@ -132,16 +132,29 @@ def collect(
         frames = [bar_cache[(t, day)] for t in tickers if bar_cache[(t, day)].height]
         return pl.concat(frames) if frames else sim_day(market, day, [])
 
+    universes: dict[dt.date, set[str]] = {}
+
+    def universe_on(day: dt.date) -> pl.DataFrame:
+        frame = universe_like(market, day, daily_cache)
+        universes[day] = set(frame["symbol"])
+        return frame
+
     all_events, symbol_days, manifests, history = [], [], [], None
     for day in days:
-        universe = universe_like(market, day, daily_cache)
+        universe = universe_on(day)
         tickers = universe["symbol"].to_list()
         prior = cal.sessions_before(day, BASELINE_SESSIONS)
         # Only the last 20 sessions' bars are ever read again.
         for key in [k for k in bar_cache if k[1] < prior[0]]:
             del bar_cache[key]
         bars = bars_of(tickers, day)
-        prior_bars = [bars_of(tickers, d) for d in prior if d >= market.config.start]
+        # As the asset: a prior day's minute bars exist only for that day's universe, so a name new
+        # to the universe has a short baseline (or none) for its first sessions.
+        prior_bars = [
+            bars_of([t for t in tickers if t in (universes.get(d) or set(universe_on(d)["symbol"]))], d)
+            for d in prior
+            if d >= market.config.start
+        ]
         prior_bars = [b for b in prior_bars if b.height]
         pcs = [
             {"symbol": t, "prior_close": plan.prev_close}

@@ -470,6 +470,18 @@ def test_a_common_type_is_ranked_mostly_by_its_own_strength():
     assert events.score(today, _history_with_rvol(), prior_weight=0)["score"][0] == pytest.approx(0.5)
 
 
+def test_a_symbol_without_baseline_is_pooled_by_its_move():
+    """No rvol_so_far (a name new to the universe): ranked by |change_so_far| among prior events."""
+    history = _history_with_rvol().with_columns(change_so_far=pl.Series([x / 100 for x in range(-20, 20)]))
+    today = _events(TODAY, [1.0, 1.0], etype="flush").with_columns(
+        rvol_so_far=pl.Series([None, 29.5], dtype=pl.Float64), change_so_far=pl.Series([-0.195, 0.9])
+    )
+    s = events.score(today, history)["score"].to_list()
+    # |changes| of history: 0.00 once, 0.01-0.19 twice each, 0.20 once; 0.195 beats 39 of 40
+    assert s[0] == pytest.approx(39 / 40)
+    assert s[1] == pytest.approx(30 / 40), "rvol_so_far first when it exists (30 of 40 below 29.5)"
+
+
 def test_the_pooled_rank_needs_enough_history():
     today = _with_rvol(_events(TODAY, [4.5], etype="flush"), [29.5])
     assert events.score(today, _history_with_rvol().head(19))["score"][0] is None

@@ -50,8 +50,11 @@ def test_rvol_so_far_is_volume_so_far_over_the_baseline_so_far():
     ev = hod_events(case, enabled=False)
     assert ev.height == 1
     assert ev["rvol_so_far"][0] == pytest.approx(so_far(case)["rvol"], rel=1e-12)
+    assert ev["change_so_far"][0] == pytest.approx(10.45 / 10.0 - 1.0, rel=1e-12)  # signed
     no_baseline = events.detect_intraday(case.bars, cases.context(10.0), cases.P())
     assert no_baseline.height >= 1 and no_baseline["rvol_so_far"].null_count() == no_baseline.height
+    no_close = events.detect_intraday(case.bars, cases.context(float("nan")), cases.P())
+    assert no_close.height >= 1 and no_close["change_so_far"].null_count() == no_close.height
 
 
 def test_the_baseline_so_far_has_a_floor():

@@ -9,13 +9,14 @@ module measures, at each event's bar and from the day's bars up to and including
 * ``rvol_so_far``: volume since 04:00 ET / the time-of-day baseline summed over the same minutes
   (floored at ``baseline_floor`` shares a minute, so a thin pre-market cannot make a ratio of a few
   shares); null without a usable baseline;
-* ``change``: |bar close / prior close - 1| (unknown without a prior close).
+* ``change_so_far``: bar close / prior close - 1 (unknown without a prior close).
 
 In play = dollar volume so far >= ``min_dollar_volume`` and (``rvol_so_far`` >= ``min_rvol`` or
-change >= ``min_change``). Types in ``exempt`` carry their own catalyst test and are always kept.
+|``change_so_far``| >= ``min_change``). Types in ``exempt`` carry their own catalyst test and are always kept.
 Every quantity is a running sum or a value of the event's own bar, so the filter reads nothing
-after the event (the look-ahead tests run with the filter on). ``rvol_so_far`` is kept on every
-event as context; the score uses it to rank types with little history.
+after the event (the look-ahead tests run with the filter on). ``rvol_so_far`` and
+``change_so_far`` are kept on every event as context; the score uses them to rank types with
+little history.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .params import InPlayParams
 
 
 def running_context(frames: ChunkFrames, rows: pl.DataFrame, baseline_floor: float) -> pl.DataFrame:
-    """``rvol_so_far``, ``dollar_volume_so_far`` and ``change`` at each of ``rows`` (detector rows:
+    """``rvol_so_far``, ``dollar_volume_so_far`` and ``change_so_far`` at each of ``rows`` (detector rows:
     ``sid``, ``m`` of a bar of ``frames.full``), in the order of ``rows``."""
     full, env = frames.full, frames.env
     sid = rows["sid"].to_numpy().astype(np.int64)
@@ -44,7 +45,7 @@ def running_context(frames: ChunkFrames, rows: pl.DataFrame, baseline_floor: flo
     dollars = sums["dollars"].to_numpy()[at]
     close = full["c"].to_numpy()[at]
     with np.errstate(divide="ignore", invalid="ignore"):
-        change = np.abs(close / env.prior_close[sid] - 1.0)
+        change = close / env.prior_close[sid] - 1.0
     rvol = np.full(len(sid), np.nan)
     base_row = env.base_row[sid]
     ok = base_row >= 0
@@ -56,19 +57,20 @@ def running_context(frames: ChunkFrames, rows: pl.DataFrame, baseline_floor: flo
             rvol[ok] = vol[ok] / so_far
         rvol[~np.isfinite(rvol)] = np.nan
     return pl.DataFrame(
-        {"rvol_so_far": rvol, "dollar_volume_so_far": dollars, "change": change},
+        {"rvol_so_far": rvol, "dollar_volume_so_far": dollars, "change_so_far": change},
         nan_to_null=True,
     )
 
 
 def annotate(frames: ChunkFrames, found: pl.DataFrame, p: InPlayParams) -> pl.DataFrame:
-    """The detectors' rows of one chunk with ``rvol_so_far``, and without the rows whose symbol was
-    not in play at the bar (unless ``p.enabled`` is False or the type is exempt)."""
+    """The detectors' rows of one chunk with ``rvol_so_far`` and ``change_so_far``, and without the
+    rows whose symbol was not in play at the bar (unless ``p.enabled`` is False or the type is exempt)."""
     ctx = running_context(frames, found, p.baseline_floor)
-    out = found.with_columns(rvol_so_far=ctx["rvol_so_far"])
+    out = found.with_columns(rvol_so_far=ctx["rvol_so_far"], change_so_far=ctx["change_so_far"])
     if not p.enabled:
         return out
     in_play = (ctx["dollar_volume_so_far"].fill_null(0.0) >= p.min_dollar_volume) & (
-        (ctx["rvol_so_far"].fill_null(0.0) >= p.min_rvol) | (ctx["change"].fill_null(0.0) >= p.min_change)
+        (ctx["rvol_so_far"].fill_null(0.0) >= p.min_rvol)
+        | (ctx["change_so_far"].abs().fill_null(0.0) >= p.min_change)
     )
     return out.filter(in_play | pl.col("event_type").is_in(list(p.exempt)))

@@ -29,9 +29,11 @@ EVENT_KEY_SCHEMA: dict[str, pl.DataType] = {
 }
 
 # Context measured at the event's bar for every event, whatever its type (``inplay.py``): how far
-# the symbol is "in play" so far today. Null when the symbol has no usable baseline.
+# the symbol is "in play" so far today. ``rvol_so_far`` is null when the symbol has no usable
+# baseline, ``change_so_far`` (close / prior close - 1) when it has no prior close.
 CONTEXT_SCHEMA: dict[str, pl.DataType] = {
     "rvol_so_far": pl.Float64(),
+    "change_so_far": pl.Float64(),
 }
 
 # The typed evidence columns, in output order: null where a type does not use one (the registry entry

@@ -15,6 +15,8 @@ def _et_date(col: str = "ts") -> pl.Expr:
 
 
 PRIOR_WEIGHT = 20  # prior events' weight: the type's own rank dominates once it has more history
+# The context columns the pooled rank reads, in order of preference (absolute values).
+POOLED = ("rvol_so_far", "change_so_far")
 
 
 def _midrank(ref: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -38,11 +40,12 @@ def score(
       events: (#history strengths < s + 0.5 x #equal) / n.
     * ``pooled``: the mid-rank percentile of the event's ``rvol_so_far`` among every prior event's
       (all types; needs ``min_history`` of them): how far its symbol is in play, comparable across
-      types.
+      types. A symbol without a baseline (new to the universe) has no ``rvol_so_far``: its events are
+      ranked by |``change_so_far``| among every prior event's instead.
     * score = (n x own + ``prior_weight`` x pooled) / (n + ``prior_weight``): a rare type (a few
       halts or gap-and-gos in 60 sessions) borrows the pooled rank, a common one is ranked by its own
-      strength. Without a pooled rank (no ``rvol_so_far``, or too little history) the score is the
-      own rank when n >= ``min_history``, else null ("not enough history").
+      strength. Without a pooled rank (neither context value, or too little history) the score is
+      the own rank when n >= ``min_history``, else null ("not enough history").
 
     Rows of ``events_history`` dated today or later (ET date of ``ts``) are ignored, and today's
     other events never enter, so a score cannot change with anything that happens later today.
@@ -57,20 +60,16 @@ def score(
     day = days[0]
     prior_days = cal.trading_days(day - dt.timedelta(days=2 * window_days + 14), day - dt.timedelta(days=1))
     window = prior_days[-window_days:]
-    has_rvol = "rvol_so_far" in events_history.columns
-    cols = ["event_type", "strength", *(["rvol_so_far"] if has_rvol else [])]
+    context = [c for c in POOLED if c in events_history.columns]
     if events_history.is_empty() or not window:
-        hist = pl.DataFrame(
-            schema={"event_type": pl.String, "strength": pl.Float64, "rvol_so_far": pl.Float64}
-        )
+        hist = pl.DataFrame(schema={"event_type": pl.String, "strength": pl.Float64})
     else:
         hist = (
             events_history.with_columns(_d=_et_date())
             .filter((pl.col("_d") >= window[0]) & (pl.col("_d") < day))
-            .select(cols)
+            .select("event_type", "strength", *context)
         )
-        if not has_rvol:
-            hist = hist.with_columns(rvol_so_far=pl.lit(None, pl.Float64))
+    hist = hist.with_columns(pl.lit(None, pl.Float64).alias(c) for c in POOLED if c not in hist.columns)
     types = events_today["event_type"].to_numpy()
     strength = events_today["strength"].cast(pl.Float64).to_numpy()
     own = np.full(events_today.height, np.nan)
@@ -84,11 +83,15 @@ def score(
         own[sel] = _midrank(ref, strength[sel])
         n[sel] = len(ref)
     pooled = np.full(events_today.height, np.nan)
-    ref = np.sort(hist["rvol_so_far"].drop_nulls().cast(pl.Float64).to_numpy())
-    if len(ref) >= min_history and "rvol_so_far" in events_today.columns:
-        rv = events_today["rvol_so_far"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        ok = ~np.isnan(rv)
-        pooled[ok] = _midrank(ref, rv[ok])
+    for col in POOLED:  # rvol_so_far first; |change_so_far| only where it is missing
+        if col not in events_today.columns:
+            continue
+        ref = np.sort(np.abs(hist[col].cast(pl.Float64).drop_nulls().drop_nans().to_numpy()))
+        if len(ref) < min_history:
+            continue
+        x = np.abs(events_today[col].cast(pl.Float64).fill_null(np.nan).to_numpy())
+        ok = np.isnan(pooled) & ~np.isnan(x)
+        pooled[ok] = _midrank(ref, x[ok])
     with np.errstate(invalid="ignore"):
         blended = (n * np.nan_to_num(own) + prior_weight * pooled) / (n + prior_weight)
     scores = np.where(np.isnan(pooled), np.where(n >= min_history, own, np.nan), blended)
