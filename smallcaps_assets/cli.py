@@ -308,28 +308,54 @@ def _views(con) -> list[str]:
 @app.command()
 def sql(
     query: Annotated[str | None, typer.Argument(help="SQL to run; omit to list the views.")] = None,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Open the catalogue file $SMALLCAPS_DATA_DIR/smallcaps.duckdb read-write: its views, "
+            "and any table you create, persist; COPY and ATTACH are allowed.",
+        ),
+    ] = False,
 ) -> None:
     """Run SQL on the lake through DuckDB (views: ticker_reference, daily_bars, universe, minute_bars, ...).
 
-    The database lives at $SMALLCAPS_DATA_DIR/smallcaps.duckdb; open it with any DuckDB client too.
+    Read-only by default: the views live in an in-memory database, statements that write files
+    (COPY, EXPORT, ATTACH, INSTALL, LOAD) are refused, and the lake is never changed, so it works on a
+    read-only lake. --write opens the catalogue file instead, which any DuckDB client can open too.
     """
     import polars as pl
 
-    from . import lake_sql
+    from . import lake, lake_sql
 
-    with lake_sql.catalogue() as con:
-        if not query:
-            typer.echo(f"database: {lake_sql.database_path()}")
-            for name in _views(con):
-                typer.echo(f"  {name}")
-            return
-        try:
-            frame = con.sql(query).pl()
-        except Exception as exc:  # duckdb raises several error classes; the message names the problem
-            typer.secho(f"error: {exc}", fg="red", err=True)
-            raise typer.Exit(2) from exc
+    opened = lake_sql.catalogue() if write else lake_sql.reader()
+    try:
+        with opened as con:
+            if not query:
+                where = (
+                    lake_sql.database_path() if write else f"in-memory, read-only views of {lake.lake_root()}"
+                )
+                typer.echo(f"database: {where}")
+                for name in _views(con):
+                    typer.echo(f"  {name}")
+                return
+            if not write and lake_sql.CHANGES_TABLES.intersection(lake_sql.refuse_writes(con, query)):
+                typer.echo("note: in memory only, nothing is written (--write persists tables)", err=True)
+            relation = con.sql(query)  # None for a statement without a result (CREATE, SET, ...)
+            frame = relation.pl() if relation is not None else None
+    except Exception as exc:  # duckdb raises several error classes; the message names the problem
+        typer.secho(f"error: {_one_line(exc)}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    if frame is None:
+        typer.echo("ok")
+        return
     with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40):
         typer.echo(str(frame))
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of an error's message (DuckDB appends a caret diagram and hints below it)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -23,6 +23,9 @@ from upath import UPath
 
 DEFAULT_ROOT = "data"
 PART_FILE = "part-0.parquet"
+# Committed files only: a writer's ``.tmp-*`` file (complete or cut short by a crash) and any other
+# dot-file never match, so a stray one can neither double a day's rows nor break a query.
+PART_GLOB = "part-*.parquet"
 
 
 def lake_root(root: str | os.PathLike | None = None) -> UPath:
@@ -153,4 +156,5 @@ def replace_symbols(
 
 
 def asset_glob(asset: str, root: str | os.PathLike | None = None) -> str:
-    return str(lake_root(root) / asset / "date=*" / "*.parquet")
+    """Every committed partition file of ``asset`` (temp and hidden files excluded)."""
+    return str(lake_root(root) / asset / "date=*" / PART_GLOB)

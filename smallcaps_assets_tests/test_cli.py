@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 from typer.testing import CliRunner
 
@@ -97,7 +98,7 @@ def test_by_date_backfill_writes_one_partition_per_trading_day(sim_config_file, 
 def test_sql_lists_the_views_and_answers_a_query(cli_lake):
     listing = runner.invoke(app, ["sql"])
     assert listing.exit_code == 0, listing.output
-    assert f"database: {cli_lake / 'smallcaps.duckdb'}" in listing.output
+    assert f"database: in-memory, read-only views of {cli_lake}" in listing.output
     assert {"  daily_bars", "  ticker_reference", "  corporate_actions"} <= set(listing.output.splitlines())
     days = len({p.parent.name for p in (cli_lake / "daily_bars").glob("date=*/part-0.parquet")})
     answer = runner.invoke(app, ["sql", "select count(distinct date) as days from daily_bars"])
@@ -105,3 +106,80 @@ def test_sql_lists_the_views_and_answers_a_query(cli_lake):
     assert f"│ {days}" in answer.output
     bad = runner.invoke(app, ["sql", "select * from no_such_view"])
     assert bad.exit_code == 2 and "no_such_view" in bad.output
+
+
+@pytest.fixture
+def small_lake(tmp_path, monkeypatch) -> Path:
+    """Two days of a tiny universe, enough for `smallcaps sql`."""
+    root = tmp_path / "small_lake"
+    for day, n in ((dt.date(2024, 3, 4), 3), (dt.date(2024, 3, 5), 2)):
+        frame = pl.DataFrame({"symbol": [f"S{i}" for i in range(n)], "close": [1.0] * n})
+        lake.write_partition("universe", day, frame, ["symbol"], root=root)
+    monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(root))
+    return root
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every path under the lake with its bytes and mtime: any write, even a touch, shows."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else b"", p.stat().st_mtime_ns)
+        for p in [root, *root.rglob("*")]
+    }
+
+
+def _sql(*args: str):
+    return runner.invoke(app, ["sql", *args])
+
+
+@pytest.mark.parametrize(
+    ("query", "exit_code", "says"),
+    [
+        ("select count(*) as n from universe", 0, "5"),
+        ("select 1/0 as x", 0, "x"),
+        ("select * from no_such_view", 2, "no_such_view"),
+        ("create table kept as select 1 as a", 0, "in memory only"),
+        ("copy (select 1) to '{lake}/universe/date=2024-03-04/part-1.parquet'", 2, "COPY writes files"),
+        ("select 1; export database '{lake}/dump'", 2, "EXPORT writes files"),
+        ("attach '{lake}/other.duckdb'", 2, "ATTACH writes files"),
+        ("set temp_directory = '{lake}'", 2, "error"),
+    ],
+)
+def test_sql_is_read_only_and_leaves_the_lake_byte_identical(small_lake, query, exit_code, says):
+    before = _snapshot(small_lake)
+    result = _sql(query.format(lake=small_lake))
+    assert result.exit_code == exit_code, result.output
+    assert says in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+    assert _snapshot(small_lake) == before
+    assert not (small_lake / "smallcaps.duckdb").exists()
+
+
+def test_sql_works_on_a_read_only_lake(small_lake):
+    for path in [small_lake, *small_lake.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    try:
+        probe = small_lake / "probe"
+        try:
+            probe.write_bytes(b"")
+        except PermissionError:
+            pass
+        else:  # root ignores the mode bits; the byte-identical test above is the proof then
+            pytest.skip("running as root: chmod cannot make the lake read-only")
+        result = _sql("select count(*) as n from universe")
+        assert result.exit_code == 0, result.output
+        assert "5" in result.output
+    finally:
+        for path in [small_lake, *small_lake.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+
+
+def test_sql_write_persists_the_catalogue_and_its_tables(small_lake):
+    made = _sql("--write", "create table kept as select count(*) as n from universe")
+    assert made.exit_code == 0, made.output
+    assert (small_lake / "smallcaps.duckdb").exists()
+    listing = _sql("--write")
+    assert f"database: {small_lake / 'smallcaps.duckdb'}" in listing.output
+    kept = _sql("--write", "select n from kept")
+    assert kept.exit_code == 0 and "5" in kept.output, kept.output
+    gone = _sql("select n from kept")  # the read-only reader never opens the file
+    assert gone.exit_code == 2 and "kept" in gone.output
