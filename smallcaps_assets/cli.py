@@ -126,10 +126,11 @@ def materialize(
         ),
     ] = True,
 ) -> None:
-    """Materialise an asset selection for every trading day from START to END, in process.
+    """Materialise an asset selection for every trading day from --start to --end, in process.
 
-    Honours DAGSTER_HOME (runs appear in the UI) and SMALLCAPS_DATA_DIR; exits 1 if any step or
-    blocking gate fails.
+    Honours DAGSTER_HOME (runs appear in the UI) and SMALLCAPS_DATA_DIR.
+
+    Exits 1 if any step or blocking gate fails, and 2 on bad input (nothing is written then).
     """
     from .materialize import trading_days_in
     from .stages.reference import validate_symbols
@@ -137,11 +138,13 @@ def materialize(
     s, e = start.date(), (end or start).date()
     try:
         trading_days_in(s, e)
-        run_config = json.loads(config_json) if config_json else None
-        if symbols:
+        run_config = _parse_config_json(config_json)
+        if symbols is not None:
             wanted = validate_symbols([x.strip() for x in symbols.split(",") if x.strip()])
+            if not wanted:  # an empty list would mean "no filter": the whole partition rewritten
+                raise ValueError(f"--symbols {symbols!r} names no symbol; give tickers such as ABCD,EFGH")
             run_config = _symbols_config(select, wanted, run_config)
-    except (ValueError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     try:
@@ -155,6 +158,21 @@ def materialize(
     raise typer.Exit(1 if failed else 0)
 
 
+def _parse_config_json(text: str | None) -> dict | None:
+    """The ``--config-json`` object, or None when not given; anything but a JSON object is refused."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--config-json is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"--config-json must be a JSON object such as '{{\"ops\": {{...}}}}', not {type(value).__name__}"
+        )
+    return value
+
+
 def _symbols_config(select: str, symbols: list[str], base: dict | None) -> dict:
     """Run config giving ``symbols`` to every selected asset that accepts a symbol list."""
     import dagster as dg
@@ -163,14 +181,20 @@ def _symbols_config(select: str, symbols: list[str], base: dict | None) -> dict:
 
     keys = dg.AssetSelection.from_string(select).resolve(defs.resolve_asset_graph())
     accepting = symbol_backfill_assets(defs)
-    ops = dict((base or {}).get("ops", {}))
+    ops = (base or {}).get("ops", {})
+    if not isinstance(ops, dict):
+        raise ValueError(f"--config-json: 'ops' must be an object keyed by asset, not {type(ops).__name__}")
+    ops = dict(ops)
     for key in keys:
         name = key.to_user_string()
         if name not in accepting:
             raise ValueError(
                 f"asset {name} has no by-symbol backfill; select only {', '.join(sorted(accepting))}"
             )
-        ops.setdefault(name, {}).setdefault("config", {})["symbols"] = symbols
+        op = ops.setdefault(name, {})
+        if not isinstance(op, dict) or not isinstance(op.setdefault("config", {}), dict):
+            raise ValueError(f"--config-json: the config of {name} must be an object")
+        ops[name] = {**op, "config": {**op["config"], "symbols": symbols}}
     return {**(base or {}), "ops": ops}
 
 

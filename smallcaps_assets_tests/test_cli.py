@@ -183,3 +183,93 @@ def test_sql_write_persists_the_catalogue_and_its_tables(small_lake):
     assert kept.exit_code == 0 and "5" in kept.output, kept.output
     gone = _sql("select n from kept")  # the read-only reader never opens the file
     assert gone.exit_code == 2 and "kept" in gone.output
+
+
+# ------------------------------------------------------------------ issue 17, item 5: every input probe
+DUPLICATED_BARS = "duplicated bars"
+
+
+def _aggs_probe(path: str) -> tuple[int, str]:
+    """One request to the simulated vendor API in process: (HTTP status, body)."""
+    import asyncio
+
+    import httpx
+
+    from smallcaps_assets.sim import SimConfig, SimMarket
+    from smallcaps_assets.sim.api import create_app
+
+    app_ = create_app(SimMarket(SimConfig(seed=3, n_symbols=20)))
+
+    async def get() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app_, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            return await client.get(path, headers={"Authorization": "Bearer k"})
+
+    response = asyncio.run(get())
+    return response.status_code, response.text
+
+
+MAT = ["materialize", "--start", DAY.isoformat()]
+
+
+@pytest.mark.parametrize(
+    ("probe", "expected", "says"),
+    [
+        ("/v2/aggs/ticker/ABC/range/1/day/0001-01-01/9999-12-31", 400, '"9999-12-31\\"; out of range'),
+        ("/v2/aggs/ticker/ABC/range/1/minute/2024-03-05/9999-12-31", 400, "out of range"),
+        ("/v3/trades/ABC?timestamp.lte=9999-12-31", 400, "out of range"),
+        ([*MAT, "--select", "key:daily_bars", "--symbols", ","], 2, "names no symbol"),
+        ([*MAT, "--select", "key:daily_bars", "--symbols", " "], 2, "names no symbol"),
+        ([*MAT, "--select", ROOTS, "--config-json", '"x"'], 2, "must be a JSON object"),
+        ([*MAT, "--select", ROOTS, "--config-json", "[]"], 2, "must be a JSON object"),
+        ([*MAT, "--select", ROOTS, "--config-json", "null"], 2, "must be a JSON object"),
+        ([*MAT, "--select", ROOTS, "--config-json", '{"ops":{"bogus":{}}}'], 2, 'unexpected config entry "bogus"'),
+        ([*MAT, "--select", ROOTS, "--config-json", '{"ops":{"daily_bars":{"config":{"symbols":"A"}}}}'], 2, "must be list"),
+        ([*MAT, "--select", "key:daily_bars", "--symbols", "A", "--config-json", '{"ops":[]}'], 2, "'ops' must be"),
+        (["sim", "serve", "--fault-rate", "2"], 2, "--fault-rate 2.0: input should be less than or equal to 1"),
+        (["sim", "serve", "--latency-ms", "-5"], 2, "--latency-ms -5.0: input should be greater than or equal to 0"),
+        (["sim", "serve", "--rate-limit", "0"], 2, "--rate-limit 0.0: input should be greater than 0"),
+        (DUPLICATED_BARS, 1, "minute_bars: ContractViolationError: MinuteBars contract violated: duplicated (symbol, ts)"),
+        (["materialize", "--help"], 0, "every trading day from --start to --end"),
+    ],
+)  # fmt: skip
+def test_every_input_probe_gets_its_documented_answer(
+    cli_lake, sim_config_file, tmp_path, monkeypatch, probe, expected, says
+):
+    """The probes of issue 17 (item 5): a vendor-shaped 400 from the simulator, and from the CLI one
+    ``error:`` line with exit 2 for bad input (nothing written), or one line per failed day with exit 1."""
+    if isinstance(probe, str) and probe.startswith("/"):
+        status, body = _aggs_probe(probe)
+        assert status == expected, body
+        assert json.loads(body)["status"] == "ERROR" and says in body
+        return
+    from smallcaps_assets.sim import server
+
+    def must_not_serve(*args, **kwargs):
+        raise AssertionError("sim serve started with a value it must refuse")
+
+    monkeypatch.setattr(server, "run", must_not_serve)
+    args = probe
+    if probe == DUPLICATED_BARS:  # the same market, every symbol-day with a repeated minute bar
+        config = json.loads(Path(sim_config_file).read_text())
+        config["faults"] = {"duplicate_bar_rate": 1.0}
+        (tmp_path / "dup.json").write_text(json.dumps(config))
+        monkeypatch.setenv("SMALLCAPS_SIM_CONFIG", str(tmp_path / "dup.json"))
+        args = [*MAT, "--select", "key:ticker_reference or key:universe or key:minute_bars", "--no-upstream"]
+    before = _files(cli_lake)
+    result = runner.invoke(app, args, terminal_width=200)
+    assert result.exit_code == expected, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    assert says in " ".join(result.output.split())
+    if expected == 2:
+        assert [line for line in result.stderr.splitlines() if line.strip()] == [
+            next(line for line in result.stderr.splitlines() if line.startswith("error: "))
+        ]
+        assert _files(cli_lake) == before
+    if probe == DUPLICATED_BARS:
+        assert [line for line in result.stderr.splitlines() if line.startswith(DAY.isoformat())] == [
+            line for line in result.stderr.splitlines() if says in line
+        ]
+        assert '"symbol":' not in result.stderr and "{" not in result.stderr.split()  # no pandera JSON
+        assert not lake.partition_exists("minute_bars", DAY, cli_lake)  # caught before writing
