@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -154,23 +157,34 @@ def test_sql_is_read_only_and_leaves_the_lake_byte_identical(small_lake, query, 
     assert not (small_lake / "smallcaps.duckdb").exists()
 
 
+# Root ignores mode bits through these capabilities; without them it is bound by them like any user.
+NO_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+
+
 def test_sql_works_on_a_read_only_lake(small_lake):
-    for path in [small_lake, *small_lake.rglob("*")]:
+    """chmod -R a-w, then `smallcaps sql` in a child process (as root: without the capabilities
+    that let root write anyway)."""
+    prefix = NO_OVERRIDE if os.geteuid() == 0 and shutil.which("setpriv") else []
+    env = {**os.environ, "SMALLCAPS_DATA_DIR": str(small_lake), "PYTHONPATH": str(Path(__file__).parents[1])}
+    paths = [small_lake, *small_lake.rglob("*")]
+    for path in paths:
         path.chmod(path.stat().st_mode & ~0o222)
     try:
-        probe = small_lake / "probe"
-        try:
-            probe.write_bytes(b"")
-        except PermissionError:
-            pass
-        else:  # root ignores the mode bits; the byte-identical test above is the proof then
-            pytest.skip("running as root: chmod cannot make the lake read-only")
-        result = _sql("select count(*) as n from universe")
-        assert result.exit_code == 0, result.output
-        assert "5" in result.output
+        probe = [*prefix, sys.executable, "-c", f"open({str(small_lake / 'probe')!r}, 'w')"]
+        if subprocess.run(probe, env=env, capture_output=True).returncode == 0:
+            pytest.skip("the lake is still writable for this user: chmod cannot prove read-only here")
+        cli = [*prefix, sys.executable, "-c", "from smallcaps_assets.cli import main; main()", "sql"]
+        result = subprocess.run(
+            [*cli, "select count(*) as n from universe"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        assert "│ 5   │" in result.stdout
+        listing = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+        assert listing.returncode == 0 and "  universe" in listing.stdout.splitlines(), listing.stderr
     finally:
-        for path in [small_lake, *small_lake.rglob("*")]:
+        for path in paths:
             path.chmod(path.stat().st_mode | 0o200)
+    assert not (small_lake / "smallcaps.duckdb").exists()
 
 
 def test_sql_write_persists_the_catalogue_and_its_tables(small_lake):
