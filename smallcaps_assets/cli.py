@@ -7,11 +7,13 @@ import json
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from . import asset_names as names
+from . import calendar as cal
 from .bench.cli import bench_app
 from .sim.cli import sim_app
 
@@ -26,6 +28,8 @@ app = typer.Typer(
 )
 app.add_typer(sim_app, name="sim")
 app.add_typer(bench_app, name="bench")
+events_app = typer.Typer(help="The event detectors, measured on the offline market.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
 
 DateOpt = Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])]
 
@@ -380,6 +384,57 @@ def _one_line(exc: BaseException) -> str:
     """The first line of an error's message (DuckDB appends a caret diagram and hints below it)."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+@events_app.command("calibrate")
+def events_calibrate(
+    start: Annotated[dt.datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="First session.")],
+    end: Annotated[dt.datetime, typer.Option("--end", formats=["%Y-%m-%d"], help="Last session.")],
+    seed: Annotated[
+        int, typer.Option("--seed", help="The offline market's seed (the default market: 7).")
+    ] = 7,
+    edge: Annotated[str, typer.Option("--edge", help="The market's edge mode: planted or null.")] = "planted",
+    rules_only: Annotated[
+        bool, typer.Option("--rules-only", help="Switch the in-play filter off: every rule's events.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+    events_out: Annotated[
+        Path | None,
+        typer.Option("--events-out", help="Also write the labelled events and symbol-days (Parquet) here."),
+    ] = None,
+) -> None:
+    """Run the intraday detectors over sessions of the offline market and measure them against its
+    planted catalysts: events per ordinary and catalyst symbol-day by type, precision, recall of
+    every planted shape, score coverage and the checklist's blocking rules."""
+    from . import calibrate
+    from .sim import SimConfig, SimMarket
+    from .stages import events as ev
+
+    try:
+        days = cal.trading_days(start.date(), end.date())
+        if not days or end.date() < start.date():
+            raise ValueError(f"no trading day in {start.date()}..{end.date()}")
+        if edge not in ("planted", "null"):
+            raise ValueError(f"--edge must be planted or null, not {edge!r}")
+        config = SimConfig(seed=seed, edge={"mode": edge})
+        if days[0] < config.start or days[-1] > config.end:
+            raise ValueError(f"the offline market spans {config.start}..{config.end}")
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    params = ev.IntradayParams(in_play={"enabled": not rules_only})
+
+    def progress(day, n):  # on standard error, so that --json output stays clean
+        typer.echo(f"  {day}: {n} events", err=True)
+
+    collected = calibrate.collect(SimMarket(config), days, params, progress)
+    if events_out is not None:
+        events_out.mkdir(parents=True, exist_ok=True)
+        collected.events.write_parquet(events_out / "events.parquet")
+        collected.symbol_days.write_parquet(events_out / "symbol_days.parquet")
+    rep = calibrate.report(collected)
+    rep["seed"], rep["edge"], rep["in_play"] = seed, edge, not rules_only
+    typer.echo(json.dumps(rep, indent=2, default=str) if as_json else calibrate.format_report(rep))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -16,6 +16,7 @@ import dagster as dg
 
 from . import calendar as cal
 from . import lake
+from .assetkit.metadata import WARM_UP_METADATA
 from .checks import LATEST_PARTITION_PRESENT
 
 
@@ -50,11 +51,22 @@ def missing_upstream(
 
     An asset's dependency on its own earlier partitions (the score's history, the manifest's
     per-symbol limits) is left out: that history accrues as days are run, and pulling it in would
-    recurse to the first partition."""
+    recurse to the first partition. An asset that declares warm-up sessions (``WARM_UP_METADATA``)
+    gets that many of its own sessions before the first day instead, with their own upstream."""
     selected = {(k, d) for k in keys for d in days}
     seen: set[tuple[dg.AssetKey, dt.date]] = set()
     needed: dict[dt.date, set[dg.AssetKey]] = {}
     stack = sorted(selected, key=lambda kd: (kd[1], kd[0].to_user_string()))
+    first = min(days)
+    for key in sorted(keys, key=lambda k: k.to_user_string()):
+        warm_up = int(graph.get(key).metadata.get(WARM_UP_METADATA, 0))
+        for day in cal.sessions_before(first, warm_up) if warm_up else []:
+            node = (key, day)
+            if node in selected or lake.partition_exists(key.to_user_string(), day, root):
+                continue
+            seen.add(node)
+            needed.setdefault(day, set()).add(key)
+            stack.append(node)
     while stack:
         key, day = stack.pop()
         for parent in sorted(graph.get(key).parent_keys, key=lambda k: k.to_user_string()):

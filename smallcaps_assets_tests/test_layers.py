@@ -100,12 +100,24 @@ def _is_dagster(layer: str) -> bool:
     return layer == "dagster" or layer.startswith("dagster_")
 
 
-# The Dagster layer (definitions and their helpers) and the entry points (CLI, benchmarks).
+# The Dagster layer (definitions and their helpers) and the entry points (CLI, benchmarks, calibration).
 DAGSTER_LAYER = {"defs", "assetkit", "checks", "definitions", "partitions", "resources", "materialize"}
-ENTRY_POINTS = {"cli", "bench"}
+ENTRY_POINTS = {"cli", "bench", "calibrate"}
 # Modules that know nothing of Dagster: logic, the simulator, the vendor client, contracts, the lake.
 PURE = {"stages", "sim", "polygon", "gates", "schemas", "asset_names", "lake", "calendar", "flatfiles_source"}
-OWN = {"stages", "sim", "polygon", "defs", "assetkit", "bench", *DAGSTER_LAYER, *PURE, "cli", "lake_sql"}
+OWN = {
+    "stages",
+    "sim",
+    "polygon",
+    "defs",
+    "assetkit",
+    "bench",
+    *DAGSTER_LAYER,
+    *PURE,
+    "cli",
+    "calibrate",
+    "lake_sql",
+}
 
 RULES = [
     Rule(

@@ -32,15 +32,27 @@ def _plan(keys: list[str], days: list[dt.date], root) -> dict[str, list[dt.date]
 
 def test_plan_for_intraday_events_is_the_closure_of_every_lookback(tmp_path):
     plan = _plan(["intraday_events"], [DAY], tmp_path)
-    baseline_days = cal.sessions_before(DAY, 20)
-    # minute bars of the 20 sessions before D (the time-of-day baselines) and of D itself
+    # the asset's own warm-up: 5 sessions of events before D, so the first day's score has history
+    warm_up = cal.sessions_before(DAY, 5)
+    assert plan["intraday_events"] == warm_up
+    # minute bars of the 20 sessions before each of those days and D (the time-of-day baselines)
+    baseline_days = cal.sessions_before(DAY, 25)
     assert plan["minute_bars"] == [*baseline_days, DAY]
     # each of those minute-bar days needs its universe, and each universe day its 20-session ADV
     assert plan["universe"] == [*baseline_days, DAY]
     assert plan["daily_bars"] == [*cal.sessions_before(baseline_days[0], 20), *baseline_days, DAY]
     assert plan["ticker_details"] == [cal.previous_trading_day(baseline_days[0]), *baseline_days]
-    # the score's own history is left out: it accrues as days run
-    assert "intraday_events" not in plan
+    # the rest of the score's 60-session history is left out: it accrues as days run
+    assert cal.sessions_before(DAY, 6)[0] not in plan["intraday_events"]
+
+
+def test_warm_up_skips_days_the_lake_holds(tmp_path):
+    held = cal.sessions_before(DAY, 2)[0]
+    (tmp_path / "intraday_events" / f"date={held}").mkdir(parents=True)
+    (tmp_path / "intraday_events" / f"date={held}" / "part-0.parquet").write_bytes(b"x")
+    plan = _plan(["intraday_events"], [DAY], tmp_path)
+    assert plan["intraday_events"] == [d for d in cal.sessions_before(DAY, 5) if d != held]
+    assert "intraday_events" not in _plan(["minute_bars"], [DAY], tmp_path), "only the selection warms up"
 
 
 def test_plan_skips_what_the_lake_holds_and_what_the_run_makes(tmp_path):
@@ -152,3 +164,33 @@ def test_readme_line_on_a_fresh_instance_and_lake(empty_lake, tmp_path, monkeypa
             assert lake.partition_exists(asset, day, empty_lake), (asset, day)
     # the baselines were warm from the first day: 20 sessions of minute bars before it
     assert all(lake.partition_exists("minute_bars", d, empty_lake) for d in cal.sessions_before(start, 20))
+
+
+@pytest.mark.slow
+def test_intraday_events_over_two_months_on_a_fresh_instance_and_lake(empty_lake, tmp_path, monkeypatch):
+    """``--select '*intraday_events'`` over 44 sessions from nothing: the lookbacks and the score's
+    warm-up run first, and every day passes every blocking gate (the day rule included)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    start, end = dt.date(2024, 1, 2), dt.date(2024, 3, 5)
+    result = CliRunner().invoke(
+        app,
+        [
+            "materialize",
+            "--select",
+            "*intraday_events",
+            "--start",
+            start.isoformat(),
+            "--end",
+            end.isoformat(),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    days = cal.trading_days(start, end)
+    assert all(
+        lake.partition_exists("intraday_events", d, empty_lake)
+        for d in [*cal.sessions_before(start, 5), *days]
+    )
+    events = lake.read_partitions("intraday_events", days, empty_lake)
+    assert events.height > 0

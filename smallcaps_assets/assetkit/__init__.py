@@ -20,7 +20,7 @@ from .. import checks
 from ..gates import Gate
 from ..partitions import trading_days
 from ..stages.reference import validate_symbols
-from .metadata import Contract, contract_metadata
+from .metadata import WARM_UP_METADATA, Contract, contract_metadata
 
 T = TypeVar("T")
 
@@ -49,11 +49,19 @@ def daily_asset(
     deps: Sequence[str | dg.AssetDep] = (),
     vendor: bool = False,
     root: bool = False,
+    warm_up_sessions: int = 0,
 ):
     """``@dg.asset`` for one daily lake asset with the project's policies: trading-day partitions,
     one day per run, the daily freshness policy, downstream automation (not on a ``root``, which
     only the schedule starts), the vendor pool and kinds when it calls the ``vendor``, its
-    contract's column schema and its gates' check specs."""
+    contract's column schema and its gates' check specs.
+
+    ``warm_up_sessions``: an asset that reads its own earlier partitions (the score's history) asks
+    ``smallcaps materialize`` to run this many of its own sessions before a range on a lake that
+    lacks them (``WARM_UP_METADATA``), so the first reported day is not cold."""
+    metadata = contract_metadata(contract)
+    if warm_up_sessions:
+        metadata[WARM_UP_METADATA] = warm_up_sessions
     return dg.asset(
         name=name,
         partitions_def=trading_days,
@@ -64,7 +72,7 @@ def daily_asset(
         deps=list(deps),
         freshness_policy=DAILY_FRESHNESS,
         automation_condition=None if root else DOWNSTREAM_AUTOMATION,
-        metadata=contract_metadata(contract),
+        metadata=metadata,
         check_specs=checks.specs(name, gates),
     )
 

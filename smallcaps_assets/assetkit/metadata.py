@@ -3,6 +3,8 @@
 - ``dagster/column_schema`` (definition metadata): from the asset's pandera contract in
   ``schemas.py``, so the UI's *Columns* tab is the contract the write is validated against;
 - ``dagster/row_count`` (every materialisation): the rows of the partition just written;
+- ``smallcaps/warm_up_sessions`` (definition metadata, where set): how many of its own earlier
+  partitions ``smallcaps materialize`` runs first on a lake that lacks them;
 - owners, and ``dagster/code_references`` pointing at the asset's function, added to every asset
   of the code location by :func:`catalogued`;
 - kinds and the description (the asset function's docstring) stay on each asset's decorator.
@@ -19,6 +21,8 @@ OWNERS = ("team:research-data",)
 ROW_COUNT = "dagster/row_count"
 COLUMN_SCHEMA = "dagster/column_schema"
 CODE_REFERENCES = "dagster/code_references"
+# Sessions of its own partitions an asset wants run before a range on a fresh lake (``daily_asset``).
+WARM_UP_METADATA = "smallcaps/warm_up_sessions"
 Contract = type[pa.DataFrameModel] | pa.DataFrameSchema
 
 

@@ -14,6 +14,9 @@ from ..stages import events as ev
 DAILY_LOOKBACK = 25  # sessions: the 20-day volume average plus slack for the 14-day ATR
 BASELINE_SESSIONS = 20  # prior sessions of minute bars for the time-of-day baselines
 SCORE_WINDOW = 60  # prior sessions of events the score ranks against
+# Sessions of intraday_events that `smallcaps materialize` runs before a range on a fresh lake: with
+# the in-play filter a session gives tens of events, so five give the pooled score its 20.
+SCORE_WARM_UP = 5
 GROUP = "events"
 
 
@@ -71,11 +74,27 @@ def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -
     )
 
 
+class IntradayEventsConfig(dg.Config):
+    """The in-play filter (docs/events.md, "In play"); the detectors' own thresholds are the
+    documented defaults. ``in_play=False`` keeps every event the rules find."""
+
+    in_play: bool = ev.InPlayParams().enabled
+    min_dollar_volume: float = ev.InPlayParams().min_dollar_volume
+    min_rvol: float = ev.InPlayParams().min_rvol
+    min_change: float = ev.InPlayParams().min_change
+
+    def params(self) -> ev.IntradayParams:
+        values = self.model_dump()
+        enabled = values.pop("in_play")
+        return ev.IntradayParams(in_play={**values, "enabled": enabled})
+
+
 @daily_asset(
     INTRADAY_EVENTS,
     schemas.intraday_events_contract(),
     event_quality.INTRADAY_GATES,
     group=GROUP,
+    warm_up_sessions=SCORE_WARM_UP,
     deps=[
         UNIVERSE,
         dg.AssetDep(MINUTE_BARS, partition_mapping=sessions_window(-BASELINE_SESSIONS, 0)),
@@ -85,16 +104,19 @@ def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -
         dg.AssetDep(INTRADAY_EVENTS, partition_mapping=sessions_window(-SCORE_WINDOW, -1)),
     ],
 )
-def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def intraday_events(context: dg.AssetExecutionContext, config: IntradayEventsConfig) -> dg.MaterializeResult:
     """Intraday events of the day's universe from its minute bars: volume_spike, tape_speed,
     price_momentum, vwap_break, opening_range_break, hod_break, consolidation_break, flush,
     halt_resumption, gap_and_go, first_pullback, parabolic_exhaustion (rules in docs/events.md).
 
     Context comes only from before each bar: prior close (from daily_bars of the prior session,
     in today's share units), 20-session time-of-day volume and transaction baselines (minute_bars
-    of the prior sessions), and the day's own bars up to the bar. ``score`` ranks strength within
-    type against the prior 60 sessions' events (null until 20 prior events of the type exist).
-    ``event_id`` is a stable hash of (symbol, ts, type); a rerun replaces the partition."""
+    of the prior sessions), and the day's own bars up to the bar. An event is kept only when its
+    symbol is in play at the bar: $500k traded so far and 4x its usual volume so far
+    (``rvol_so_far``) or a 20% move from the prior close (gap_and_go and halt_resumption exempt).
+    ``score`` blends the strength's rank within type with the rank of ``rvol_so_far`` among all
+    types, against the prior 60 sessions' events only. ``event_id`` is a stable hash of
+    (symbol, ts, type); a rerun replaces the partition."""
     day = partition_day(context)
     bars = lake.read_partition(MINUTE_BARS, day)
     uni = lake.read_partition(UNIVERSE, day)
@@ -107,7 +129,8 @@ def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         prior_bars = prior_bars.filter(pl.col("symbol").is_in(sorted(symbols)))
     prior_close = _prior_close(day, symbols)
     context_frame = ev.make_context(prior_close, ev.baselines(prior_bars) if prior_bars is not None else None)
-    detected = ev.detect_intraday(bars.filter(pl.col("symbol").is_in(sorted(symbols))), context_frame)
+    params = config.params()
+    detected = ev.detect_intraday(bars.filter(pl.col("symbol").is_in(sorted(symbols))), context_frame, params)
     history = lake.read_partitions(INTRADAY_EVENTS, cal.sessions_before(day, SCORE_WINDOW))
     scored = ev.score(detected, history if history is not None else detected.clear())
     frame = schemas.enforce(schemas.intraday_events_contract(), scored.select(*ev.EVENT_SCHEMA, "score"))
@@ -127,6 +150,7 @@ def intraday_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             "symbols_with_events": frame["symbol"].n_unique(),
             "baseline_sessions": len(prior_days) if prior_bars is not None else 0,
             "scored": int(frame["score"].is_not_null().sum()),
+            "in_play": params.in_play.enabled,
             **{f"type_{t}": int(by_type.get(t, 0)) for t in ev.EVENT_TYPES},
         },
         check_results=checks.results(INTRADAY_EVENTS, gates),

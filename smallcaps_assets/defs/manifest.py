@@ -21,6 +21,8 @@ class ManifestConfig(dg.Config):
     """Selection rules (defaults from the old system; docs/manifest.md)."""
 
     min_score: float = _R.min_score
+    max_per_symbol_type_day: int = _R.max_per_symbol_type_day
+    context_types: list[str] = list(_R.context_types)
     max_per_symbol_day: int = _R.max_per_symbol_day
     max_per_symbol_window: int = _R.max_per_symbol_window
     window_sessions: int = _R.window_sessions
@@ -62,7 +64,7 @@ class ManifestConfig(dg.Config):
 )
 def event_manifest(context: dg.AssetExecutionContext, config: ManifestConfig) -> dg.MaterializeResult:
     """Intraday events selected for trades/quotes download: score >= 0.60, at most 1 per symbol
-    per day and 3 per symbol over 5 sessions, event bar >= $100K and >= 10K shares, estimated
+    and type and 3 per symbol per day, and 6 per symbol over 5 sessions, event bar >= $100K and >= 10K shares, estimated
     spread <= 5% (close-high-low estimator on the bars up to the event), symbol in the day's
     universe with cap < $2B (re-checked), each with its window [ts - 3 min, ts + 7 min).
     ``manifest_sha256`` in metadata hashes the windows asked for; every downloaded window

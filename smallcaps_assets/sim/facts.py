@@ -279,7 +279,9 @@ def event_windows(
         if fr:
             hist.append(with_session(pl.concat(fr), d))
     ctx = events.make_context(prior, events.baselines(pl.concat(hist)) if hist else None)
-    ev = events.detect_intraday(bars, ctx)
+    # Every rule's events, not only the in-play ones: the sample of windows measures the tape around
+    # busy bars of any name, as the facts' targets are stated.
+    ev = events.detect_intraday(bars, ctx, events.IntradayParams(in_play={"enabled": False}))
     if ev.is_empty():
         return pl.DataFrame(schema=schema)
     rules = manifest.ManifestRules()

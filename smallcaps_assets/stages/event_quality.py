@@ -17,19 +17,26 @@ from ..gates import Gate, GateResult
 
 
 class Checklist(BaseModel):
+    """The window rules' thresholds, each set against what a healthy market produces (the default
+    market over 60 sessions, planted and null; docs/events.md, "Quality checklist")."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     window_sessions: int = Field(60, ge=5, description="trailing partitions evaluated, today included")
+    # A window of a few days or a few dozen events says nothing about rates: the rules report their
+    # figures but pass until the window holds enough of both.
+    min_events: int = Field(
+        200, ge=0, description="the rules are judged once the window holds this many events"
+    )
+    min_days: int = Field(20, ge=1, description="... and this many days")
     max_type_share: float = Field(0.60, gt=0, le=1, description="no event type above this share")
     min_rth_share: float = Field(0.50, ge=0, le=1)
-    max_rth_share: float = Field(0.95, ge=0, le=1)
-    max_top20_share: float = Field(0.40, gt=0, le=1, description="top-20 symbols below this share")
+    max_rth_share: float = Field(0.995, ge=0, le=1)
+    max_symbol_share: float = Field(0.15, gt=0, le=1, description="no symbol above this share")
     min_median_per_symbol: float = Field(1.0, ge=0, description="median events per active symbol")
-    max_day_share: float = Field(0.05, gt=0, le=1, description="no single day above this share")
-    min_days_for_day_share: int = Field(20, ge=1, description="the day rule needs this many days")
+    max_day_ratio: float = Field(4.0, gt=1, description="no day above this x the window's mean per day")
 
 
-TOP_SYMBOLS = 20  # the concentration rule's "top" symbols
 MIN_DAILY_EVENT_RATE = 0.0005
 MAX_DAILY_EVENT_RATE = 0.10
 DEFAULTS = Checklist()
@@ -39,20 +46,23 @@ DAILY_EVENT_RATE = Gate(
     f"Share of symbol-days with an event stays within {MIN_DAILY_EVENT_RATE:.2%}-{MAX_DAILY_EVENT_RATE:.0%}.",
     "warn",
 )
+_JUDGED = " (judged once the window holds {p.min_events} events over {p.min_days} days)"
 TYPE_BALANCE = Gate(
     "events_type_balance",
-    "No event type above {p.max_type_share:.0%} of the trailing {p.window_sessions} sessions' events.",
+    "No event type above {p.max_type_share:.0%} of the trailing {p.window_sessions} sessions' events"
+    + _JUDGED
+    + ".",
     params=DEFAULTS,
 )
 SESSION_MIX = Gate(
     "events_session_mix",
-    "Regular-hours share of events between {p.min_rth_share:.0%} and {p.max_rth_share:.0%}.",
+    "Regular-hours share of events between {p.min_rth_share:.0%} and {p.max_rth_share:.1%}" + _JUDGED + ".",
     "warn",
     DEFAULTS,
 )
 SYMBOL_CONCENTRATION = Gate(
     "events_symbol_concentration",
-    f"Top-{TOP_SYMBOLS} symbols below {{p.max_top20_share:.0%}} of the window's events.",
+    "No symbol above {p.max_symbol_share:.0%} of the window's events" + _JUDGED + ".",
     "warn",
     DEFAULTS,
 )
@@ -61,8 +71,7 @@ PER_SYMBOL = Gate(
 )
 DAY_SHARE = Gate(
     "events_day_share",
-    "No single day above {p.max_day_share:.0%} of the window's events (judged once the window holds "
-    "{p.min_days_for_day_share} days).",
+    "No single day above {p.max_day_ratio:g}x the window's mean events per day" + _JUDGED + ".",
     params=DEFAULTS,
 )
 IN_UNIVERSE = Gate("events_in_universe", "Every event's symbol is in that day's universe.")
@@ -86,40 +95,59 @@ def daily_event_rate(events: int, symbol_days: int) -> GateResult:
 
 def checklist(window: pl.DataFrame, params: Checklist | None = None) -> list[GateResult]:
     """``window``: intraday events of the trailing partitions (columns date, symbol, event_type,
-    session). Returns one GateResult per rule, with its figures."""
+    session). Returns one GateResult per rule, with its figures; ``judged`` says whether the window
+    was large enough (``min_events``, ``min_days``) for the rule to fail."""
     p = params or DEFAULTS
     n = window.height
     if n == 0:
-        return [g.judge(True, {"events": 0}, p) for g in CHECKLIST_GATES]
-    types = window.group_by("event_type").len().sort("len", descending=True)
+        return [g.judge(True, {"events": 0, "judged": False}, p) for g in CHECKLIST_GATES]
+    types = window.group_by("event_type").len().sort("len", "event_type", descending=[True, False])
     top_type_share = types["len"][0] / n
     rth_share = float((window["session"] == "RTH").mean())
-    per_symbol = window.group_by("symbol").len().sort("len", descending=True)
-    top20_share = per_symbol["len"].head(TOP_SYMBOLS).sum() / n
+    per_symbol = window.group_by("symbol").len().sort("len", "symbol", descending=[True, False])
+    symbol_share = per_symbol["len"][0] / n
     median_per_symbol = float(per_symbol["len"].median())
-    days = window.group_by("date").len().sort("len", descending=True)
-    day_share = days["len"][0] / n
-    enough_days = days.height >= p.min_days_for_day_share
+    days = window.group_by("date").len().sort("len", "date", descending=[True, False])
+    day_ratio = days["len"][0] / (n / days.height)
+    judged = n >= p.min_events and days.height >= p.min_days
     return [
         TYPE_BALANCE.judge(
-            top_type_share <= p.max_type_share,
-            {"top_type": types["event_type"][0], "top_type_share": round(top_type_share, 4), "events": n},
+            not judged or top_type_share <= p.max_type_share,
+            {
+                "top_type": types["event_type"][0],
+                "top_type_share": round(top_type_share, 4),
+                "events": n,
+                "judged": judged,
+            },
             p,
         ),
         SESSION_MIX.judge(
-            p.min_rth_share <= rth_share <= p.max_rth_share, {"rth_share": round(rth_share, 4)}, p
+            not judged or p.min_rth_share <= rth_share <= p.max_rth_share,
+            {"rth_share": round(rth_share, 4), "judged": judged},
+            p,
         ),
         SYMBOL_CONCENTRATION.judge(
-            top20_share < p.max_top20_share,
-            {"top20_share": round(top20_share, 4), "active_symbols": per_symbol.height},
+            not judged or symbol_share <= p.max_symbol_share,
+            {
+                "top_symbol": per_symbol["symbol"][0],
+                "top_symbol_share": round(symbol_share, 4),
+                "active_symbols": per_symbol.height,
+                "judged": judged,
+            },
             p,
         ),
         PER_SYMBOL.judge(
             median_per_symbol >= p.min_median_per_symbol, {"median_per_symbol": median_per_symbol}, p
         ),
         DAY_SHARE.judge(
-            (not enough_days) or day_share <= p.max_day_share,
-            {"top_day": str(days["date"][0]), "top_day_share": round(day_share, 4), "days": days.height},
+            not judged or day_ratio <= p.max_day_ratio,
+            {
+                "top_day": str(days["date"][0]),
+                "top_day_ratio": round(day_ratio, 3),
+                "mean_per_day": round(n / days.height, 2),
+                "days": days.height,
+                "judged": judged,
+            },
             p,
         ),
     ]

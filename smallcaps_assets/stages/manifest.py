@@ -68,8 +68,16 @@ class ManifestRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     min_score: float = Field(0.60, ge=0, le=1, description="past-only score at least this")
-    max_per_symbol_day: int = Field(1, ge=1, description="events per symbol per day")
-    max_per_symbol_window: int = Field(3, ge=1, description="events per symbol over the trailing window")
+    # A name in play fires many types in a day; one event per type first, then the best few, so
+    # that one type (volume_spike, which fires on most busy bars) cannot take the whole manifest.
+    max_per_symbol_type_day: int = Field(1, ge=1, description="events per symbol and type per day")
+    # Types that describe activity rather than a setup: a window around a setup covers the same
+    # burst, so within a symbol-day they rank after the setups (by score within each group).
+    context_types: tuple[str, ...] = Field(
+        ("volume_spike", "tape_speed", "price_momentum"), description="ranked after the other types"
+    )
+    max_per_symbol_day: int = Field(3, ge=1, description="events per symbol per day")
+    max_per_symbol_window: int = Field(6, ge=1, description="events per symbol over the trailing window")
     window_sessions: int = Field(5, ge=1, le=60, description="trailing window, today included")
     min_bar_dollar_volume: float = Field(100_000.0, ge=0, description="dollar volume of the event bar ($)")
     min_bar_shares: float = Field(10_000.0, ge=0, description="shares traded in the event bar")
@@ -187,10 +195,11 @@ def select(
     ev = ev.unique(["symbol", "ts", "event_type"], keep="first", maintain_order=True)
     funnel["dedup"] = ev.height
 
-    ranked = ev.sort(
-        ["symbol", "score", "strength", "ts", "event_type"],
-        descending=[False, True, True, False, False],
+    ranked = ev.with_columns(_context=pl.col("event_type").is_in(list(r.context_types))).sort(
+        ["symbol", "_context", "score", "strength", "ts", "event_type"],
+        descending=[False, False, True, True, False, False],
     )
+    ranked = ranked.filter(pl.int_range(pl.len()).over("symbol", "event_type") < r.max_per_symbol_type_day)
     ev = ranked.filter(pl.int_range(pl.len()).over("symbol") < r.max_per_symbol_day)
     funnel["per_day"] = ev.height
 

@@ -55,8 +55,8 @@ WINDOW_BOUNDS = Gate(
 IN_UNIVERSE = Gate("manifest_in_universe", "Every symbol is in that day's universe.")
 SYMBOL_LIMITS = Gate(
     "manifest_symbol_limits",
-    "At most {p.rules.max_per_symbol_day} per symbol today and {p.rules.max_per_symbol_window} over "
-    "{p.rules.window_sessions} sessions.",
+    "At most {p.rules.max_per_symbol_type_day} per symbol and type and {p.rules.max_per_symbol_day} per "
+    "symbol today, and {p.rules.max_per_symbol_window} over {p.rules.window_sessions} sessions.",
     params=DEFAULTS,
 )
 SESSION_MIX = Gate(
@@ -124,6 +124,8 @@ def manifest_gates(
     limits = per_day.join(prior_counts, on="symbol", how="left").with_columns(pl.col("prior").fill_null(0))
     over_day = limits.filter(pl.col("len") > rules.max_per_symbol_day).height
     over_window = limits.filter(pl.col("len") + pl.col("prior") > rules.max_per_symbol_window).height
+    per_type = frame.group_by("symbol", "event_type").len()
+    over_type = per_type.filter(pl.col("len") > rules.max_per_symbol_type_day)["symbol"].n_unique()
 
     n = trailing.height
     rth = float((trailing["session"] == "RTH").mean()) if n else 0.0
@@ -149,8 +151,12 @@ def manifest_gates(
         WINDOW_BOUNDS.rows(frame, in_bounds, params=params),
         IN_UNIVERSE.rows(frame, pl.col("symbol").is_in(universe["symbol"].implode())),
         SYMBOL_LIMITS.judge(
-            over_day == 0 and over_window == 0,
-            {"symbols_over_day_limit": over_day, "symbols_over_window_limit": over_window},
+            over_type == 0 and over_day == 0 and over_window == 0,
+            {
+                "symbols_over_type_limit": over_type,
+                "symbols_over_day_limit": over_day,
+                "symbols_over_window_limit": over_window,
+            },
             params,
         ),
         SESSION_MIX.judge(

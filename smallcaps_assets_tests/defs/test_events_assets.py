@@ -11,7 +11,7 @@ from smallcaps_assets import asset_names, lake
 from smallcaps_assets import calendar as cal
 from smallcaps_assets.materialize import materialize_range
 
-from .conftest import DAY
+from .conftest import DAY, RULES_ONLY_RUN
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def event_lake(warm_lake, polygon, tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("SMALLCAPS_DATA_DIR", str(root))
     nxt = cal.next_trading_day(DAY)
-    out = materialize_range("*", DAY, nxt, resources={"polygon": polygon})
+    out = materialize_range("*", DAY, nxt, run_config=RULES_ONLY_RUN, resources={"polygon": polygon})
     assert out.success, [(d.day, d.error, d.failed_checks) for d in out.days]
     yield root, out
     mp.undo()
@@ -51,7 +51,9 @@ def test_events_land_for_each_day_inside_the_universe_and_session(event_lake):
 def test_rerun_replaces_the_partition_with_identical_content(event_lake, polygon):
     root, out = event_lake
     before = lake.read_partition("intraday_events", DAY, root)
-    again = materialize_range("key:intraday_events", DAY, DAY, resources={"polygon": polygon})
+    again = materialize_range(
+        "key:intraday_events", DAY, DAY, run_config=RULES_ONLY_RUN, resources={"polygon": polygon}
+    )
     assert again.success
     after = lake.read_partition("intraday_events", DAY, root)
     assert after.equals(before)

@@ -19,15 +19,21 @@ FIRST = DAY  # every asset from here on; D's scores rank against this day's even
 D = cal.next_trading_day(FIRST)  # the partition every case materialises
 LATER = cal.next_trading_day(D)  # a session after D, present in the lake for every asset
 # intraday_events uses a symbol's time-of-day baselines once it has 5 prior sessions of minute
-# bars, and the universe needs 5 prior sessions of daily bars for its dollar volume.
+# bars (FIRST too, so that its events carry rvol_so_far and D's pooled score has history), and the
+# universe needs 5 prior sessions of daily bars for its dollar volume.
 HISTORY = 5
-MINUTE_DAYS = cal.sessions_before(D, HISTORY)
+MINUTE_DAYS = cal.sessions_before(D, HISTORY + 1)
 ROOT_DAYS = cal.trading_days(cal.sessions_before(MINUTE_DAYS[0], HISTORY)[0], LATER)
 ROOTS = ("ticker_reference", "corporate_actions", "daily_bars")
 
 # The small market's minute bars rarely reach the default $100K / 10K-share event-bar minimums;
 # lower ones give D's manifest about a dozen events to download. Used for every run of the op.
-OP_CONFIG = {"event_manifest": {"config": {"min_bar_dollar_volume": 10_000.0, "min_bar_shares": 1_000.0}}}
+# The in-play filter stays on, loosened so that it keeps some events of this quiet market and drops
+# others: the harness then also proves the filter reads nothing after an event.
+OP_CONFIG = {
+    "event_manifest": {"config": {"min_bar_dollar_volume": 10_000.0, "min_bar_shares": 1_000.0}},
+    "intraday_events": {"config": {"min_dollar_volume": 10_000.0, "min_rvol": 1.5, "min_change": 0.03}},
+}
 
 
 def build_plan() -> list[tuple[dt.date, tuple[str, ...]]]:

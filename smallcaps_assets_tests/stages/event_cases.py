@@ -114,7 +114,14 @@ class Case:
     direction: int | None = None
 
 
-P = events.IntradayParams
+# The cases test each detector's rule alone: the in-play filter (tested in test_events_inplay.py)
+# would drop most hand-built events, whose symbols trade a few thousand dollars.
+RULES_ONLY = {"in_play": {"enabled": False}}
+
+
+def P(**kw) -> events.IntradayParams:  # noqa: N802 (reads like the params class it builds)
+    """``IntradayParams`` with the in-play filter off (unless ``in_play`` is given)."""
+    return events.IntradayParams(**{**RULES_ONLY, **kw})
 
 
 # ------------------------------------------------------------------------------------- scenarios
@@ -129,7 +136,7 @@ def volume_spike(volume: float, baseline: float = 2000.0) -> Case:
 
 def volume_spike_pair(second: str) -> pl.DataFrame:
     b = Bars()
-    for hm in minute_range("08:00", 20):
+    for hm in minute_range("08:00", 40):
         b.add(hm, 10.0, v=20_000.0 if hm in ("08:10", second) else 1000.0)
     return b.frame()
 

@@ -74,9 +74,36 @@ def test_one_exploding_day_fails_the_day_share():
     assert not gate.passed and gate.figures["top_day"] == str(DAYS[5])
 
 
-def test_day_share_needs_enough_days():
-    few = _balanced().filter(pl.col("date").is_in(DAYS[:3]))
-    assert _by_name(few)["events_day_share"].passed
+def test_the_day_rule_is_relative_to_the_windows_mean():
+    """A day at 4x the window's mean per day passes; one event more fails."""
+    base = _balanced()  # 8 events on each of 40 days
+
+    def with_day(extra: int) -> pl.DataFrame:
+        more = pl.DataFrame(
+            {
+                "date": [DAYS[5]] * extra,
+                "symbol": [f"S{i % 60:02d}" for i in range(extra)],
+                "event_type": [TYPES[i % 4] for i in range(extra)],
+                "session": ["RTH"] * extra,
+            }
+        )
+        return pl.concat([base, more])
+
+    # day 5 holds 8 + x of 320 + x events over 40 days: (8 + x) / ((320 + x) / 40) = 4 at x = 26.7
+    assert _by_name(with_day(26))["events_day_share"].passed
+    gate = _by_name(with_day(27))["events_day_share"]
+    assert not gate.passed and gate.figures["top_day_ratio"] > 4
+
+
+def test_rules_wait_for_enough_events_and_days():
+    few_days = _balanced().filter(pl.col("date").is_in(DAYS[:3])).with_columns(event_type=pl.lit("flush"))
+    gates = _by_name(few_days)
+    assert gates["events_type_balance"].passed and gates["events_type_balance"].figures["judged"] is False
+    few_events = _balanced().filter(pl.int_range(pl.len()) % 2 == 0).with_columns(symbol=pl.lit("HOT"))
+    assert few_events.height < Checklist().min_events
+    assert _by_name(few_events)["events_symbol_concentration"].passed
+    judged = _by_name(_balanced().with_columns(symbol=pl.lit("HOT")))["events_symbol_concentration"]
+    assert not judged.passed and judged.figures["judged"] is True
 
 
 @pytest.mark.parametrize(

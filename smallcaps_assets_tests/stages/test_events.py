@@ -55,18 +55,18 @@ def test_volume_spike_minimum_volume_boundary():
 
 def test_volume_spike_cooldown_and_direction():
     case = cases.volume_spike(10_000)
-    both = events.detect_intraday(cases.volume_spike_pair("08:15"), case.context)
-    assert both.height == 2, "a spike 5 minutes after the previous raw spike re-arms"
-    one = events.detect_intraday(cases.volume_spike_pair("08:14"), case.context)
-    assert one.height == 1, "a spike 4 minutes after the previous one is suppressed"
+    both = events.detect_intraday(cases.volume_spike_pair("08:25"), case.context, case.params)
+    assert both.height == 2, "a spike 15 minutes after the previous raw spike re-arms"
+    one = events.detect_intraday(cases.volume_spike_pair("08:24"), case.context, case.params)
+    assert one.height == 1, "a spike 14 minutes after the previous one is suppressed"
     assert one["direction"].to_list() == [1]  # close >= open
 
 
 def test_volume_spike_needs_a_baseline():
     case = cases.volume_spike(50_000)
-    assert events.detect_intraday(case.bars, cases.context(10.0)).is_empty()
+    assert events.detect_intraday(case.bars, cases.context(10.0), case.params).is_empty()
     short = cases.context(10.0, cases.flat_baselines(days=4))  # fewer than min_baseline_days
-    assert events.detect_intraday(case.bars, short).is_empty()
+    assert events.detect_intraday(case.bars, short, case.params).is_empty()
 
 
 def test_tape_speed_boundary():
@@ -126,7 +126,7 @@ def test_opening_range_needs_bars():
     b = cases.Bars().add("09:30", 10.0, h=10.1, l=9.9)  # one bar in the first 5 minutes
     for hm in cases.minute_range("09:36", 5):
         b.add(hm, 10.2, h=10.25, l=10.15)
-    ev = events.detect_intraday(b.frame(), cases.context(10.0)).filter(
+    ev = events.detect_intraday(b.frame(), cases.context(10.0), cases.P()).filter(
         pl.col("event_type") == "opening_range_break"
     )
     assert ev.is_empty()
@@ -278,14 +278,12 @@ def test_many_symbols_at_once_match_one_at_a_time():
         sym = f"S{i:02d}"
         frames.append(case.bars.with_columns(symbol=pl.lit(sym)))
         ctxs.append(case.context.with_columns(symbol=pl.lit(sym)))
-        singles.append(events.detect_intraday(frames[-1], ctxs[-1]))
+        singles.append(events.detect_intraday(frames[-1], ctxs[-1], cases.P()))
     together = events.detect_intraday(
-        pl.concat(frames).sample(fraction=1.0, shuffle=True, seed=3), pl.concat(ctxs)
+        pl.concat(frames).sample(fraction=1.0, shuffle=True, seed=3), pl.concat(ctxs), cases.P()
     )
     assert_frame_equal(together, pl.concat(singles).sort("symbol", "ts", "event_type"))
-    small_chunks = events.detect_intraday(
-        pl.concat(frames), pl.concat(ctxs), events.IntradayParams(chunk_rows=1000)
-    )
+    small_chunks = events.detect_intraday(pl.concat(frames), pl.concat(ctxs), cases.P(chunk_rows=1000))
     assert_frame_equal(small_chunks, together)
 
 
@@ -377,8 +375,8 @@ def test_no_duplicate_keys_by_construction():
     ctx = pl.concat(
         [cases.context(10.0, cases.flat_baselines(symbol=f"S{i}"), symbol=f"S{i}") for i in range(12)]
     )
-    ev = events.detect_intraday(pl.concat(frames), ctx)
-    assert ev.height == ev.unique(["symbol", "ts", "event_type"]).height
+    ev = events.detect_intraday(pl.concat(frames), ctx, cases.P())
+    assert ev.height > 0 and ev.height == ev.unique(["symbol", "ts", "event_type"]).height
 
 
 # ----------------------------------------------------------------------------------------- score
@@ -440,6 +438,42 @@ def test_score_is_null_without_enough_history():
     assert events.score(today, _history().head(0))["score"][0] is None
     other_type = _events(TODAY, [4.5], etype="flush")
     assert events.score(other_type, _history())["score"][0] is None
+
+
+def _with_rvol(frame: pl.DataFrame, rvols: list[float | None]) -> pl.DataFrame:
+    return frame.with_columns(rvol_so_far=pl.Series(rvols, dtype=pl.Float64))
+
+
+def _history_with_rvol() -> pl.DataFrame:
+    return _with_rvol(_history(), [float(x) for x in range(40)])  # hod_break, rvol 0..39
+
+
+def test_a_rare_type_borrows_the_pooled_rank():
+    """No prior flush: the score is the pooled rank of rvol_so_far among all prior events."""
+    flush = _with_rvol(_events(TODAY, [1.0, 1.0], etype="flush"), [29.5, None])
+    s = events.score(flush, _history_with_rvol())["score"].to_list()
+    assert s[0] == pytest.approx(30 / 40)  # 30 of 40 prior rvols below
+    assert s[1] is None, "no rvol_so_far and no own history: not enough to rank"
+    few = _with_rvol(
+        _events(HIST_DAYS[0], [0.0, 2.0, 4.0, 6.0, 8.0], etype="flush", hhmm="11:00"), [None] * 5
+    )
+    history = pl.concat([_history_with_rvol(), few])
+    # own: strength 5.0 beats 3 of 5 prior flushes (0.6); n = 5 against the prior weight of 20
+    got = events.score(_with_rvol(_events(TODAY, [5.0], etype="flush"), [29.5]), history)["score"][0]
+    assert got == pytest.approx((5 * 0.6 + 20 * 0.75) / 25)
+
+
+def test_a_common_type_is_ranked_mostly_by_its_own_strength():
+    today = _with_rvol(_events(TODAY, [4.5]), [29.5])
+    got = events.score(today, _history_with_rvol())["score"][0]
+    assert got == pytest.approx((40 * 0.5 + 20 * 0.75) / 60)
+    assert events.score(today, _history_with_rvol(), prior_weight=0)["score"][0] == pytest.approx(0.5)
+
+
+def test_the_pooled_rank_needs_enough_history():
+    today = _with_rvol(_events(TODAY, [4.5], etype="flush"), [29.5])
+    assert events.score(today, _history_with_rvol().head(19))["score"][0] is None
+    assert events.score(today, _history_with_rvol().head(20))["score"][0] == pytest.approx(1.0)
 
 
 def test_score_refuses_several_days():

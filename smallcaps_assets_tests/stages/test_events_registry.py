@@ -61,7 +61,11 @@ def test_production_registry_matches_schema_and_params():
     params = events.IntradayParams()
     for d in events.REGISTRY:
         assert type(getattr(params, d.event_type)) is d.params
-    assert list(events.EVENT_SCHEMA) == [*events.EVENT_KEY_SCHEMA, *events.EVIDENCE_SCHEMA]
+    assert list(events.EVENT_SCHEMA) == [
+        *events.EVENT_KEY_SCHEMA,
+        *events.CONTEXT_SCHEMA,
+        *events.EVIDENCE_SCHEMA,
+    ]
 
 
 def test_intraday_defaults_are_the_documented_ones():
@@ -70,7 +74,15 @@ def test_intraday_defaults_are_the_documented_ones():
         "min_baseline_days": 5,
         "chunk_rows": 1_000_000,
         "threads": 2,
-        "volume_spike": {"ratio": 5.0, "min_volume": 5000, "baseline_floor": 100.0, "cooldown_minutes": 5},
+        "in_play": {
+            "enabled": True,
+            "min_dollar_volume": 500_000.0,
+            "min_rvol": 4.0,
+            "min_change": 0.20,
+            "baseline_floor": 100.0,
+            "exempt": ("gap_and_go", "halt_resumption"),
+        },
+        "volume_spike": {"ratio": 5.0, "min_volume": 5000, "baseline_floor": 100.0, "cooldown_minutes": 15},
         "tape_speed": {
             "ratio": 4.0,
             "min_transactions": 30,
@@ -163,6 +175,16 @@ def test_registry_and_params_must_match(example):
     check_registry(example["EXAMPLE_REGISTRY"], example["ExampleParams"])  # the docs' example passes
 
 
+def test_an_in_play_exemption_must_name_a_registered_type():
+    class StrayExemption(events.IntradayParams):
+        in_play: events.InPlayParams = events.InPlayParams(exempt=("gap_and_go", "no_such_type"))
+
+    with pytest.raises(
+        ValueError, match=r"in_play.exempt names types the registry lacks: \['no_such_type'\]"
+    ):
+        check_registry(events.REGISTRY, StrayExemption)
+
+
 def test_run_refuses_missing_params_and_undeclared_columns(example):
     case = cases.gap_and_go(11.01, 11.51)
     with pytest.raises(TypeError, match="no field 'green_bar'"):
@@ -201,7 +223,8 @@ def _two_symbols() -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def test_docs_example_detector_runs_end_to_end(example):
     bars, ctx = _two_symbols()
-    params, registry = example["ExampleParams"](), example["EXAMPLE_REGISTRY"]
+    # Rules only: the hand-built bars trade too little for the in-play filter to keep them.
+    params, registry = example["ExampleParams"](**cases.RULES_ONLY), example["EXAMPLE_REGISTRY"]
     out = events.detect_intraday(bars, ctx, params, registry=registry)
     assert out.schema == pl.Schema(events.EVENT_SCHEMA)
 
@@ -225,7 +248,7 @@ def test_docs_example_detector_runs_end_to_end(example):
     assert set(green["session"]) == {"PM", "RTH"}
 
     # The production detectors' events are unchanged, and the production registry is untouched.
-    production = events.detect_intraday(bars, ctx)
+    production = events.detect_intraday(bars, ctx, cases.P())
     assert {"gap_and_go", "hod_break"} <= set(production["event_type"])
     assert_frame_equal(out.filter(pl.col("event_type") != "green_bar"), production)
     assert "green_bar" not in events.EVENT_TYPES
@@ -235,6 +258,6 @@ def test_docs_example_detector_runs_end_to_end(example):
     # ``only`` and the new params work as for any detector.
     alone = events.detect_intraday(bars, ctx, params, only=("green_bar",), registry=registry)
     assert_frame_equal(alone, green)
-    stricter = example["ExampleParams"](green_bar={"min_gain": 0.02})
+    stricter = example["ExampleParams"](green_bar={"min_gain": 0.02}, **cases.RULES_ONLY)
     fewer = events.detect_intraday(bars, ctx, stricter, only=("green_bar",), registry=registry)
     assert 0 < fewer.height < green.height

@@ -76,7 +76,7 @@ def detected(catalyst_days) -> pl.DataFrame:
     """Every catalyst day's planted shape joined with the (type, direction) pairs detected."""
     rows = []
     for day, cats, bars, ctx in catalyst_days:
-        ev = events.detect_intraday(bars, ctx)
+        ev = events.detect_intraday(bars, ctx, cases.P())
         found = ev.group_by("symbol").agg(found=pl.struct("event_type", "direction"))
         rows.append(
             cats.join(found, left_on="ticker", right_on="symbol", how="left").with_columns(date=pl.lit(day))
@@ -138,20 +138,25 @@ def _cuts(bars: pl.DataFrame, ev: pl.DataFrame, rng: random.Random, n: int = 30)
     return sorted(picks)
 
 
-def test_no_lookahead_on_catalyst_days(market, catalyst_days):
+# The in-play filter on (loosened so that it both keeps and drops events on these days) and off.
+IN_PLAY = events.IntradayParams(in_play={"min_dollar_volume": 100_000, "min_rvol": 2.0, "min_change": 0.05})
+
+
+@pytest.mark.parametrize("params", [cases.P(), IN_PLAY], ids=["rules", "in_play"])
+def test_no_lookahead_on_catalyst_days(market, catalyst_days, params):
     """detect(bars[ts <= t]) yields exactly the events with ts <= t + 1 min, for every type."""
     rng = random.Random(7)
     covered: dict[str, int] = {}
     for day, _cats, bars, _ in catalyst_days:
         tickers = bars["symbol"].unique().to_list()
         ctx = sim_context(market, day, tickers, baseline_days=5)
-        ev = events.detect_intraday(bars, ctx)
+        ev = events.detect_intraday(bars, ctx, params)
         new = set(ev["event_type"]) - set(covered)
         if not new and len(covered) == len(events.EVENT_TYPES):
             break
         if not new:
             continue
-        assert_no_lookahead(bars, ctx, events.IntradayParams(), _cuts(bars, ev, rng))
+        assert_no_lookahead(bars, ctx, params, _cuts(bars, ev, rng))
         for t, n in ev.group_by("event_type").len().iter_rows():
             covered[t] = covered.get(t, 0) + n
     print("truncation checked on events by type:", covered)
@@ -161,7 +166,7 @@ def test_no_lookahead_on_catalyst_days(market, catalyst_days):
 
 
 def test_evidence_recomputes_on_catalyst_days(market, catalyst_days):
-    p = events.IntradayParams()
+    p = cases.P()
     seen: set[str] = set()
     for day, _cats, bars, _ in catalyst_days[:25]:
         tickers = bars["symbol"].unique().to_list()
@@ -182,7 +187,7 @@ def test_evidence_recomputes_on_catalyst_days(market, catalyst_days):
 
 def test_event_rates_are_plausible(catalyst_days):
     """Quality smoke: no type dominates and catalyst symbols carry events in every session."""
-    ev = pl.concat([events.detect_intraday(bars, ctx) for _, _, bars, ctx in catalyst_days[:20]])
+    ev = pl.concat([events.detect_intraday(bars, ctx, cases.P()) for _, _, bars, ctx in catalyst_days[:20]])
     shares = ev.group_by("event_type").len().with_columns(share=pl.col("len") / ev.height)
     assert shares["share"].max() < 0.6
     assert ev.height == ev.unique(["symbol", "ts", "event_type"]).height
@@ -204,6 +209,7 @@ LOOSE = events.IntradayParams(
     halt_resumption={"min_gap_minutes": 2, "band_fraction": 0.05},
     hod_break={"min_age_minutes": 3},
     vwap_break={"hold_minutes": 3, "min_depth": 0.001},
+    in_play={"min_dollar_volume": 100_000, "min_rvol": 2.0, "min_change": 0.05},
 )
 
 

@@ -174,24 +174,41 @@ def test_universe_membership_and_cap_recheck(liquid_bars):
     assert out.is_empty() and funnel["universe"] == 0
 
 
-def test_one_event_per_symbol_per_day_keeps_the_best(liquid_bars):
+def test_the_best_event_of_each_type_first_then_the_best_per_day(liquid_bars):
     evs = [
-        event("AAA", "09:45", 0.7, "volume_spike"),
+        event("AAA", "09:45", 0.95, "volume_spike"),
+        event("AAA", "09:46", 0.93, "volume_spike"),
         event("AAA", "09:50", 0.9, "hod_break"),
         event("AAA", "09:55", 0.9, "flush", strength=2.0),
+        event("AAA", "09:56", 0.8, "vwap_break"),
         event("AAA", "09:50", 0.9, "hod_break"),  # exact duplicate key
     ]
-    out, funnel = run(evs, liquid_bars, universe("AAA"))
-    assert funnel["dedup"] == 3 and funnel["per_day"] == 1
-    assert out.select("event_type", "score").row(0) == ("hod_break", 0.9)
-    two, _ = run(evs, liquid_bars, universe("AAA"), max_per_symbol_day=2)
-    assert sorted(two["event_type"]) == ["flush", "hod_break"]
+    no_context = {"context_types": ()}
+    out, funnel = run(evs, liquid_bars, universe("AAA"), **no_context)
+    assert funnel["dedup"] == 5 and funnel["per_day"] == 3
+    # one per type (the second volume_spike waits), then the best three by score, then strength
+    assert out.sort("ts").select("event_type", "score").rows() == [
+        ("volume_spike", 0.95),
+        ("hod_break", 0.9),
+        ("flush", 0.9),
+    ]
+    one, _ = run(evs, liquid_bars, universe("AAA"), max_per_symbol_day=1, **no_context)
+    assert one.select("event_type", "score").row(0) == ("volume_spike", 0.95)
+    by_score, _ = run(
+        evs, liquid_bars, universe("AAA"), max_per_symbol_type_day=2, max_per_symbol_day=2, **no_context
+    )
+    assert by_score["event_type"].to_list() == ["volume_spike", "volume_spike"]
+    # by default volume_spike is a context type: the setups rank first, whatever their scores
+    setups, _ = run(evs, liquid_bars, universe("AAA"))
+    assert setups.sort("ts")["event_type"].to_list() == ["hod_break", "flush", "vwap_break"]
+    alone, _ = run(evs[:2], liquid_bars, universe("AAA"))
+    assert alone["event_type"].to_list() == ["volume_spike"], "a context type still goes when alone"
 
 
 def test_trailing_window_limit_counts_earlier_manifests(liquid_bars):
     evs = [event("AAA", "09:50"), event("BBB", "09:50")]
     prior = pl.DataFrame({"symbol": ["AAA", "AAA", "BBB", "BBB", "BBB"]})
-    out, funnel = run(evs, liquid_bars, universe("AAA", "BBB"), prior)
+    out, funnel = run(evs, liquid_bars, universe("AAA", "BBB"), prior, max_per_symbol_window=3)
     assert out["symbol"].to_list() == ["AAA"]
     assert out["prior_window_events"].to_list() == [2]
     assert funnel["per_window"] == 1
@@ -201,7 +218,11 @@ def test_windows_are_3_before_to_7_after_clipped_to_the_session():
     rows = bars_for("AAA", [10.0] * 30, start="19:35")  # bars to 20:04: the sim never has them,
     rows = [r for r in rows if r["ts"] < at("20:00")]  # the vendor stops at 20:00
     out, _ = run(
-        [event("AAA", "19:40"), event("AAA", "19:58", 0.95)], rows, universe("AAA"), max_per_symbol_day=2
+        [event("AAA", "19:40"), event("AAA", "19:58", 0.95)],
+        rows,
+        universe("AAA"),
+        max_per_symbol_day=2,
+        max_per_symbol_type_day=2,
     )
     got = {r["ts"]: (r["window_start"], r["window_end"]) for r in out.iter_rows(named=True)}
     assert got[at("19:40")] == (at("19:37"), at("19:47"))

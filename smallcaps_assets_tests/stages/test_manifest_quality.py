@@ -88,20 +88,40 @@ def test_universe_membership(clean):
 
 def test_per_symbol_limits_count_prior_manifests(clean):
     sym = clean["symbol"][0]
-    prior = pl.DataFrame({"symbol": [sym, sym]})
+    rules = quality.DEFAULTS.rules
+    today = clean.filter(pl.col("symbol") == sym).height
+    room = rules.max_per_symbol_window - today
+    prior = pl.DataFrame({"symbol": [sym] * room})
     assert manifest_gates(clean, prior=prior)["manifest_symbol_limits"].passed
-    prior = pl.DataFrame({"symbol": [sym, sym, sym]})
+    prior = pl.DataFrame({"symbol": [sym] * (room + 1)})
     gate = manifest_gates(clean, prior=prior)["manifest_symbol_limits"]
     assert not gate.passed and gate.figures["symbols_over_window_limit"] == 1
-    twice = pl.concat(
-        [
-            clean,
-            clean.head(1).with_columns(
-                event_id=pl.lit("x"), ts=(pl.col("ts") + dt.timedelta(minutes=1)).cast(win.UTC_NS)
-            ),
-        ]
-    )
-    assert manifest_gates(twice)["manifest_symbol_limits"].figures["symbols_over_day_limit"] == 1
+
+
+def _more_of_first(clean: pl.DataFrame, n: int, types: list[str]) -> pl.DataFrame:
+    first = clean.head(1)
+    extra = [
+        first.with_columns(
+            event_id=pl.lit(f"x{i}"),
+            event_type=pl.lit(types[i]),
+            ts=(pl.col("ts") + dt.timedelta(minutes=i + 1)).cast(win.UTC_NS),
+        )
+        for i in range(n)
+    ]
+    return pl.concat([clean, *extra])
+
+
+def test_per_symbol_day_and_type_limits(clean):
+    rules = quality.DEFAULTS.rules
+    first_type = clean["event_type"][0]
+    others = [t for t in ("hod_break", "flush", "vwap_break", "gap_and_go") if t != first_type]
+    at_limit = _more_of_first(clean, rules.max_per_symbol_day - 1, others)
+    assert manifest_gates(at_limit)["manifest_symbol_limits"].passed
+    over_day = _more_of_first(clean, rules.max_per_symbol_day, others)
+    assert manifest_gates(over_day)["manifest_symbol_limits"].figures["symbols_over_day_limit"] == 1
+    same_type = _more_of_first(clean, 1, [first_type])
+    gate = manifest_gates(same_type)["manifest_symbol_limits"]
+    assert not gate.passed and gate.figures["symbols_over_type_limit"] == 1
 
 
 def test_distribution_rules_are_judged_on_the_trailing_manifests(clean):

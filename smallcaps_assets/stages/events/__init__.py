@@ -11,6 +11,7 @@ Where things are
 * ``params``: every threshold (one model per detector, ``IntradayParams``, ``DailyScreenParams``).
 * ``daily_screen``: the daily gates and the calibration report.
 * ``context``: time-of-day baselines and the per-symbol context ``detect_intraday`` takes.
+* ``inplay``: the in-play filter and the running context (``rvol_so_far``) of every event.
 * ``registry``: the detectors, one entry each (type, function, params, sessions, evidence);
   ``EVENT_TYPES`` is its order. ``detectors/``: the detector functions by family.
 * ``engine``: ``detect_intraday`` (day preparation in ``frames``, chunks, threads, event rows into
@@ -54,6 +55,7 @@ from .params import (
     GapAndGoParams,
     HaltResumptionParams,
     HodBreakParams,
+    InPlayParams,
     IntradayParams,
     OpeningRangeBreakParams,
     ParabolicExhaustionParams,
@@ -64,6 +66,7 @@ from .params import (
 )
 from .registry import EVENT_TYPES, REGISTRY, Detector, Registry
 from .schema import (
+    CONTEXT_SCHEMA,
     EVENT_KEY_COLUMNS,
     EVENT_KEY_SCHEMA,
     EVENT_SCHEMA,
@@ -79,6 +82,7 @@ from .score import score
 __all__ = [
     "BASELINE_SCHEMA",
     "CALIBRATION_GRIDS",
+    "CONTEXT_SCHEMA",
     "DAILY_COLUMNS",
     "DAILY_GATES",
     "EVENT_KEY_COLUMNS",
@@ -103,6 +107,7 @@ __all__ = [
     "GapAndGoParams",
     "HaltResumptionParams",
     "HodBreakParams",
+    "InPlayParams",
     "IntradayParams",
     "OpeningRangeBreakParams",
     "ParabolicExhaustionParams",

@@ -11,27 +11,32 @@ from pydantic import BaseModel
 
 from .frames import ChunkFrames, DayEnv, UnsortedError, chunk_frame, chunk_ranges, prepare
 from .ids import event_ids, h64, h64_many
-from .params import IntradayParams
+from .inplay import annotate
+from .params import InPlayParams, IntradayParams
 from .registry import REGISTRY, Detector, Registry
 from .schema import EVENT_SCHEMA, EVIDENCE_COLUMNS, MINUTE_NS, UTC_NS, empty_events
 
 
-def _detect_chunk(frames: ChunkFrames, detectors: list[tuple[Detector, BaseModel]]) -> list[pl.DataFrame]:
-    """Every detector's rows on one chunk, in registry order (the frames are built on first use)."""
+def _detect_chunk(
+    frames: ChunkFrames, detectors: list[tuple[Detector, BaseModel]], in_play: InPlayParams
+) -> pl.DataFrame | None:
+    """Every detector's rows on one chunk, in registry order (the frames are built on first use),
+    with their running context and only the symbols in play (``inplay.annotate``)."""
     out = []
     for detector, params in detectors:
         found = detector.run(frames, params)
         if found is not None:
             out.append(found)
-    return out
+    if not out:
+        return None
+    return annotate(frames, pl.concat(out, how="diagonal_relaxed"), in_play)
 
 
-def _finish(events: list[pl.DataFrame], env: DayEnv, event_types: tuple[str, ...]) -> pl.DataFrame:
+def _finish(ev: pl.DataFrame | None, env: DayEnv, event_types: tuple[str, ...]) -> pl.DataFrame:
     """One chunk's detector rows as ``EVENT_SCHEMA`` rows: ``ts`` (the bar's close), the session, the
     id and the unused evidence columns (null), sorted by (symbol, ts, event_type)."""
-    if not events:
+    if ev is None or ev.is_empty():
         return empty_events()
-    ev = pl.concat(events, how="diagonal_relaxed")
     missing = [pl.lit(None).alias(col) for col in EVIDENCE_COLUMNS if col not in ev.columns]
     if missing:
         ev = ev.with_columns(missing)
@@ -118,7 +123,7 @@ def _detect(
         # Chunks hold whole symbols in sid order, so events finished (sorted, with ids) chunk by
         # chunk concatenate in the final order; this keeps the per-event work in the workers.
         frames = ChunkFrames(chunk_frame(bars.slice(a, b - a), env), env)
-        return _finish(_detect_chunk(frames, detectors), env, event_types)
+        return _finish(_detect_chunk(frames, detectors, p.in_play), env, event_types)
 
     ranges = chunk_ranges(bars["sid"].to_numpy(), p.chunk_rows)
     if p.threads > 1 and len(ranges) > 1:

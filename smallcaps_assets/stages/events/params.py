@@ -21,7 +21,9 @@ class VolumeSpikeParams(FrozenParams):
     ratio: float = Field(5.0, gt=0, description="bar volume >= ratio x time-of-day baseline")
     min_volume: float = Field(5_000, ge=0, description="bar volume at least this (shares)")
     baseline_floor: float = Field(100.0, gt=0, description="baseline floor (shares per minute)")
-    cooldown_minutes: int = Field(5, ge=1, description="no raw spike in the previous N minutes")
+    # 15 minutes (not 5): a busy name's volume stays high for a while after a spike, and a 5-minute
+    # cool-down re-fired on the same burst up to 30 times a day on the simulated market.
+    cooldown_minutes: int = Field(15, ge=1, description="no raw spike in the previous N minutes")
 
 
 class TapeSpeedParams(FrozenParams):
@@ -109,6 +111,25 @@ class ParabolicExhaustionParams(FrozenParams):
     recent_minutes: int = Field(5, ge=1, description="HOD set at most N minutes before")
 
 
+class InPlayParams(FrozenParams):
+    """The in-play filter: an event is kept only when its symbol is already "in play" at the event's
+    bar, measured from the day's bars up to and including that bar (docs/events.md, "In play").
+
+    In play = dollar volume so far >= ``min_dollar_volume`` and (``rvol_so_far`` >= ``min_rvol`` or
+    |close / prior close - 1| >= ``min_change``). Types in ``exempt`` are kept regardless: they carry
+    their own catalyst test (a 10% gap, a trading pause).
+    """
+
+    enabled: bool = Field(True, description="False keeps every event the rules find")
+    min_dollar_volume: float = Field(500_000.0, ge=0, description="sum of bar price x volume so far ($)")
+    min_rvol: float = Field(4.0, gt=0, description="volume so far >= this x the baseline so far")
+    min_change: float = Field(0.20, ge=0, description="|close / prior close - 1| at least this")
+    baseline_floor: float = Field(
+        100.0, ge=0, description="the baseline so far is at least this x minutes since 04:00 (shares)"
+    )
+    exempt: tuple[str, ...] = Field(("gap_and_go", "halt_resumption"), description="types never filtered")
+
+
 class IntradayParams(FrozenParams):
     """The thresholds of every intraday detector (one field per event type) and the shared settings.
 
@@ -120,6 +141,8 @@ class IntradayParams(FrozenParams):
     # engine (does not change results)
     chunk_rows: int = Field(1_000_000, ge=1_000, description="rows per chunk of whole symbols")
     threads: int = Field(2, ge=1, le=64, description="chunks processed concurrently")
+    # the in-play filter applied to every detector's rows
+    in_play: InPlayParams = InPlayParams()
     # detectors, in the registry's order
     volume_spike: VolumeSpikeParams = VolumeSpikeParams()
     tape_speed: TapeSpeedParams = TapeSpeedParams()

@@ -36,6 +36,7 @@ from .params import (
     GapAndGoParams,
     HaltResumptionParams,
     HodBreakParams,
+    InPlayParams,
     IntradayParams,
     OpeningRangeBreakParams,
     ParabolicExhaustionParams,
@@ -48,6 +49,9 @@ from .schema import EVIDENCE_COLUMNS, EVIDENCE_SCHEMA
 
 # The columns of every detector's rows besides its evidence (see ``event_rows``).
 ROW_COLUMNS = frozenset({"sid", "t", "m", "direction", "strength"})
+# Fields of ``IntradayParams`` holding a params model that belongs to no detector: settings applied
+# to every detector's rows.
+SHARED_SETTINGS = frozenset({"in_play"})
 
 
 @dataclass(frozen=True)
@@ -254,8 +258,8 @@ EVENT_TYPES: tuple[str, ...] = REGISTRY.event_types
 
 def check_registry(registry: Registry, params_model: type[BaseModel]) -> None:
     """Refuse a registry that does not match the output schema or the params model: an evidence
-    column no detector fills, a detector without its params field, or a params field without a
-    detector."""
+    column no detector fills, a detector without its params field, a params field without a
+    detector, or an in-play exemption naming no registered type."""
     filled = {c for d in registry for c in d.evidence}
     unused = [c for c in EVIDENCE_COLUMNS if c not in filled]
     if unused:
@@ -271,11 +275,17 @@ def check_registry(registry: Registry, params_model: type[BaseModel]) -> None:
         if isinstance(field.annotation, type)
         and issubclass(field.annotation, BaseModel)
         and name not in registry.event_types
+        and name not in SHARED_SETTINGS
     ]
     if orphans:
         raise TypeError(
             f"{params_model.__name__} has detector params without a registered detector: {orphans}"
         )
+    in_play = fields.get("in_play")
+    if in_play is not None and isinstance(in_play.default, InPlayParams):
+        stray = [t for t in in_play.default.exempt if t not in registry.event_types]
+        if stray:
+            raise ValueError(f"in_play.exempt names types the registry lacks: {stray}")
 
 
 check_registry(REGISTRY, IntradayParams)

@@ -28,6 +28,12 @@ EVENT_KEY_SCHEMA: dict[str, pl.DataType] = {
     "strength": pl.Float64(),
 }
 
+# Context measured at the event's bar for every event, whatever its type (``inplay.py``): how far
+# the symbol is "in play" so far today. Null when the symbol has no usable baseline.
+CONTEXT_SCHEMA: dict[str, pl.DataType] = {
+    "rvol_so_far": pl.Float64(),
+}
+
 # The typed evidence columns, in output order: null where a type does not use one (the registry entry
 # of each type lists the ones it fills; docs/events.md describes them).
 EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
@@ -64,8 +70,8 @@ EVIDENCE_SCHEMA: dict[str, pl.DataType] = {
 }
 EVIDENCE_COLUMNS = tuple(EVIDENCE_SCHEMA)
 
-# The fixed output schema of ``detect_intraday``: keys, then the evidence.
-EVENT_SCHEMA: dict[str, pl.DataType] = {**EVENT_KEY_SCHEMA, **EVIDENCE_SCHEMA}
+# The fixed output schema of ``detect_intraday``: keys, context, then the evidence.
+EVENT_SCHEMA: dict[str, pl.DataType] = {**EVENT_KEY_SCHEMA, **CONTEXT_SCHEMA, **EVIDENCE_SCHEMA}
 
 
 def empty_events() -> pl.DataFrame:
