@@ -130,10 +130,11 @@ def materialize(
         ),
     ] = True,
 ) -> None:
-    """Materialise an asset selection for every trading day from START to END, in process.
+    """Materialise an asset selection for every trading day from --start to --end, in process.
 
-    Honours DAGSTER_HOME (runs appear in the UI) and SMALLCAPS_DATA_DIR; exits 1 if any step or
-    blocking gate fails.
+    Honours DAGSTER_HOME (runs appear in the UI) and SMALLCAPS_DATA_DIR.
+
+    Exits 1 if any step or blocking gate fails, and 2 on bad input (nothing is written then).
     """
     from .materialize import trading_days_in
     from .stages.reference import validate_symbols
@@ -141,11 +142,13 @@ def materialize(
     s, e = start.date(), (end or start).date()
     try:
         trading_days_in(s, e)
-        run_config = json.loads(config_json) if config_json else None
-        if symbols:
+        run_config = _parse_config_json(config_json)
+        if symbols is not None:
             wanted = validate_symbols([x.strip() for x in symbols.split(",") if x.strip()])
+            if not wanted:  # an empty list would mean "no filter": the whole partition rewritten
+                raise ValueError(f"--symbols {symbols!r} names no symbol; give tickers such as ABCD,EFGH")
             run_config = _symbols_config(select, wanted, run_config)
-    except (ValueError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     try:
@@ -159,6 +162,21 @@ def materialize(
     raise typer.Exit(1 if failed else 0)
 
 
+def _parse_config_json(text: str | None) -> dict | None:
+    """The ``--config-json`` object, or None when not given; anything but a JSON object is refused."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--config-json is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"--config-json must be a JSON object such as '{{\"ops\": {{...}}}}', not {type(value).__name__}"
+        )
+    return value
+
+
 def _symbols_config(select: str, symbols: list[str], base: dict | None) -> dict:
     """Run config giving ``symbols`` to every selected asset that accepts a symbol list."""
     import dagster as dg
@@ -167,14 +185,20 @@ def _symbols_config(select: str, symbols: list[str], base: dict | None) -> dict:
 
     keys = dg.AssetSelection.from_string(select).resolve(defs.resolve_asset_graph())
     accepting = symbol_backfill_assets(defs)
-    ops = dict((base or {}).get("ops", {}))
+    ops = (base or {}).get("ops", {})
+    if not isinstance(ops, dict):
+        raise ValueError(f"--config-json: 'ops' must be an object keyed by asset, not {type(ops).__name__}")
+    ops = dict(ops)
     for key in keys:
         name = key.to_user_string()
         if name not in accepting:
             raise ValueError(
                 f"asset {name} has no by-symbol backfill; select only {', '.join(sorted(accepting))}"
             )
-        ops.setdefault(name, {}).setdefault("config", {})["symbols"] = symbols
+        op = ops.setdefault(name, {})
+        if not isinstance(op, dict) or not isinstance(op.setdefault("config", {}), dict):
+            raise ValueError(f"--config-json: the config of {name} must be an object")
+        ops[name] = {**op, "config": {**op["config"], "symbols": symbols}}
     return {**(base or {}), "ops": ops}
 
 
@@ -312,28 +336,54 @@ def _views(con) -> list[str]:
 @app.command()
 def sql(
     query: Annotated[str | None, typer.Argument(help="SQL to run; omit to list the views.")] = None,
+    write: Annotated[
+        bool,
+        typer.Option(
+            "--write",
+            help="Open the catalogue file $SMALLCAPS_DATA_DIR/smallcaps.duckdb read-write: its views, "
+            "and any table you create, persist; COPY and ATTACH are allowed.",
+        ),
+    ] = False,
 ) -> None:
     """Run SQL on the lake through DuckDB (views: ticker_reference, daily_bars, universe, minute_bars, ...).
 
-    The database lives at $SMALLCAPS_DATA_DIR/smallcaps.duckdb; open it with any DuckDB client too.
+    Read-only by default: the views live in an in-memory database, statements that write files
+    (COPY, EXPORT, ATTACH, INSTALL, LOAD) are refused, and the lake is never changed, so it works on a
+    read-only lake. --write opens the catalogue file instead, which any DuckDB client can open too.
     """
     import polars as pl
 
-    from . import lake_sql
+    from . import lake, lake_sql
 
-    with lake_sql.catalogue() as con:
-        if not query:
-            typer.echo(f"database: {lake_sql.database_path()}")
-            for name in _views(con):
-                typer.echo(f"  {name}")
-            return
-        try:
-            frame = con.sql(query).pl()
-        except Exception as exc:  # duckdb raises several error classes; the message names the problem
-            typer.secho(f"error: {exc}", fg="red", err=True)
-            raise typer.Exit(2) from exc
+    opened = lake_sql.catalogue() if write else lake_sql.reader()
+    try:
+        with opened as con:
+            if not query:
+                where = (
+                    lake_sql.database_path() if write else f"in-memory, read-only views of {lake.lake_root()}"
+                )
+                typer.echo(f"database: {where}")
+                for name in _views(con):
+                    typer.echo(f"  {name}")
+                return
+            if not write and lake_sql.CHANGES_TABLES.intersection(lake_sql.refuse_writes(con, query)):
+                typer.echo("note: in memory only, nothing is written (--write persists tables)", err=True)
+            relation = con.sql(query)  # None for a statement without a result (CREATE, SET, ...)
+            frame = relation.pl() if relation is not None else None
+    except Exception as exc:  # duckdb raises several error classes; the message names the problem
+        typer.secho(f"error: {_one_line(exc)}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    if frame is None:
+        typer.echo("ok")
+        return
     with pl.Config(tbl_rows=50, tbl_cols=20, fmt_str_lengths=40):
         typer.echo(str(frame))
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first line of an error's message (DuckDB appends a caret diagram and hints below it)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 @events_app.command("calibrate")

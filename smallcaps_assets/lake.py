@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import io
 import os
+import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +26,9 @@ from upath import UPath
 
 DEFAULT_ROOT = "data"
 PART_FILE = "part-0.parquet"
+# Committed files only: a writer's ``.tmp-*`` file (complete or cut short by a crash) and any other
+# dot-file never match, so a stray one can neither double a day's rows nor break a query.
+PART_GLOB = "part-*.parquet"
 
 
 def lake_root(root: str | os.PathLike | None = None) -> UPath:
@@ -69,6 +75,38 @@ def _is_local(path: UPath) -> bool:
     return path.protocol in ("", "file", "local")
 
 
+def _lock_file(asset: str, date: dt.date | str, root: str | os.PathLike | None) -> Path:
+    day = partition_dir(asset, date, root).name  # validates the asset and the date
+    try:
+        base = state_dir(root)
+    except ValueError:  # a remote lake without SMALLCAPS_STATE_DIR: serialise writers on this machine
+        lake_id = hashlib.sha256(str(lake_root(root)).encode()).hexdigest()[:16]
+        base = Path(tempfile.gettempdir()) / "smallcaps-state" / lake_id
+    return base / "locks" / asset / f"{day}.lock"
+
+
+@contextlib.contextmanager
+def partition_lock(asset: str, date: dt.date | str, root: str | os.PathLike | None = None) -> Iterator[None]:
+    """Hold the exclusive write lock of one partition (blocking until it is free).
+
+    A by-symbol repair reads a partition, swaps some symbols' rows and writes it back; two repairs
+    of one day at once would each write the file they read plus their own rows, and the second
+    rename would drop the first's. Every writer takes this lock, so the read-modify-write is atomic.
+    It is an ``flock`` on a file under the state folder (``_state/locks``, never beside the
+    partition files): it serialises threads and processes on one machine and is released when its
+    holder dies, so a killed writer never leaves a stale lock. A remote lake serialises the writers
+    of one machine only.
+    """
+    path = _lock_file(asset, date, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def write_partition(
     asset: str,
     date: dt.date | str,
@@ -79,8 +117,20 @@ def write_partition(
     """Replace one partition atomically: write a temporary file beside it, then rename.
 
     A reader sees either the old file or the new one, never half of one; a crash leaves at most a
-    stray ``.tmp-*`` file, which readers ignore.
+    stray ``.tmp-*`` file, which readers ignore. The write holds the partition's lock, so it never
+    lands in the middle of a by-symbol repair of the same day.
     """
+    with partition_lock(asset, date, root):
+        return _write_unlocked(asset, date, frame, sort_by, root)
+
+
+def _write_unlocked(
+    asset: str,
+    date: dt.date | str,
+    frame: pl.DataFrame,
+    sort_by: list[str] | None,
+    root: str | os.PathLike | None,
+) -> WrittenPartition:
     if sort_by:
         frame = frame.sort(sort_by)
     buf = io.BytesIO()
@@ -143,14 +193,19 @@ def replace_symbols(
     symbol_column: str = "symbol",
     root: str | os.PathLike | None = None,
 ) -> WrittenPartition:
-    """Backfill by symbol: swap only ``symbols``' rows of one partition, keep every other row."""
-    existing = read_partition(asset, date, root)
-    keep = fresh.filter(pl.col(symbol_column).is_in(symbols))
-    if existing is not None:
-        others = existing.filter(~pl.col(symbol_column).is_in(symbols))
-        keep = pl.concat([others, keep.select(others.columns)], how="vertical_relaxed")
-    return write_partition(asset, date, keep, sort_by, root)
+    """Backfill by symbol: swap only ``symbols``' rows of one partition, keep every other row.
+
+    Read, swap and write happen under the partition's lock: a concurrent repair of other symbols
+    of the same day waits, then reads this one's result, so both repairs' rows are kept."""
+    with partition_lock(asset, date, root):
+        existing = read_partition(asset, date, root)
+        keep = fresh.filter(pl.col(symbol_column).is_in(symbols))
+        if existing is not None:
+            others = existing.filter(~pl.col(symbol_column).is_in(symbols))
+            keep = pl.concat([others, keep.select(others.columns)], how="vertical_relaxed")
+        return _write_unlocked(asset, date, keep, sort_by, root)
 
 
 def asset_glob(asset: str, root: str | os.PathLike | None = None) -> str:
-    return str(lake_root(root) / asset / "date=*" / "*.parquet")
+    """Every committed partition file of ``asset`` (temp and hidden files excluded)."""
+    return str(lake_root(root) / asset / "date=*" / PART_GLOB)

@@ -92,7 +92,10 @@ def _error_text(failure_event) -> str:
     while info is not None:
         parts.append(info.message.strip().splitlines()[0] if info.message.strip() else "")
         info = info.cause
-    meaningful = [p for p in parts if p and "Error occurred while executing" not in p]
+    # A cause whose first line says nothing (pandera's JSON report opens with "{") is never the reason.
+    meaningful = [
+        p for p in parts if p and "Error occurred while executing" not in p and not _opens_a_dump(p)
+    ]
     text = meaningful[-1] if meaningful else parts[0]
     # A raised dg.Failure is the asset's own one-line reason: drop Dagster's class path. Other
     # exceptions keep their short class name, which says what kind of error it was.
@@ -100,6 +103,11 @@ def _error_text(failure_event) -> str:
     if sep and "." in head and " " not in head:
         text = rest if head.endswith(".Failure") else f"{head.rsplit('.', 1)[-1]}: {rest}"
     return text[:400]
+
+
+def _opens_a_dump(line: str) -> bool:
+    body = line.partition(": ")[2] if ": " in line else line
+    return body.strip() in ("{", "[")
 
 
 def _instance() -> dg.DagsterInstance:
@@ -160,6 +168,7 @@ def materialize_range(
     assets = list(defs.assets or [])
     checks = list(defs.asset_checks or [])
     merged_resources = {**(defs.resources or {}), **(resources or {})}
+    validate_run_config(assets, checks, merged_resources, asset_selection, run_config)
     instance = _instance()
     upstream_outcomes: list[DayOutcome] = []
     if upstream:
@@ -183,6 +192,25 @@ def materialize_range(
         if on_day:
             on_day(outcome)
     return RangeOutcome(outcomes, upstream_outcomes)
+
+
+def validate_run_config(assets: list, checks: list, resources: dict, selection, run_config: dict) -> None:
+    """Refuse a run config the selection's job would refuse, before any day runs (bad input, so
+    nothing is written): an unknown op, a value of the wrong type, a misspelt field."""
+    job = dg.define_asset_job("smallcaps_materialize_config", selection=selection)
+    definitions = dg.Definitions(assets=assets, asset_checks=checks, resources=resources, jobs=[job])
+    job_def = definitions.resolve_job_def(job.name)
+    try:
+        dg.validate_run_config(job_def, run_config)
+    except dg.DagsterInvalidConfigError as exc:
+        reasons = [_short_config_error(e.message) for e in exc.errors] or [str(exc).splitlines()[0]]
+        raise ValueError(f"invalid run config: {'; '.join(reasons)}") from exc
+
+
+def _short_config_error(message: str) -> str:
+    """Dagster's config error without the schema it appends (the whole job's config type, on one line)."""
+    head, _, expected = message.partition(" Expected: ")
+    return head if len(expected) > 80 else message
 
 
 def _config_for(run_config: dict, assets: list, keys: set[dg.AssetKey]) -> dict:

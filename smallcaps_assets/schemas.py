@@ -8,6 +8,8 @@ Prices are float64, sizes and counts int64/float64 as the vendor sends them, tim
 
 from __future__ import annotations
 
+import json
+
 import pandera.polars as pa
 import polars as pl
 
@@ -237,8 +239,30 @@ def enforce(model: type[_Contract] | pa.DataFrameSchema, frame: pl.DataFrame) ->
         cases = getattr(exc, "failure_cases", None)
         summary = ""
         if isinstance(cases, pl.DataFrame) and cases.height:
+            unique = _unique_columns(model)
             summary = "; ".join(
-                f"{r['column']}: {r['check']} (e.g. {str(r['failure_case'])[:80]})"
+                _duplicate_text(cases, unique, r["failure_case"])
+                if r["check"] == "multiple_fields_uniqueness"
+                else f"{r['column']}: {r['check']} (e.g. {str(r['failure_case'])[:80]})"
                 for r in cases.unique(["column", "check"], keep="first").head(8).iter_rows(named=True)
             )
-        raise ContractViolationError(f"{name} contract violated: {summary or exc}") from exc
+        # pandera's own text is a multi-line JSON report: never let it reach a terminal line.
+        fallback = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ContractViolationError(f"{name} contract violated: {summary or fallback}") from exc
+
+
+def _unique_columns(model) -> list[str]:
+    schema = model if isinstance(model, pa.DataFrameSchema) else model.to_schema()
+    unique = schema.unique
+    return [unique] if isinstance(unique, str) else list(unique or [])
+
+
+def _duplicate_text(cases: pl.DataFrame, unique: list[str], example: object) -> str:
+    """``duplicated (symbol, ts): 2 rows, e.g. symbol=A ts=...``: the key, not pandera's JSON row."""
+    rows = cases.filter(pl.col("check") == "multiple_fields_uniqueness").height
+    try:
+        row = json.loads(str(example))
+    except ValueError:
+        row = {}
+    key = " ".join(f"{c}={row[c]}" for c in unique if c in row) or str(example)[:80]
+    return f"duplicated ({', '.join(unique)}): {rows} rows, e.g. {key}"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import multiprocessing
+import threading
+from unittest import mock
 
 import polars as pl
 import pytest
@@ -52,3 +56,63 @@ def test_replace_symbols_keeps_other_rows(tmp_path):
 def test_bad_names_are_refused(tmp_path, asset, day):
     with pytest.raises(ValueError):
         lake.partition_file(asset, day, tmp_path)
+
+
+# ------------------------------------------------------------- concurrent by-symbol repairs of one day
+def _repair(root: str, symbol: str, value: int, barrier) -> None:
+    """One by-symbol repair whose read waits (up to 1 s) for the other repair's read: without a lock
+    both read the old file before either writes, so the second rename drops the first's rows."""
+    read = lake.read_partition
+
+    def read_then_wait(*args, **kwargs):
+        frame = read(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=1.0)
+        return frame
+
+    with mock.patch.object(lake, "read_partition", read_then_wait):
+        fresh = pl.DataFrame({"symbol": [symbol], "x": [value]})
+        lake.replace_symbols("minute_bars", DAY, fresh, [symbol], ["symbol"], root=root)
+
+
+def _two_repairs(root, kind: str) -> list[dict]:
+    lake.write_partition(
+        "minute_bars", DAY, pl.DataFrame({"symbol": ["A", "B", "C"], "x": [1, 2, 3]}), root=root
+    )
+    jobs = [("A", 10), ("C", 30)]
+    if kind == "thread":
+        barrier = threading.Barrier(2)
+        workers = [threading.Thread(target=_repair, args=(str(root), s, v, barrier)) for s, v in jobs]
+    else:
+        ctx = multiprocessing.get_context("spawn")  # fork would copy polars' thread pool mid-flight
+        barrier = ctx.Barrier(2)
+        workers = [ctx.Process(target=_repair, args=(str(root), s, v, barrier)) for s, v in jobs]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    if kind == "process":
+        assert [w.exitcode for w in workers] == [0, 0]
+    return lake.read_partition("minute_bars", DAY, root).to_dicts()
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_two_concurrent_repairs_of_one_day_keep_both_repairs_rows(tmp_path, kind):
+    got = _two_repairs(tmp_path, kind)
+    assert got == [{"symbol": "A", "x": 10}, {"symbol": "B", "x": 2}, {"symbol": "C", "x": 30}]
+
+
+def test_without_the_lock_the_same_race_loses_a_repair(tmp_path, monkeypatch):
+    """The control: the interleaving above really is a race, so the test above can fail."""
+    monkeypatch.setattr(lake, "partition_lock", lambda *a, **k: contextlib.nullcontext())
+    got = _two_repairs(tmp_path, "thread")
+    assert {"symbol": "B", "x": 2} in got
+    assert sum(row["x"] in (10, 30) for row in got) == 1  # one repair's row is lost
+
+
+def test_a_lock_lives_in_the_state_folder_never_beside_the_partition(tmp_path):
+    with lake.partition_lock("minute_bars", DAY, tmp_path):
+        pass
+    assert (tmp_path / "_state" / "locks" / "minute_bars" / f"date={DAY}.lock").exists()
+    lake.write_partition("minute_bars", DAY, pl.DataFrame({"symbol": ["A"], "x": [1]}), root=tmp_path)
+    assert [p.name for p in (tmp_path / "minute_bars" / f"date={DAY}").iterdir()] == ["part-0.parquet"]

@@ -19,6 +19,31 @@ ConfigOpt = Annotated[
 ]
 
 
+# The command-line option behind each ApiFaults field, so a refusal names what the user typed.
+FAULT_OPTIONS = {
+    "latency_ms": "--latency-ms",
+    "rate_limit": "--rate-limit",
+    "rate_burst": "--rate-burst",
+    "error_rate": "--fault-rate",
+}
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one ``error:`` line (no traceback, no usage box) and return the exit-2 to raise."""
+    typer.secho(f"error: {message}", fg="red", err=True)
+    return typer.Exit(2)
+
+
+def validation_line(exc, names: dict[str, str] | None = None) -> str:
+    """A pydantic ValidationError on one line: ``<field or option> <value>: <reason>`` per error."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(x) for x in err["loc"]) or "config"
+        where = (names or {}).get(field, field)
+        parts.append(f"{where} {err.get('input')!r}: {err['msg'].lower()}")
+    return "; ".join(parts)
+
+
 def load_sim_config(config: Path | None = None, seed: int | None = None, symbols: int | None = None, **extra):
     """A validated SimConfig from an optional JSON file plus command-line overrides."""
     from pydantic import ValidationError
@@ -30,7 +55,7 @@ def load_sim_config(config: Path | None = None, seed: int | None = None, symbols
         try:
             data = json.loads(config.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise typer.BadParameter(f"cannot read sim config {config}: {exc}") from exc
+            raise fail(f"cannot read sim config {config}: {exc}") from exc
     if seed is not None:
         data["seed"] = seed
     if symbols is not None:
@@ -39,7 +64,7 @@ def load_sim_config(config: Path | None = None, seed: int | None = None, symbols
     try:
         return SimConfig.model_validate(data)
     except ValidationError as exc:
-        raise typer.BadParameter(f"invalid sim config: {exc}") from exc
+        raise fail(f"invalid sim config: {validation_line(exc)}") from exc
 
 
 @sim_app.command("serve")
@@ -73,12 +98,17 @@ def serve(
     ] = 1,
 ) -> None:
     """Serve the vendor REST API over HTTP (uvicorn)."""
+    from pydantic import ValidationError
+
     from .config import ApiFaults
     from .server import run
 
-    faults = ApiFaults(
-        latency_ms=latency_ms, rate_limit=rate_limit, rate_burst=rate_burst, error_rate=fault_rate
-    )
+    try:
+        faults = ApiFaults(
+            latency_ms=latency_ms, rate_limit=rate_limit, rate_burst=rate_burst, error_rate=fault_rate
+        )
+    except ValidationError as exc:
+        raise fail(validation_line(exc, FAULT_OPTIONS)) from exc
     keys = {k.strip() for k in api_keys.split(",") if k.strip()} if api_keys else None
     run(
         load_sim_config(config, seed, symbols),

@@ -79,7 +79,10 @@ def parse_ts(text: str, name: str) -> tuple[int, int]:
     """A trades/quotes timestamp as an inclusive ns range: a whole ET day, or a single instant."""
     if DATE_RE.match(text):
         d = iso_date(text, name)
-        return midnight_ns(d), midnight_ns(d + dt.timedelta(days=1)) - 1
+        first, last = _whole_day(d, text, name, midnight_ns)
+        if last > MAX_NS:
+            raise bad(f"Invalid value for {name}: {show(text)}; out of range")
+        return first, last
     if INT_RE.match(text):
         n = int(text)
         if n > MAX_NS:
@@ -107,11 +110,23 @@ def parse_ts(text: str, name: str) -> tuple[int, int]:
     )
 
 
+def _whole_day(d: dt.date, text: str, name: str, midnight) -> tuple[int, int]:
+    """The first and last tick of ET day ``d`` in ``midnight``'s unit; 400 past the calendar's end
+    (the day after 9999-12-31 does not exist, and its overflow must not become a 500)."""
+    try:
+        return midnight(d), midnight(d + dt.timedelta(days=1)) - 1
+    except OverflowError as exc:
+        raise bad(f"Invalid value for {name}: {show(text)}; out of range") from exc
+
+
 def agg_bound(text: str, name: str, end: bool) -> int:
     """An aggregates ``from``/``to`` path segment as ms: a date (whole ET day) or a ms timestamp."""
     if DATE_RE.match(text):
         d = iso_date(text, name)
-        return midnight_ms(d + dt.timedelta(days=1)) - 1 if end else midnight_ms(d)
+        first, last = _whole_day(d, text, name, midnight_ms)
+        if last > MAX_MS:
+            raise bad(f"Invalid value for {name}: {show(text)}; out of range")
+        return last if end else first
     if INT_RE.match(text):
         n = int(text)
         if n > MAX_MS:
