@@ -30,19 +30,7 @@ def sim_day(market, day: dt.date, tickers: list[str]) -> pl.DataFrame:
     for t in tickers:
         raw = market.minute_bars(t, day)
         if raw.height:
-            frames.append(
-                raw.select(
-                    symbol=pl.lit(t),
-                    ts=(pl.col("t") * 1_000_000).cast(pl.Datetime("ns", "UTC")),
-                    open="o",
-                    high="h",
-                    low="l",
-                    close="c",
-                    volume="v",
-                    vwap="vw",
-                    transactions="n",
-                )
-            )
+            frames.append(minute_stage.vendor_frame(t, raw))
     if not frames:
         return pl.DataFrame(schema={**minute_stage.MINUTE_SCHEMA, "session": pl.String})
     return minute_stage.with_session(pl.concat(frames), day)

@@ -12,8 +12,9 @@ import datetime as dt
 
 import polars as pl
 
-BAR_SCHEMA = {
-    "symbol": pl.String,
+# A bar's values in our column names and types (daily and minute bars alike), and the field of the
+# vendor's aggregates (REST results, the simulator's bar frames) each is read from; vw and n may be absent.
+BAR_VALUES = {
     "open": pl.Float64,
     "high": pl.Float64,
     "low": pl.Float64,
@@ -21,25 +22,26 @@ BAR_SCHEMA = {
     "volume": pl.Float64,
     "vwap": pl.Float64,
     "transactions": pl.Int64,
-    "otc": pl.Boolean,
 }
+VENDOR_FIELDS = {
+    "open": "o",
+    "high": "h",
+    "low": "l",
+    "close": "c",
+    "volume": "v",
+    "vwap": "vw",
+    "transactions": "n",
+}
+BAR_SCHEMA = {"symbol": pl.String, **BAR_VALUES, "otc": pl.Boolean}
+
+
+def vendor_values(agg: dict) -> dict:
+    """One vendor aggregate's values under our column names (None for an absent vw or n)."""
+    return {col: agg.get(field) for col, field in VENDOR_FIELDS.items()}
 
 
 def grouped_frame(results: list[dict]) -> pl.DataFrame:
-    rows = [
-        {
-            "symbol": r["T"],
-            "open": r["o"],
-            "high": r["h"],
-            "low": r["l"],
-            "close": r["c"],
-            "volume": r["v"],
-            "vwap": r.get("vw"),
-            "transactions": r.get("n"),
-            "otc": bool(r.get("otc") or False),
-        }
-        for r in results
-    ]
+    rows = [{"symbol": r["T"], **vendor_values(r), "otc": bool(r.get("otc") or False)} for r in results]
     return pl.DataFrame(rows, schema=BAR_SCHEMA)
 
 
