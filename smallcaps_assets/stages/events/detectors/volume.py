@@ -7,7 +7,7 @@ import polars as pl
 
 from ..frames import ChunkFrames
 from ..params import TapeSpeedParams, VolumeSpikeParams
-from .common import baseline, baseline_sum, cooldown, event_rows
+from .common import baseline, baseline_sum, cooldown, event_rows, signed
 
 
 def volume_spike(frames: ChunkFrames, p: VolumeSpikeParams) -> pl.DataFrame | None:
@@ -27,7 +27,7 @@ def volume_spike(frames: ChunkFrames, p: VolumeSpikeParams) -> pl.DataFrame | No
     fired = cooldown(raw, p.cooldown_minutes)
     return event_rows(
         fired,
-        direction=pl.when(pl.col("c") >= pl.col("o")).then(1).otherwise(-1),
+        direction=signed(pl.col("c") >= pl.col("o")),
         strength=pl.col("v") / pl.col("base"),
         ev_open="o",
         ev_close="c",
@@ -66,7 +66,7 @@ def tape_speed(frames: ChunkFrames, p: TapeSpeedParams) -> pl.DataFrame | None:
     fired = cooldown(raw, p.cooldown_minutes)
     return event_rows(
         fired,
-        direction=pl.when(pl.col("c") >= pl.col("wopen")).then(1).otherwise(-1),
+        direction=signed(pl.col("c") >= pl.col("wopen")),
         strength=pl.col("txn") / pl.col("base"),
         ev_open="wopen",
         ev_close="c",
