@@ -26,28 +26,14 @@ from typing import Any, Literal
 import polars as pl
 from pydantic import BaseModel, create_model
 
+from . import params as thresholds
 from .detectors.halts import halt_resumption
 from .detectors.levels import consolidation_break, hod_break, opening_range_break, vwap_break
 from .detectors.momentum import flush, price_momentum
 from .detectors.runners import first_pullback, gap_and_go, parabolic_exhaustion
 from .detectors.volume import tape_speed, volume_spike
 from .frames import ChunkFrames
-from .params import (
-    ConsolidationBreakParams,
-    FirstPullbackParams,
-    FlushParams,
-    GapAndGoParams,
-    HaltResumptionParams,
-    HodBreakParams,
-    InPlayParams,
-    IntradaySettings,
-    OpeningRangeBreakParams,
-    ParabolicExhaustionParams,
-    PriceMomentumParams,
-    TapeSpeedParams,
-    VolumeSpikeParams,
-    VwapBreakParams,
-)
+from .params import InPlayParams, IntradaySettings
 from .schema import EVIDENCE_COLUMNS, EVIDENCE_SCHEMA
 
 # The columns of every detector's rows besides its evidence (see ``event_rows``).
@@ -161,32 +147,32 @@ REGISTRY = Registry(
         Detector(
             "volume_spike",
             volume_spike,
-            VolumeSpikeParams,
+            thresholds.VolumeSpikeParams,
             evidence=("ev_open", "ev_close", "ev_volume", "ev_baseline"),
         ),
         Detector(
             "tape_speed",
             tape_speed,
-            TapeSpeedParams,
+            thresholds.TapeSpeedParams,
             evidence=("ev_open", "ev_close", "ev_transactions", "ev_txn_baseline", "ev_window_minutes"),
         ),
         Detector(
             "price_momentum",
             price_momentum,
-            PriceMomentumParams,
+            thresholds.PriceMomentumParams,
             evidence=("ev_ref_price", "ev_close", "ev_vol_unit", "ev_window_minutes"),
         ),
         Detector(
             "vwap_break",
             vwap_break,
-            VwapBreakParams,
+            thresholds.VwapBreakParams,
             evidence=("ev_vwap", "ev_close", "ev_level_ts", "ev_depth"),
             sessions="RTH",
         ),
         Detector(
             "opening_range_break",
             opening_range_break,
-            OpeningRangeBreakParams,
+            thresholds.OpeningRangeBreakParams,
             evidence=(
                 "ev_or_high",
                 "ev_or_low",
@@ -201,14 +187,14 @@ REGISTRY = Registry(
         Detector(
             "hod_break",
             hod_break,
-            HodBreakParams,
+            thresholds.HodBreakParams,
             evidence=("ev_level", "ev_level_ts", "ev_high", "ev_close"),
             sessions="RTH",
         ),
         Detector(
             "consolidation_break",
             consolidation_break,
-            ConsolidationBreakParams,
+            thresholds.ConsolidationBreakParams,
             evidence=(
                 "ev_range_high",
                 "ev_range_low",
@@ -224,14 +210,14 @@ REGISTRY = Registry(
         Detector(
             "flush",
             flush,
-            FlushParams,
+            thresholds.FlushParams,
             evidence=("ev_level", "ev_close", "ev_vol_unit", "ev_window_minutes"),
             sessions="RTH",
         ),
         Detector(
             "halt_resumption",
             halt_resumption,
-            HaltResumptionParams,
+            thresholds.HaltResumptionParams,
             evidence=(
                 "ev_halt_start",
                 "ev_halt_minutes",
@@ -250,7 +236,7 @@ REGISTRY = Registry(
         Detector(
             "gap_and_go",
             gap_and_go,
-            GapAndGoParams,
+            thresholds.GapAndGoParams,
             evidence=(
                 "ev_pm_high",
                 "ev_level",
@@ -265,14 +251,14 @@ REGISTRY = Registry(
         Detector(
             "first_pullback",
             first_pullback,
-            FirstPullbackParams,
+            thresholds.FirstPullbackParams,
             evidence=("ev_level", "ev_level_ts", "ev_open", "ev_pullback_low", "ev_prev_high", "ev_close"),
             sessions="RTH",
         ),
         Detector(
             "parabolic_exhaustion",
             parabolic_exhaustion,
-            ParabolicExhaustionParams,
+            thresholds.ParabolicExhaustionParams,
             evidence=("ev_level", "ev_level_ts", "ev_ref_price", "ev_prev_low", "ev_open", "ev_close"),
             sessions="RTH",
         ),
