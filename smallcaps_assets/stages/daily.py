@@ -14,15 +14,8 @@ import polars as pl
 
 # A bar's values in our column names and types (daily and minute bars alike), and the field of the
 # vendor's aggregates (REST results, the simulator's bar frames) each is read from; vw and n may be absent.
-BAR_VALUES = {
-    "open": pl.Float64,
-    "high": pl.Float64,
-    "low": pl.Float64,
-    "close": pl.Float64,
-    "volume": pl.Float64,
-    "vwap": pl.Float64,
-    "transactions": pl.Int64,
-}
+OHLCV = ("open", "high", "low", "close", "volume")
+BAR_VALUES = {**dict.fromkeys(OHLCV, pl.Float64), "vwap": pl.Float64, "transactions": pl.Int64}
 VENDOR_FIELDS = {
     "open": "o",
     "high": "h",
@@ -77,7 +70,7 @@ def flatfile_ohlcv() -> dict[str, pl.Expr]:
     """The aggregate flat files' columns (day and minute share the header) in our bar names and types."""
     return {
         "symbol": pl.col("ticker"),
-        **{c: pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close", "volume")},
+        **{c: pl.col(c).cast(pl.Float64) for c in OHLCV},
         "transactions": pl.col("transactions").cast(pl.Int64),
     }
 
