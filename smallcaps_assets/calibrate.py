@@ -80,8 +80,9 @@ def _history_bars(market, day: dt.date, cache: dict) -> pl.DataFrame:
 
 
 def universe_like(market, day: dt.date, cache: dict, rules: UniverseRules | None = None) -> pl.DataFrame:
-    """The symbols the production universe rules keep on ``day`` (shares and prior closes as of the
-    prior session; no float rule, the simulator's float being its latest)."""
+    """The universe the production rules keep on ``day`` (``stages.universe.build_universe`` on the
+    simulator's reference data, shares as of the prior session, the vendor's latest float, and the
+    20 prior sessions' daily bars)."""
     prior = cal.sessions_before(day, 20)
     history = pl.concat([_history_bars(market, d, cache) for d in prior])
     profiles = market.tickers_on(day)
@@ -94,12 +95,17 @@ def universe_like(market, day: dt.date, cache: dict, rules: UniverseRules | None
             "active": [True] * len(profiles),
         }
     )
+    shares = [market.shares_outstanding(p, prior[-1]) for p in profiles]
+    # As ticker_details: shares x the vendor's latest free-float percentage (it keeps no history).
+    pct = [(f or {}).get("free_float_percent") for f in (market.free_float(p.ticker) for p in profiles)]
     details = pl.DataFrame(
         {
             "symbol": [p.ticker for p in profiles],
-            "weighted_shares_outstanding": [market.shares_outstanding(p, prior[-1]) for p in profiles],
+            "weighted_shares_outstanding": shares,
             "as_of": [prior[-1]] * len(profiles),
-            "float_shares": [None] * len(profiles),
+            "float_shares": [
+                s * f / 100.0 if f is not None else None for s, f in zip(shares, pct, strict=True)
+            ],
         },
         schema_overrides={"float_shares": pl.Float64},
     )

@@ -168,7 +168,7 @@ def test_vendor_assets_share_the_polygon_pool():
         for key in a.keys:
             name = key.to_user_string()
             pool = a.get_pool_for_key(key) if hasattr(a, "get_pool_for_key") else next(iter(a.op.pools), None)
-            if name in ("universe", "daily_events", "intraday_events", "event_manifest"):
+            if name in ("universe", "daily_events", "intraday_events"):
                 assert not pool
             else:
                 assert pool == "polygon_api", name

@@ -8,8 +8,10 @@
 * ``minute_bars_catalyst``: the same for a catalyst symbol-day (``market.catalysts(date)``): the
   ``stocks``-market catalyst with the largest planned dollar volume on the first session from the middle
   of the span that has one;
-* ``ticks_10min_normal`` / ``ticks_10min_catalyst``: trades plus quotes of 09:30-09:40 ET of those
-  symbol-days (the busiest minutes of the day);
+* ``minute_bars_busiest``: the same for the busiest catalyst symbol-day of the whole span (the
+  ``stocks``-market catalyst day with the largest planned volume in shares, hence the most prints);
+* ``ticks_10min_normal`` / ``ticks_10min_catalyst`` / ``ticks_10min_busiest``: trades plus quotes of
+  09:30-09:40 ET of those symbol-days (the busiest minutes of the day);
 * ``grouped_daily``: the whole market's daily bars for the normal day;
 * ``serve_*``: the same questions through ``create_app(market)`` in-process (``httpx.ASGITransport``,
   following ``next_url`` to the last page): JSON, gzip and paging included.
@@ -29,6 +31,8 @@ import statistics
 import time
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from .. import calendar as cal
 from ..sim.market import SimMarket
@@ -115,6 +119,28 @@ def _catalyst_case(market: SimMarket) -> tuple[str, dt.date, str]:
     raise RuntimeError("no catalyst day in the simulated span")
 
 
+def _busiest_catalyst_case(market: SimMarket) -> tuple[str, dt.date, str]:
+    """The catalyst symbol-day (stocks market) with the largest planned volume in shares over the
+    whole span: the most prints a client can ask for. Read from the daily skeletons (no day plan is
+    built for the scan)."""
+    from ..sim.prices import NO_CATALYST
+
+    ranked = []
+    for p in market.profiles():
+        if p.market != "stocks":
+            continue
+        sk = market.skeleton(p)
+        shares = np.where(sk.shape != NO_CATALYST, sk.econ_volume / sk.factor, -1.0)
+        if len(shares) and shares.max() > 0:
+            i = int(np.argmax(shares))
+            ranked.append((-float(shares[i]), p.ticker, sk.dates[i]))
+    for _, ticker, day in sorted(ranked):
+        plan = market.day_plan(ticker, day)
+        if plan is not None:
+            return ticker, day, plan.shape
+    raise RuntimeError("no catalyst day in the simulated span")
+
+
 def _window(day: dt.date) -> tuple[int, int]:
     """09:30:00 to 09:39:59.999999999 ET of ``day`` in ns (inclusive bounds, as the library takes them)."""
     start = int(dt.datetime.combine(day, dt.time(9, 30), tzinfo=cal.NY).timestamp()) * NS
@@ -180,8 +206,10 @@ def bench_sim(market: SimMarket | None = None, repeats: int = 5) -> dict:
 
     normal, normal_day = _normal_case(market)
     cat, cat_day, shape = _catalyst_case(market)
+    busy, busy_day, busy_shape = _busiest_catalyst_case(market)
     n_lo, n_hi = _window(normal_day)
     c_lo, c_hi = _window(cat_day)
+    b_lo, b_hi = _window(busy_day)
 
     def ticks(m: SimMarket, t: str, d: dt.date, lo: int, hi: int) -> int:
         return m.trades(t, d, lo, hi).height + m.quotes(t, d, lo, hi).height
@@ -189,15 +217,19 @@ def bench_sim(market: SimMarket | None = None, repeats: int = 5) -> dict:
     timings = {
         "minute_bars_normal": _measure(market, lambda m: m.minute_bars(normal, normal_day).height, repeats),
         "minute_bars_catalyst": _measure(market, lambda m: m.minute_bars(cat, cat_day).height, repeats),
+        "minute_bars_busiest": _measure(market, lambda m: m.minute_bars(busy, busy_day).height, repeats),
         "ticks_10min_normal": _measure(market, lambda m: ticks(m, normal, normal_day, n_lo, n_hi), repeats),
         "ticks_10min_catalyst": _measure(market, lambda m: ticks(m, cat, cat_day, c_lo, c_hi), repeats),
+        "ticks_10min_busiest": _measure(market, lambda m: ticks(m, busy, busy_day, b_lo, b_hi), repeats),
         "grouped_daily": _measure(market, lambda m: m.grouped_daily(normal_day).height, repeats),
     }
     serve_cases = {
         "serve_minute_bars_normal": [_bars_url(normal, normal_day)],
         "serve_minute_bars_catalyst": [_bars_url(cat, cat_day)],
+        "serve_minute_bars_busiest": [_bars_url(busy, busy_day)],
         "serve_ticks_10min_normal": _ticks_urls(normal, n_lo, n_hi),
         "serve_ticks_10min_catalyst": _ticks_urls(cat, c_lo, c_hi),
+        "serve_ticks_10min_busiest": _ticks_urls(busy, b_lo, b_hi),
         "serve_grouped_daily": [f"/v2/aggs/grouped/locale/us/market/stocks/{normal_day}?adjusted=true"],
     }
     for name, urls in serve_cases.items():
@@ -217,6 +249,7 @@ def bench_sim(market: SimMarket | None = None, repeats: int = 5) -> dict:
         "cases": {
             "normal": {"ticker": normal, "date": normal_day.isoformat()},
             "catalyst": {"ticker": cat, "date": cat_day.isoformat(), "shape": shape},
+            "busiest": {"ticker": busy, "date": busy_day.isoformat(), "shape": busy_shape},
             "window_et": "09:30-09:40",
         },
         "timings": timings,
@@ -227,13 +260,14 @@ def bench_sim(market: SimMarket | None = None, repeats: int = 5) -> dict:
 def format_report(report: dict) -> str:
     """A readable table of ``bench_sim``'s result."""
     m, mk, cases = report["machine"], report["market"], report["cases"]
-    cat = cases["catalyst"]
+    cat, busy = cases["catalyst"], cases["busiest"]
     lines = [
         f"machine: {m['platform']}, {m['cpu_count']} CPUs, Python {m['python']}, polars {m['polars']}",
         f"market: seed {mk['seed']}, {mk['n_symbols']} tickers, {mk['start']}..{mk['end']} "
         f"({mk['sessions']} sessions); repeats {report['repeats']}",
         f"normal: {cases['normal']['ticker']} {cases['normal']['date']}; "
         f"catalyst: {cat['ticker']} {cat['date']} ({cat['shape']}); "
+        f"busiest catalyst day: {busy['ticker']} {busy['date']} ({busy['shape']}); "
         f"tick window {cases['window_et']} ET",
         "",
     ]

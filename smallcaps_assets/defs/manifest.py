@@ -2,12 +2,14 @@
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from .. import calendar as cal
 from .. import checks, lake
 from ..asset_names import EVENT_MANIFEST, INTRADAY_EVENTS, MINUTE_BARS, UNIVERSE
-from ..assetkit import daily_asset, partition_day, sessions_window
+from ..assetkit import daily_asset, partition_day, run, sessions_window, usage_metadata
 from ..assetkit.metadata import partition_metadata
+from ..resources import PolygonResource
 from ..schemas import enforce, event_manifest_contract
 from ..stages import manifest as mf
 from ..stages import manifest_quality as quality
@@ -36,11 +38,18 @@ class ManifestConfig(dg.Config):
     max_type_share: float = quality.DEFAULTS.max_type_share
     min_rth_share: float = quality.DEFAULTS.min_rth_share
     max_rth_share: float = quality.DEFAULTS.max_rth_share
+    quoted_spread: bool = Field(
+        True,
+        description="measure the spread from the vendor's last 100 quotes before each candidate "
+        "(one request each); false: the bar estimate only (a plan without quotes)",
+    )
 
     def rules(self) -> mf.ManifestRules:
         try:
             rules = mf.ManifestRules(
-                **self.model_dump(exclude={"max_type_share", "min_rth_share", "max_rth_share"})
+                **self.model_dump(
+                    exclude={"max_type_share", "min_rth_share", "max_rth_share", "quoted_spread"}
+                )
             )
         except ValueError as exc:
             raise dg.Failure(f"invalid manifest config: {exc}") from exc
@@ -61,14 +70,20 @@ class ManifestConfig(dg.Config):
         # Per-symbol limits count earlier manifests: a self-dependency, so lineage shows it.
         dg.AssetDep(EVENT_MANIFEST, partition_mapping=sessions_window(-(MAX_WINDOW_SESSIONS - 1), -1)),
     ],
+    vendor=True,
 )
-def event_manifest(context: dg.AssetExecutionContext, config: ManifestConfig) -> dg.MaterializeResult:
+def event_manifest(
+    context: dg.AssetExecutionContext, config: ManifestConfig, polygon: PolygonResource
+) -> dg.MaterializeResult:
     """Intraday events selected for trades/quotes download: score >= 0.60, at most 1 per symbol
-    and type and 3 per symbol per day, and 6 per symbol over 5 sessions, event bar >= $100K and >= 10K shares, estimated
-    spread <= 5% (close-high-low estimator on the bars up to the event), symbol in the day's
-    universe with cap < $2B (re-checked), each with its window [ts - 3 min, ts + 7 min).
-    ``manifest_sha256`` in metadata hashes the windows asked for; every downloaded window
-    records it. Metadata ``funnel_*`` counts the events left after each rule."""
+    and type and 3 per symbol per day, and 6 per symbol over 5 sessions, event bar >= $100K and
+    >= 10K shares, spread at the event <= 5% (the median of the vendor's last 100 quotes before
+    ts, one request per event that passed score and liquidity; the close-high-low estimate on the
+    bars up to the event when no quote comes back), symbol in the day's universe with cap < $2B
+    (re-checked), each with its window [ts - 3 min, ts + 7 min). ``manifest_sha256`` in metadata
+    hashes the windows asked for; every downloaded window records it. Metadata ``funnel_*``
+    counts the events left after each rule, ``spread_*`` where the selected events' spreads came
+    from, ``api/*`` the requests."""
     day = partition_day(context)
     rules = config.rules()
     events = lake.read_partition(INTRADAY_EVENTS, day)
@@ -77,7 +92,17 @@ def event_manifest(context: dg.AssetExecutionContext, config: ManifestConfig) ->
     if events is None or bars is None or uni is None:
         raise dg.Failure(f"intraday_events, minute_bars or universe for {day} is missing")
     prior = lake.read_partitions(EVENT_MANIFEST, cal.sessions_before(day, rules.window_sessions - 1))
-    frame, funnel = mf.select(day, events, bars, uni, prior, rules)
+    quotes, usage_meta = None, {}
+    if config.quoted_spread:
+        candidates = mf.spread_candidates(events, bars, rules)
+
+        async def fetch():
+            async with polygon.connect() as client:
+                return await mf.fetch_quotes_before(client, candidates), client.usage
+
+        quotes, usage = run(fetch())
+        usage_meta = usage_metadata(usage)
+    frame, funnel = mf.select(day, events, bars, uni, prior, rules, quotes_before=quotes)
     frame = enforce(event_manifest_contract(), frame)
     written = lake.write_partition(EVENT_MANIFEST, day, frame, sort_by=["symbol", "ts", "event_type"])
     sha = mf.content_hash(frame)
@@ -90,6 +115,7 @@ def event_manifest(context: dg.AssetExecutionContext, config: ManifestConfig) ->
     gates = quality.manifest_gates(frame, day, uni, prior, trailing, params)
     by_type = dict(frame.group_by("event_type").len().iter_rows())
     by_session = dict(frame.group_by("session").len().iter_rows())
+    by_source = dict(frame.group_by("spread_source").len().iter_rows())
     return dg.MaterializeResult(
         metadata={
             **partition_metadata(written),
@@ -98,6 +124,8 @@ def event_manifest(context: dg.AssetExecutionContext, config: ManifestConfig) ->
             **{f"funnel_{k}": v for k, v in funnel.items()},
             **{f"type_{k}": int(v) for k, v in sorted(by_type.items())},
             **{f"session_{k}": int(v) for k, v in sorted(by_session.items())},
+            **{f"spread_{k}": int(by_source.get(k, 0)) for k in (mf.SPREAD_QUOTED, mf.SPREAD_BARS)},
+            **usage_meta,
         },
         check_results=checks.results(EVENT_MANIFEST, gates),
     )

@@ -160,6 +160,25 @@ class PolygonClient(ClientCore):
             await pages.aclose()
         return pl.concat(frames) if len(frames) > 1 else frames[0]
 
+    async def ticks_before(
+        self, kind: Literal["trades", "quotes"], ticker: str, before_ns: int, limit: int = 100
+    ) -> pl.DataFrame:
+        """The last ``limit`` trades or quotes strictly before ``before_ns`` (epoch ns, SIP time),
+        newest first, as one frame (columns as ``ticks_frame``): exactly one request
+        (``timestamp.lt``, ``order=desc``); a ``next_url`` is not followed, since the next page
+        is older still. Counted under the endpoint's template like every call."""
+        check_choice(kind, "kind", ("trades", "quotes"))
+        if isinstance(before_ns, bool) or not isinstance(before_ns, int) or before_ns <= 0:
+            raise ValueError(f"before_ns must be a positive int (epoch ns), got {before_ns!r}")
+        path, query, endpoint = tick_request(kind, ticker, None, None, None, limit, "desc")
+        query["timestamp.lt"] = before_ns
+        pages = self.iter_pages(path, query, endpoint=endpoint, parse=TICK_PARSERS[kind])
+        try:
+            body = await anext(pages)
+        finally:
+            await pages.aclose()
+        return body["frame"]
+
     # ------------------------------------------------------------------ reference
     async def tickers(
         self,

@@ -1,4 +1,5 @@
-"""Trades and NBBO quotes drawn from a DayPlan, and the bars they aggregate to.
+"""Trades and NBBO quotes drawn from a DayPlan, and the bars they aggregate to (the minute structure
+they read, counter draws, segments and runs, is in ``sim/structure.py``).
 
 The tape of one minute is built in three layers, all counter-based (``rng.bits64``, keyed by (seed,
 ticker, date, stream) with a counter built from (minute, index, field)), so a 10-minute window
@@ -44,15 +45,25 @@ from .config import SimConfig
 from .prices import DayPlan, size_tables
 from .reference import TickerProfile
 from .rng import bits64, stable_key
+from .structure import (
+    NS_PER_MIN,
+    PRICE_UNITS,
+    Structure,
+    avg_price_pool,
+    ctr,
+    i16,
+    minutes_for,
+    structure,
+    tick_units,
+    u16,
+    u32,
+)
 
-NS_PER_MIN = 60_000_000_000
-PRICE_UNITS = 10_000  # prices are integers in units of $0.0001
 LIT_VENUES = np.array([12, 11, 10, 8, 7, 19, 18, 21, 15, 1, 2, 3, 20])  # vendor exchange ids
 TRF_IDS = np.array([201, 202, 203])
 PRIMARY_VENUE = {"XNAS": 12, "XNYS": 10, "XASE": 1, "ARCX": 11, "BATS": 19}
-# Run sides and their orders within a segment.
+# Run sides within a segment (their orders: ``structure.ORDERS``).
 BID, ASK, INSIDE = 0, 1, 2
-_ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
 OFF_EXCHANGE_AT_NBBO = 0.30  # share of prints at the bid/ask reported by a TRF (internalised)
 ISO_RATE = 0.15  # share of lit regular-session round prints that are intermarket sweeps
 LOCKED_RATE = 0.0004  # per quote
@@ -110,206 +121,6 @@ BAR_SCHEMA = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Counter-based draws
-# ---------------------------------------------------------------------------------------------
-
-_U16 = 1.0 / 65536.0
-
-
-def _normal_table() -> np.ndarray:
-    from statistics import NormalDist
-
-    nd = NormalDist()
-    return np.array([nd.inv_cdf((i + 0.5) / 65536.0) for i in range(65536)])
-
-
-_NORMAL_Q = _normal_table()
-
-
-def _ctr(m: np.ndarray, i: np.ndarray, field: int = 0) -> np.ndarray:
-    """Counter of (minute, index, field): 20 bits of index, 4 of field."""
-    return (m.astype(np.uint64) << np.uint64(24)) | (i.astype(np.uint64) << np.uint64(4)) | np.uint64(field)
-
-
-def _u16(h: np.ndarray, slot: int) -> np.ndarray:
-    """The ``slot``-th (0-3) 16-bit uniform of a 64-bit draw, in (0, 1)."""
-    return (((h >> np.uint64(16 * slot)) & np.uint64(0xFFFF)).astype(np.float64) + 0.5) * _U16
-
-
-def _i16(h: np.ndarray, slot: int) -> np.ndarray:
-    return ((h >> np.uint64(16 * slot)) & np.uint64(0xFFFF)).astype(np.int64)
-
-
-def _u32(h: np.ndarray, slot: int) -> np.ndarray:
-    return (((h >> np.uint64(32 * slot)) & np.uint64(0xFFFFFFFF)).astype(np.float64) + 0.5) / 4294967296.0
-
-
-def _z16(h: np.ndarray, slot: int) -> np.ndarray:
-    """A standard normal from a 16-bit slot (inverse CDF table, |z| <= 4.3)."""
-    return _NORMAL_Q[_i16(h, slot)]
-
-
-# ---------------------------------------------------------------------------------------------
-# Minute structure: segments and runs
-# ---------------------------------------------------------------------------------------------
-
-
-def _minutes_for(plan: DayPlan, start_ns: int | None, end_ns: int | None) -> np.ndarray:
-    lo = 0 if start_ns is None else max(0, (start_ns - plan.t0_ns) // NS_PER_MIN)
-    hi = plan.n_minutes if end_ns is None else min(plan.n_minutes, (end_ns - plan.t0_ns) // NS_PER_MIN + 1)
-    return np.arange(lo, max(lo, hi), dtype=np.int64)
-
-
-def _allowed_window(plan: DayPlan, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds within each minute when trading is allowed (LULD pauses cut minutes short)."""
-    lo = np.zeros(len(m))
-    hi = np.full(len(m), 60.0)
-    for h in plan.halts:
-        hs = (h.start_ns - plan.t0_ns) / 1e9
-        he = (h.end_ns - plan.t0_ns) / 1e9
-        ms = m * 60.0
-        starts_here = (ms <= hs) & (hs < ms + 60)
-        ends_here = (ms <= he) & (he < ms + 60)
-        hi = np.where(starts_here, hs - ms, hi)
-        lo = np.where(ends_here, he - ms, lo)
-    return lo, hi
-
-
-def _mid_at(plan: DayPlan, m: np.ndarray, frac: np.ndarray, z: np.ndarray) -> np.ndarray:
-    a, b = plan.log_mid[m], plan.log_mid[m + 1]
-    bridge = np.sqrt(np.clip(frac * (1.0 - frac), 0.0, None)) * 2.0
-    return np.exp(a + (b - a) * frac + plan.minute_sd[m] * bridge * z)
-
-
-def _tick_units(plan: DayPlan) -> int:
-    return 100 if plan.tick >= 0.01 else 1
-
-
-@dataclass(frozen=True)
-class Structure:
-    """Segments and runs of a set of minutes (flat arrays, in time order)."""
-
-    minutes: np.ndarray  # the minutes asked for
-    lo: np.ndarray  # per asked minute: tradeable seconds [lo, hi)
-    hi: np.ndarray
-    seg_first: np.ndarray  # per asked minute: index of its first segment
-    # per segment
-    seg_minute: np.ndarray
-    seg_k0: np.ndarray  # first slot
-    seg_t: np.ndarray  # start, seconds into the minute
-    seg_abs: np.ndarray  # minute * 60 + seg_t (sorted)
-    bid: np.ndarray  # price units
-    ask: np.ndarray
-    # per run (3 per segment)
-    run_side: np.ndarray
-    run_count: np.ndarray
-    run_start: np.ndarray  # position of the run's first print within its segment
-    run_odd: np.ndarray
-    run_phase: np.ndarray  # spreads the odd lots evenly through the run
-    run_k_off: np.ndarray
-    run_o_off: np.ndarray
-    run_price: np.ndarray  # price units
-    run_volume: np.ndarray
-
-    def minute_pos(self, m: np.ndarray) -> np.ndarray:
-        return np.searchsorted(self.minutes, m)
-
-
-def structure(cfg: SimConfig, p: TickerProfile, plan: DayPlan, minutes: np.ndarray) -> Structure:
-    """Segments and runs of ``minutes`` (sorted, unique): everything a bar needs, no print drawn."""
-    key = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "segments")
-    lo, hi = _allowed_window(plan, minutes)
-    n_seg = plan.n_segments[minutes]
-    n = plan.n_trades[minutes]
-    seg_first = np.concatenate([[0], np.cumsum(n_seg)])
-    sm = np.repeat(minutes, n_seg)
-    sj = np.arange(len(sm), dtype=np.int64) - np.repeat(seg_first[:-1], n_seg)
-    sn, s_of = np.repeat(n, n_seg), np.repeat(n_seg, n_seg)
-    slo, shi = np.repeat(lo, n_seg), np.repeat(hi, n_seg)
-    k0 = sj * sn // s_of
-    k1 = (sj + 1) * sn // s_of
-    t = np.where(sn > 0, slo + k0 / np.maximum(sn, 1) * (shi - slo), slo + sj / s_of * (shi - slo))
-
-    h = bits64(key, _ctr(sm, sj, 0))
-    h2 = bits64(key, _ctr(sm, sj, 1))
-    mid = _mid_at(plan, sm, t / 60.0, _z16(h, 0))
-    tu = _tick_units(plan)
-    spread_ticks = np.maximum(
-        1, np.round(plan.spread[sm] * mid * PRICE_UNITS / tu * np.exp(0.3 * _z16(h, 1)))
-    ).astype(np.int64)
-    bid = np.floor((mid * PRICE_UNITS - spread_ticks * tu / 2.0) / tu + 0.5).astype(np.int64) * tu
-    bid = np.maximum(bid, tu)
-    ask = bid + spread_ticks * tu
-    inside = np.where(spread_ticks >= 2, bid + (spread_ticks // 2) * tu, bid + tu // 2)
-
-    # Who trades: the buy share leans with the minute's move; some prints improve on the NBBO.
-    move = (plan.log_mid[sm + 1] - plan.log_mid[sm]) / np.maximum(plan.minute_sd[sm], 1e-9)
-    buy = np.clip(0.5 + 0.3 * np.tanh(move / 2.0) + 0.3 * (_u16(h, 2) - 0.5), 0.05, 0.95)
-    in_share = np.where(spread_ticks >= 2, 0.25, np.where(tu > 1, 0.10, 0.0))
-    nseg = k1 - k0
-    n_in = np.minimum(np.floor(nseg * in_share + _u16(h, 3)), nseg).astype(np.int64)
-    n_ask = np.floor((nseg - n_in) * buy + _u16(h2, 0)).astype(np.int64)
-    n_bid = nseg - n_in - n_ask
-    order = _ORDERS[np.minimum((_u16(h2, 1) * 6).astype(np.int64), 5)]  # (segments, 3) sides
-
-    flat = (np.arange(len(sm))[:, None] * 3 + order).ravel()  # (segment, side) of each run, in time order
-    run_count = np.stack([n_bid, n_ask, n_in], axis=1).ravel()[flat]
-    run_price = np.stack([bid, ask, inside], axis=1).ravel()[flat]
-    by_seg = run_count.reshape(-1, 3)
-    run_start = np.zeros_like(by_seg)
-    run_start[:, 1] = by_seg[:, 0]
-    run_start[:, 2] = by_seg[:, 0] + by_seg[:, 1]
-    run_start = run_start.ravel()
-    rm = np.repeat(sm, 3)
-    # A run's counter: its minute and its index among the minute's runs.
-    rh = bits64(key, _ctr(rm, np.repeat(sj, 3) * 3 + np.tile(np.arange(3), len(sm)), 2))
-    run_odd = np.where(
-        run_count >= 2, np.minimum(np.floor(run_count * plan.odd_share + _u16(rh, 0)), run_count - 1), 0
-    ).astype(np.int64)
-    run_k_off, run_o_off = _i16(rh, 2), _i16(rh, 3)
-    tables = size_tables()
-    n_round = run_count - run_odd
-    run_volume = plan.lot[rm] * (tables.k_cum[run_k_off + n_round] - tables.k_cum[run_k_off]) + (
-        tables.odd_cum[run_o_off + run_odd] - tables.odd_cum[run_o_off]
-    )
-    return Structure(
-        minutes=minutes,
-        lo=lo,
-        hi=hi,
-        seg_first=seg_first,
-        seg_minute=sm,
-        seg_k0=k0,
-        seg_t=t,
-        seg_abs=sm * 60.0 + t,
-        bid=bid,
-        ask=ask,
-        run_side=order.ravel(),
-        run_count=run_count,
-        run_start=run_start,
-        run_odd=run_odd,
-        run_phase=_u16(rh, 1),
-        run_k_off=run_k_off,
-        run_o_off=run_o_off,
-        run_price=run_price,
-        run_volume=run_volume,
-    )
-
-
-def _avg_price_pool(cfg: SimConfig, p: TickerProfile, plan: DayPlan, m: np.ndarray):
-    """Per minute: the average-price prints' price (units), table offset and total volume."""
-    key = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "avg_price")
-    h = bits64(key, m.astype(np.uint64))
-    back = 1 + (_u16(h, 0) * 30).astype(np.int64)
-    ref = np.clip(m - back, plan.rth_start, plan.rth_end - 1)
-    price = np.round(np.exp(plan.log_mid[ref]) * PRICE_UNITS).astype(np.int64)
-    price = np.maximum(price, 1)
-    off = _i16(h, 1)
-    t = size_tables()
-    volume = 3 * plan.lot[m] * (t.k_cum[off + plan.n_avg[m]] - t.k_cum[off])
-    return price, off, volume
-
-
-# ---------------------------------------------------------------------------------------------
 # Bars straight from the structure
 # ---------------------------------------------------------------------------------------------
 
@@ -347,7 +158,7 @@ def minute_bar_arrays(cfg: SimConfig, p: TickerProfile, plan: DayPlan) -> dict[s
     vol = st.run_volume[keep]
     starts = np.flatnonzero(np.concatenate([[True], rm[1:] != rm[:-1]]))
     ends = np.concatenate([starts[1:], [len(rm)]]) - 1
-    a_price, _, a_vol = _avg_price_pool(cfg, p, plan, minutes)
+    a_price, _, a_vol = avg_price_pool(cfg, p, plan, minutes)
     v = (np.add.reduceat(vol, starts) + a_vol).astype(np.float64)
     pv = (np.add.reduceat(price * vol, starts) + a_price * a_vol).astype(np.float64)
     return {
@@ -418,8 +229,8 @@ def _regular_prints(plan: DayPlan, st: Structure, key: int) -> _Regular:
     pos = np.repeat(np.arange(len(st.minutes)), n)
     lo = st.lo[pos]
     width = (st.hi[pos] - lo) / np.repeat(n, n)
-    h = bits64(key, _ctr(m, k, 0))
-    secs = lo + (k + 0.05 + 0.9 * _u32(h, 0)) * width
+    h = bits64(key, ctr(m, k, 0))
+    secs = lo + (k + 0.05 + 0.9 * u32(h, 0)) * width
     return _Regular(m, k, secs, width, run, q, h)
 
 
@@ -461,7 +272,7 @@ def trades(
     cfg: SimConfig, p: TickerProfile, plan: DayPlan, start_ns: int | None = None, end_ns: int | None = None
 ) -> pl.DataFrame:
     """Trades with sip_timestamp in [start_ns, end_ns] (ns, inclusive), ascending by time."""
-    minutes = _minutes_for(plan, start_ns, end_ns)
+    minutes = minutes_for(plan, start_ns, end_ns)
     minutes = minutes[plan.n_prints[minutes] > 0]
     if len(minutes) == 0:
         return pl.DataFrame(schema=TRADE_COLUMNS)
@@ -479,32 +290,32 @@ def trades(
         wanted = np.isin(m, minutes)
         m, k, secs, side, price, size, odd, h = (a[wanted] for a in (m, k, secs, side, price, size, odd, h))
     ext = (m < plan.rth_start) | (m >= plan.rth_end)
-    h2 = bits64(key, _ctr(m, k, 1))
-    off = (side == INSIDE) | (_u16(h2, 0) < OFF_EXCHANGE_AT_NBBO)
-    iso = ~off & ~odd & ~ext & (_u16(h2, 1) < ISO_RATE)
+    h2 = bits64(key, ctr(m, k, 1))
+    off = (side == INSIDE) | (u16(h2, 0) < OFF_EXCHANGE_AT_NBBO)
+    iso = ~off & ~odd & ~ext & (u16(h2, 1) < ISO_RATE)
     if cfg.faults.bad_tick_rate > 0:  # fault injection: a regular-looking print at a wrong price
-        bad = _u16(h, 2) < cfg.faults.bad_tick_rate
-        tu = _tick_units(plan)
-        wrong = np.round(price * np.where(_u16(h, 3) < 0.5, 1.25, 0.8) / tu).astype(np.int64) * tu
+        bad = u16(h, 2) < cfg.faults.bad_tick_rate
+        tu = tick_units(plan)
+        wrong = np.round(price * np.where(u16(h, 3) < 0.5, 1.25, 0.8) / tu).astype(np.int64) * tu
         price = np.where(bad, np.maximum(wrong, tu), price)
     parts = [
         _Prints(
-            m, secs, price, size, off, iso, odd, ext, np.zeros(len(m), np.int64), 0, _u16(h2, 2), _u16(h2, 3)
+            m, secs, price, size, off, iso, odd, ext, np.zeros(len(m), np.int64), 0, u16(h2, 2), u16(h2, 3)
         )
     ]
 
     # Average-price prints: reported late at an earlier VWAP-like price, off the NBBO.
-    a_price, a_off, _ = _avg_price_pool(cfg, p, plan, minutes)
+    a_price, a_off, _ = avg_price_pool(cfg, p, plan, minutes)
     am, ai, _ = _expand(plan.n_avg, minutes)
     if len(am):
         pos = np.searchsorted(minutes, am)
-        ha = bits64(key, _ctr(am, ai, 2))
+        ha = bits64(key, ctr(am, ai, 2))
         lo, hi = st.lo[st.minute_pos(am)], st.hi[st.minute_pos(am)]
         t = size_tables()
         parts.append(
             _Prints(
                 am,
-                lo + _u32(ha, 0) * (hi - lo),
+                lo + u32(ha, 0) * (hi - lo),
                 a_price[pos],
                 3 * plan.lot[am] * t.k[a_off[pos] + ai],
                 np.ones(len(am), bool),
@@ -513,17 +324,17 @@ def trades(
                 np.zeros(len(am), bool),
                 np.zeros(len(am), np.int64),
                 cond.AVERAGE_PRICE,
-                _u16(ha, 2),
-                _u16(ha, 3),
+                u16(ha, 2),
+                u16(ha, 3),
             )
         )
     # Cancelled / erroneous prints: at the standing bid or ask, flagged through ``correction``.
     vm, vi, _ = _expand(plan.n_void, minutes)
     if len(vm):
-        hv = bits64(key, _ctr(vm, vi, 3))
-        hv2 = bits64(key, _ctr(vm, vi, 5))
+        hv = bits64(key, ctr(vm, vi, 3))
+        hv2 = bits64(key, ctr(vm, vi, 5))
         lo, hi = st.lo[st.minute_pos(vm)], st.hi[st.minute_pos(vm)]
-        vsecs = lo + _u32(hv, 0) * (hi - lo)
+        vsecs = lo + u32(hv, 0) * (hi - lo)
         vseg = _segment_at(st, vm, vsecs)
         vext = (vm < plan.rth_start) | (vm >= plan.rth_end)
         t = size_tables()
@@ -531,16 +342,16 @@ def trades(
             _Prints(
                 vm,
                 vsecs,
-                np.where(_u16(hv, 2) < 0.5, st.bid[vseg], st.ask[vseg]),
-                plan.lot[vm] * t.k[_i16(hv, 3)],
-                _u16(hv2, 0) < OFF_EXCHANGE_AT_NBBO,
+                np.where(u16(hv, 2) < 0.5, st.bid[vseg], st.ask[vseg]),
+                plan.lot[vm] * t.k[i16(hv, 3)],
+                u16(hv2, 0) < OFF_EXCHANGE_AT_NBBO,
                 np.zeros(len(vm), bool),
                 np.zeros(len(vm), bool),
                 vext,
-                VOID_CODES[_i16(hv2, 1) % len(VOID_CODES)],
+                VOID_CODES[i16(hv2, 1) % len(VOID_CODES)],
                 0,
-                _u16(hv2, 2),
-                _u16(hv2, 3),
+                u16(hv2, 2),
+                u16(hv2, 3),
             )
         )
     parts.extend(_official_prints(cfg, p, plan, st, minutes, key))
@@ -559,16 +370,16 @@ def _official_prints(cfg, p, plan, st: Structure, minutes: np.ndarray, key: int)
         if m not in minutes or not plan.n_official[m]:
             continue
         mm = np.array([m], dtype=np.int64)
-        h = bits64(key, _ctr(mm, np.zeros(1, np.int64), 4))
+        h = bits64(key, ctr(mm, np.zeros(1, np.int64), 4))
         if code == cond.OFFICIAL_OPEN:  # just after the minute's first regular print
             pos = st.minute_pos(mm)
             width = (st.hi[pos] - st.lo[pos]) / plan.n_trades[m]
-            h0 = bits64(key, _ctr(mm, np.zeros(1, np.int64), 0))
-            secs = st.lo[pos] + (0.05 + 0.9 * _u32(h0, 0)) * width + 1e-6
+            h0 = bits64(key, ctr(mm, np.zeros(1, np.int64), 0))
+            secs = st.lo[pos] + (0.05 + 0.9 * u32(h0, 0)) * width + 1e-6
             ref = mm
             first = True
         else:
-            secs = 0.05 + 1.45 * _u16(h, 0)
+            secs = 0.05 + 1.45 * u16(h, 0)
             ref = mm - 1
             first = False
         pos = st.seg_first[st.minute_pos(ref)]
@@ -581,15 +392,15 @@ def _official_prints(cfg, p, plan, st: Structure, minutes: np.ndarray, key: int)
                 mm,
                 np.atleast_1d(secs).astype(np.float64),
                 np.array([price]),
-                plan.lot[ref] * (5 + (_u16(h, 1) * 40).astype(np.int64)),
+                plan.lot[ref] * (5 + (u16(h, 1) * 40).astype(np.int64)),
                 np.zeros(1, bool),
                 np.zeros(1, bool),
                 np.zeros(1, bool),
                 np.zeros(1, bool),
                 np.zeros(1, np.int64),
                 code,
-                _u16(h, 2),
-                _u16(h, 3),
+                u16(h, 2),
+                u16(h, 3),
                 venue=venue,
             )
         )
@@ -694,7 +505,7 @@ def quotes(
     cfg: SimConfig, p: TickerProfile, plan: DayPlan, start_ns: int | None = None, end_ns: int | None = None
 ) -> pl.DataFrame:
     """NBBO quotes with sip_timestamp in [start_ns, end_ns], ascending by time."""
-    minutes = _minutes_for(plan, start_ns, end_ns)
+    minutes = minutes_for(plan, start_ns, end_ns)
     if len(minutes) == 0:
         return pl.DataFrame(schema=QUOTE_COLUMNS)
     st = structure(cfg, p, plan, minutes)
@@ -707,12 +518,12 @@ def quotes(
     # 2. a size update just after every regular print (before the next print or segment)
     rp = _regular_prints(plan, st, tkey)
     m, k, seg = rp.minute, rp.k, rp.run // 3
-    hk = bits64(key, _ctr(m, k, 1))
-    post_secs = rp.secs + (0.005 + 0.04 * _u16(hk, 0)) * rp.width
+    hk = bits64(key, ctr(m, k, 1))
+    post_secs = rp.secs + (0.005 + 0.04 * u16(hk, 0)) * rp.width
     # 3. size updates in between
     xm, xi, xn = _expand(plan.n_extra_quotes, minutes)
-    hx = bits64(key, _ctr(xm, xi, 2))
-    x_secs = (xi + 0.05 + 0.9 * _u32(hx, 0)) / np.maximum(xn, 1) * 60.0
+    hx = bits64(key, ctr(xm, xi, 2))
+    x_secs = (xi + 0.05 + 0.9 * u32(hx, 0)) / np.maximum(xn, 1) * 60.0
     x_seg = _segment_at(st, xm, x_secs) if len(xm) else np.zeros(0, np.int64)
 
     qm = np.concatenate([seg_m, m, xm])
@@ -723,11 +534,11 @@ def quotes(
     qm, sip, qseg = qm[order], sip[order], qseg[order]
     n = len(sip)
     rank = np.arange(n) - np.searchsorted(qm, qm, side="left")
-    h = bits64(key, _ctr(qm, rank, 0))
+    h = bits64(key, ctr(qm, rank, 0))
     bid, ask = st.bid[qseg], st.ask[qseg]
-    tu = _tick_units(plan)
+    tu = tick_units(plan)
     # Rarely locked or crossed, as on the real consolidated feed; faults add crossed quotes.
-    state = _u32(h, 0)
+    state = u32(h, 0)
     locked = state < LOCKED_RATE
     crossed = ~locked & (state < LOCKED_RATE + CROSSED_RATE + cfg.faults.crossed_quote_rate)
     ask = np.where(locked, bid, ask)
@@ -742,21 +553,21 @@ def quotes(
         np.where(crossed, cond.Q_CROSSED, np.where(locked, cond.Q_LOCKED, cond.Q_REGULAR_TWO_SIDED)),
     )
     conditions = _single_code_lists(code)
-    h2 = bits64(key, _ctr(qm, rank, 3))
+    h2 = bits64(key, ctr(qm, rank, 3))
     nv = len(LIT_VENUES)
     df = pl.DataFrame(
         {
             "sip_timestamp": sip,
-            "participant_timestamp": sip - (10_000 + _u16(h, 2) * 300_000).astype(np.int64),
-            "sequence_number": plan.quote_seq0[qm] + 2 * rank + (_u16(h, 3) * 2).astype(np.int64),
+            "participant_timestamp": sip - (10_000 + u16(h, 2) * 300_000).astype(np.int64),
+            "sequence_number": plan.quote_seq0[qm] + 2 * rank + (u16(h, 3) * 2).astype(np.int64),
             "bid_price": bid / PRICE_UNITS,
-            "bid_size": (lot * (1 + (_u16(h2, 0) * 9).astype(np.int64))).astype(np.float64),
-            "bid_exchange": LIT_VENUES[np.minimum((_u16(h2, 1) * nv).astype(np.int64), nv - 1)].astype(
+            "bid_size": (lot * (1 + (u16(h2, 0) * 9).astype(np.int64))).astype(np.float64),
+            "bid_exchange": LIT_VENUES[np.minimum((u16(h2, 1) * nv).astype(np.int64), nv - 1)].astype(
                 np.int32
             ),
             "ask_price": ask / PRICE_UNITS,
-            "ask_size": (lot * (1 + (_u16(h2, 2) * 9).astype(np.int64))).astype(np.float64),
-            "ask_exchange": LIT_VENUES[np.minimum((_u16(h2, 3) * nv).astype(np.int64), nv - 1)].astype(
+            "ask_size": (lot * (1 + (u16(h2, 2) * 9).astype(np.int64))).astype(np.float64),
+            "ask_exchange": LIT_VENUES[np.minimum((u16(h2, 3) * nv).astype(np.int64), nv - 1)].astype(
                 np.int32
             ),
             "tape": np.full(n, p.tape, dtype=np.int32),

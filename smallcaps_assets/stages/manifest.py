@@ -19,10 +19,11 @@ Selection runs as a funnel, each step counted so the metadata shows where events
 The spread at the event is measured before the window is bought, in one of two ways:
 
 * **quoted** (preferred): the median quoted spread of the vendor's last NBBO quotes before ``ts``
-  (``quoted_spread_before``; one ``/v3/quotes`` request per candidate, ``timestamp.lt = ts``,
-  ``order = desc``, ``limit = QUOTES_BEFORE``). On the offline market's demo windows it ranks
-  events like the quoted spread of their whole window (docs/manifest.md);
-* **estimated** (fallback, for events without quotes): from the minute bars up to the event, with
+  (``quoted_spread_before``; ``fetch_quotes_before`` makes one ``/v3/quotes`` request per
+  candidate that passed the score and liquidity rules, ``timestamp.lt = ts``, ``order = desc``,
+  ``limit = QUOTES_BEFORE``). On the offline market's demo windows it ranks events like the
+  quoted spread of their whole window (docs/manifest.md);
+* **estimated** (fallback, for events whose fetch returned no quote): from the minute bars up to the event, with
   the close-high-low estimator of Abdi & Ranaldo (2017, RFS "A Simple Estimation of Bid-Ask Spreads
   from Daily Close, High, and Low Prices"). Their two-period form needs the *next* period's
   mid-range; we pair each bar with the one before it, so the estimate at the event bar uses only
@@ -32,6 +33,7 @@ The spread at the event is measured before the window is bought, in one of two w
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 
@@ -54,12 +56,15 @@ MANIFEST_SCHEMA: dict[str, pl.DataType] = {
     "bar_volume": pl.Float64(),
     "bar_dollar_volume": pl.Float64(),
     "est_spread_pct": pl.Float64(),
+    "spread_source": pl.String(),
     "market_cap": pl.Float64(),
     "prior_window_events": pl.Int64(),
 }
 # The columns that define what is downloaded: the manifest's content hash covers exactly these,
 # so a rescored but otherwise identical manifest asks for the same windows under the same hash.
 REQUEST_COLUMNS = ("event_id", "symbol", "window_start", "window_end")
+# Where ``est_spread_pct`` came from (the ``spread_source`` column).
+SPREAD_QUOTED, SPREAD_BARS = "quoted", "bars"
 
 
 class ManifestRules(BaseModel):
@@ -136,6 +141,37 @@ def quoted_spread_before(quotes: pl.DataFrame, last: int = QUOTES_BEFORE) -> pl.
     )
 
 
+async def fetch_quotes_before(client, candidates: pl.DataFrame, last: int = QUOTES_BEFORE) -> pl.DataFrame:
+    """The vendor's last ``last`` NBBO quotes strictly before each candidate's ``ts``, one request
+    per distinct (symbol, ts) (``PolygonClient.ticks_before``), in the form ``quoted_spread_before``
+    reads: symbol, ts, sip_timestamp, bid_price, ask_price. A candidate with no quote before ``ts``
+    has no row (its spread falls back on the bars). Requests run concurrently; the client's
+    semaphore and rate limit pace them. A request that fails for good raises: a vendor outage must
+    not silently change which events are selected."""
+    keys = candidates.select("symbol", pl.col("ts").cast(UTC_NS)).unique(maintain_order=True)
+    stamps = keys.select("symbol", "ts", ts_ns=pl.col("ts").dt.epoch("ns")).iter_rows()
+
+    async def one(symbol: str, ts: dt.datetime, ts_ns: int) -> pl.DataFrame:
+        q = await client.ticks_before("quotes", symbol, int(ts_ns), limit=last)
+        return q.select(
+            pl.lit(symbol, pl.String).alias("symbol"),
+            pl.lit(ts).cast(UTC_NS).alias("ts"),
+            pl.col("sip_timestamp").cast(pl.Int64),
+            pl.col("bid_price").cast(pl.Float64),
+            pl.col("ask_price").cast(pl.Float64),
+        )
+
+    frames = await asyncio.gather(*(one(*k) for k in stamps))
+    empty = {
+        "symbol": pl.String,
+        "ts": UTC_NS,
+        "sip_timestamp": pl.Int64,
+        "bid_price": pl.Float64,
+        "ask_price": pl.Float64,
+    }
+    return pl.concat([pl.DataFrame(schema=empty), *frames])
+
+
 def event_bar_figures(bars: pl.DataFrame, n_bars: int = 30) -> pl.DataFrame:
     """Liquidity and spread of the bar that confirms an event (keyed by the bar's close)."""
     price = pl.coalesce("vwap", (pl.col("high") + pl.col("low") + pl.col("close")) / 3)
@@ -163,27 +199,25 @@ def select(
     day's universe (symbol, market_cap); ``prior_manifest``: the manifests of the previous
     ``window_sessions - 1`` sessions (symbol column at least), or None. ``quotes_before``: the
     vendor's last quotes before each candidate's ``ts`` (``quoted_spread_before``); where given,
-    the spread rule reads the quoted spread, elsewhere the bar estimate."""
+    the spread rule reads the quoted spread, elsewhere the bar estimate (``spread_source`` says
+    which: ``quoted`` or ``bars``)."""
     r = rules or ManifestRules()
-    funnel = {"detected": events.height}
-    ev = events.filter(pl.col("score").is_not_null() & (pl.col("score") >= r.min_score))
-    funnel["score"] = ev.height
-
-    figures = event_bar_figures(
-        bars.filter(pl.col("symbol").is_in(ev["symbol"].unique().implode())), r.spread_bars
-    )
-    ev = ev.join(figures, on=["symbol", "ts"], how="left")
+    ev, funnel = _scored_and_liquid(events, bars, r)
+    bar_source = pl.when(pl.col("est_spread_pct").is_not_null()).then(pl.lit(SPREAD_BARS))
     if quotes_before is not None:
         quoted = quoted_spread_before(quotes_before).rename({"est_spread_pct": "quoted_spread_pct"})
         ev = (
             ev.join(quoted, on=["symbol", "ts"], how="left")
-            .with_columns(est_spread_pct=pl.coalesce("quoted_spread_pct", "est_spread_pct"))
+            .with_columns(
+                spread_source=pl.when(pl.col("quoted_spread_pct").is_not_null())
+                .then(pl.lit(SPREAD_QUOTED))
+                .otherwise(bar_source),
+                est_spread_pct=pl.coalesce("quoted_spread_pct", "est_spread_pct"),
+            )
             .drop("quoted_spread_pct")
         )
-    ev = ev.filter(
-        (pl.col("bar_dollar_volume") >= r.min_bar_dollar_volume) & (pl.col("bar_volume") >= r.min_bar_shares)
-    )
-    funnel["liquidity"] = ev.height
+    else:
+        ev = ev.with_columns(spread_source=bar_source)
     ev = ev.filter(pl.col("est_spread_pct") <= r.max_spread_pct)
     funnel["spread"] = ev.height
 
@@ -217,6 +251,32 @@ def select(
         "symbol", "ts", "event_type"
     )
     return out, funnel
+
+
+def _scored_and_liquid(
+    events: pl.DataFrame, bars: pl.DataFrame, r: ManifestRules
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Funnel steps 1-2 (score, liquidity), the events joined with their bar figures."""
+    funnel = {"detected": events.height}
+    ev = events.filter(pl.col("score").is_not_null() & (pl.col("score") >= r.min_score))
+    funnel["score"] = ev.height
+    figures = event_bar_figures(
+        bars.filter(pl.col("symbol").is_in(ev["symbol"].unique().implode())), r.spread_bars
+    )
+    ev = ev.join(figures, on=["symbol", "ts"], how="left").filter(
+        (pl.col("bar_dollar_volume") >= r.min_bar_dollar_volume) & (pl.col("bar_volume") >= r.min_bar_shares)
+    )
+    funnel["liquidity"] = ev.height
+    return ev, funnel
+
+
+def spread_candidates(
+    events: pl.DataFrame, bars: pl.DataFrame, rules: ManifestRules | None = None
+) -> pl.DataFrame:
+    """(symbol, ts) of the events that pass the score and liquidity rules, once each: the events
+    whose quoted spread is worth a request (``fetch_quotes_before``), in (symbol, ts) order."""
+    ev, _ = _scored_and_liquid(events, bars, rules or ManifestRules())
+    return ev.select("symbol", pl.col("ts").cast(UTC_NS)).unique().sort("symbol", "ts")
 
 
 def with_windows(frame: pl.DataFrame, day: dt.date, rules: ManifestRules) -> pl.DataFrame:

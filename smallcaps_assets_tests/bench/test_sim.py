@@ -14,13 +14,17 @@ from smallcaps_assets.bench.sim import bench_sim, format_report
 TIMINGS = {
     "minute_bars_normal",
     "minute_bars_catalyst",
+    "minute_bars_busiest",
     "ticks_10min_normal",
     "ticks_10min_catalyst",
+    "ticks_10min_busiest",
     "grouped_daily",
     "serve_minute_bars_normal",
     "serve_minute_bars_catalyst",
+    "serve_minute_bars_busiest",
     "serve_ticks_10min_normal",
     "serve_ticks_10min_catalyst",
+    "serve_ticks_10min_busiest",
     "serve_grouped_daily",
 }
 
@@ -45,7 +49,14 @@ def test_report_keys_and_positive_timings(report, small_market):
 
 def test_serving_returns_what_the_library_generates(report):
     t = report["timings"]
-    for case in ("minute_bars_normal", "minute_bars_catalyst", "ticks_10min_normal", "ticks_10min_catalyst"):
+    for case in (
+        "minute_bars_normal",
+        "minute_bars_catalyst",
+        "minute_bars_busiest",
+        "ticks_10min_normal",
+        "ticks_10min_catalyst",
+        "ticks_10min_busiest",
+    ):
         assert t[f"serve_{case}"]["rows"] == t[case]["rows"], case
     assert t["serve_grouped_daily"]["rows"] == t["grouped_daily"]["rows"]
 
@@ -61,6 +72,24 @@ def test_cases_are_sensible(report, small_market):
     assert normal["ticker"] not in set(
         small_market.catalysts(dt.date.fromisoformat(normal["date"]))["ticker"]
     )
+    # the busiest catalyst symbol-day: no catalyst day of the span plans more shares
+    busy = report["cases"]["busiest"]
+    busy_day = dt.date.fromisoformat(busy["date"])
+    assert busy["ticker"] in set(small_market.catalysts(busy_day)["ticker"])
+
+    def planned_shares(ticker: str, day: dt.date) -> float:
+        sk = small_market.skeleton(small_market.profile(ticker))
+        i = sk.pos[day]
+        return float(sk.econ_volume[i] / sk.factor[i])
+
+    most = max(
+        planned_shares(t, d)
+        for d in small_market.sessions()
+        for t in small_market.catalysts(d)["ticker"]
+        if small_market.profile(t).market == "stocks"
+    )
+    assert planned_shares(busy["ticker"], busy_day) == most
+    assert report["timings"]["ticks_10min_busiest"]["rows"] > report["timings"]["ticks_10min_normal"]["rows"]
 
 
 def test_repeats_validated(small_market):

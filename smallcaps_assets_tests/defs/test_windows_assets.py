@@ -59,6 +59,7 @@ def synthetic_manifest(n: int = N_EVENTS, day: dt.date = DAY) -> pl.DataFrame:
                 "bar_volume": 20_000.0,
                 "bar_dollar_volume": 200_000.0,
                 "est_spread_pct": 0.5,
+                "spread_source": "quoted",
                 "market_cap": 3e8,
                 "prior_window_events": 0,
             }
@@ -322,6 +323,8 @@ def test_a_failed_manifest_gate_stops_the_download_in_the_same_run(tmp_path, man
         market_cap=pl.when(pl.int_range(pl.len()) == 0).then(5e9).otherwise("market_cap")
     )
     monkeypatch.setattr(manifest_defs.mf, "select", lambda *a, **k: (broken, {}))
+    no_candidates = pl.DataFrame(schema={"symbol": pl.String, "ts": UTC_NS})
+    monkeypatch.setattr(manifest_defs.mf, "spread_candidates", lambda *a, **k: no_candidates)
     monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(tmp_path))
     stub = pl.DataFrame({"symbol": manifest["symbol"]})
     for asset in ("intraday_events", "minute_bars", "universe"):

@@ -93,6 +93,45 @@ TICKS_OUTSIDE_WINDOWS = VendorRewrite(
     "vendor ticks: a print at each window's end and just before its start", "ticks_frame", _edge_prints
 )
 
+
+def _quotes_from_ts(original, ctx: Context):
+    """``ticks_before`` that also returns, newest first, as many quotes again stamped at and after
+    the instant asked about, each 20 times as wide: a spread measure that read them would move."""
+
+    async def replaced(self, kind, ticker, before_ns, limit=100):
+        frame = await original(self, kind, ticker, before_ns, limit)
+        if frame.is_empty():
+            return frame
+        late = _widened(frame, 20).with_columns(
+            sip_timestamp=before_ns + pl.int_range(pl.len(), 0, -1, dtype=pl.Int64) - 1
+        )
+        return pl.concat([late, frame])
+
+    return replaced
+
+
+def _quotes_widened(original, ctx: Context):
+    """``ticks_before`` whose quotes (all before the instant asked about) are 20 times as wide."""
+
+    async def replaced(self, kind, ticker, before_ns, limit=100):
+        return _widened(await original(self, kind, ticker, before_ns, limit), 20)
+
+    return replaced
+
+
+def _widened(quotes: pl.DataFrame, factor: float) -> pl.DataFrame:
+    return quotes.with_columns(
+        ask_price=pl.col("ask_price") + (factor - 1) * (pl.col("ask_price") - pl.col("bid_price"))
+    )
+
+
+QUOTES_FROM_TS = VendorRewrite(
+    "vendor quotes at and after each event's ts, 20x as wide", "ticks_before", _quotes_from_ts
+)
+QUOTES_BEFORE_TS = VendorRewrite(
+    "vendor quotes before each event's ts: spreads x20", "ticks_before", _quotes_widened
+)
+
 # ---------------------------------------------------------------------- the cases
 _EVENT_WINDOWS = Case(
     assets=("event_trades", "event_quotes"),
@@ -206,15 +245,17 @@ CASES: dict[str, Case] = {
     ),
     "event_manifest": Case(
         assets=("event_manifest",),
-        forbidden=(D_DAILY_BAR, D_SHARES),
+        forbidden=(D_DAILY_BAR, D_SHARES, QUOTES_FROM_TS),
         allowed=(
             LakeRewrite(
                 "intraday_events[D]: every score 0.99", "intraday_events", day_d, set_column("score", 0.99)
             ),
             LakeRewrite("minute_bars[D]: volume x0.01", "minute_bars", day_d, scale(0.01, "volume")),
             LakeRewrite("universe[D]: every other symbol", "universe", day_d, every_other_row),
+            QUOTES_BEFORE_TS,
         ),
-        note="Day level only: the per-symbol-day pick uses the whole day's events (docs/testing.md).",
+        note="Day level only: the per-symbol-day pick uses the whole day's events (docs/testing.md); "
+        "the spread reads the vendor's quotes before each event's ts, never at or after it.",
     ),
     "event_trades": _EVENT_WINDOWS,
     "event_quotes": _EVENT_WINDOWS,

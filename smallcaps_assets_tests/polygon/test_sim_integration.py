@@ -255,3 +255,24 @@ def test_ticks_frame_raises_the_vendor_message_of_an_error_status(make_client) -
     with pytest.raises(PolygonError, match="plan does not include quotes") as info:
         run(make_client(handler), lambda c: c.ticks_frame("quotes", "ABCD"))
     assert len(seen) == 1 and info.value.vendor_status == "ERROR"
+
+
+def test_ticks_before_is_one_request_for_the_last_quotes_strictly_before(
+    small_market: SimMarket, liquid: str
+) -> None:
+    """The manifest's quoted spread: the last ``limit`` quotes before an instant, newest first, in
+    one request however many older pages exist."""
+    at = int(dt.datetime.combine(DAY, dt.time(15, 0), tzinfo=dt.UTC).timestamp()) * 10**9
+    sess = int(dt.datetime.combine(DAY, dt.time(9, 0), tzinfo=dt.UTC).timestamp()) * 10**9
+    client = sim_client(small_market)
+    frame = run(client, lambda c: c.ticks_before("quotes", liquid, at, limit=100))
+    expected = small_market.quotes(liquid, DAY, sess, at - 1).sort("sip_timestamp", "sequence_number")
+    assert expected.height > 100  # older pages exist, and are not fetched
+    want = expected.tail(100).reverse()
+    assert frame["sip_timestamp"].to_list() == want["sip_timestamp"].to_list()
+    assert frame["bid_price"].to_list() == want["bid_price"].to_list()
+    assert frame["sip_timestamp"].max() < at
+    usage = client.usage["/v3/quotes/{ticker}"]
+    assert (usage.calls, usage.http_requests, usage.pages) == (1, 1, 1)
+    with pytest.raises(ValueError, match="before_ns"):
+        run(sim_client(small_market), lambda c: c.ticks_before("quotes", liquid, -5))

@@ -514,6 +514,73 @@ def test_trades_fields(api, ticker):
         assert r.get("correction", 1) != 0  # 0 (a normal trade) is omitted; cancels carry their code
 
 
+def _vendor_num(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def _reference_trade_row(r: dict) -> dict:
+    """A trade as the vendor prints it, one dict per print (the specification the column-wise JSON
+    writer of sim/api/ticks.py must meet): empty conditions, a zero correction and a zero TRF
+    are omitted, the size is an integer when whole and ``decimal_size`` its float text."""
+    out = {"conditions": r["conditions"]} if r["conditions"] else {}
+    if r["correction"]:
+        out["correction"] = r["correction"]
+    out |= {
+        "decimal_size": repr(float(r["size"])),
+        "exchange": r["exchange"],
+        "id": r["id"],
+        "participant_timestamp": r["participant_timestamp"],
+        "price": r["price"],
+        "sequence_number": r["sequence_number"],
+        "sip_timestamp": r["sip_timestamp"],
+        "size": _vendor_num(r["size"]),
+        "tape": r["tape"],
+    }
+    if r["trf_id"]:
+        out["trf_id"] = r["trf_id"]
+    if r["trf_timestamp"]:
+        out["trf_timestamp"] = r["trf_timestamp"]
+    return out
+
+
+def _reference_quote_row(r: dict) -> dict:
+    out = {
+        "ask_exchange": r["ask_exchange"],
+        "ask_price": r["ask_price"],
+        "ask_size": _vendor_num(r["ask_size"]),
+        "bid_exchange": r["bid_exchange"],
+        "bid_price": r["bid_price"],
+        "bid_size": _vendor_num(r["bid_size"]),
+    }
+    if r["conditions"]:
+        out["conditions"] = r["conditions"]
+    if r["indicators"]:
+        out["indicators"] = r["indicators"]
+    for k in ("participant_timestamp", "sequence_number", "sip_timestamp", "tape"):
+        out[k] = r[k]
+    return out
+
+
+def test_tick_pages_are_exactly_the_vendor_rows_of_the_library(api, small_market, ticker):
+    """The served JSON (written column-wise) holds, key for key, value for value and in key order,
+    the rows a per-print builder makes from the library's frame: a whole day with corrections,
+    average-price, official and off-exchange prints, and locked/crossed quotes."""
+    lo = int(dt.datetime.combine(DAY, dt.time(4, 0), tzinfo=NY).timestamp()) * 10**9
+    hi = int(dt.datetime.combine(DAY, dt.time(20, 0), tzinfo=NY).timestamp()) * 10**9 - 1
+    params = {"timestamp.gte": lo, "timestamp.lte": hi, "order": "asc", "limit": 50000}
+    for kind, build in (("trades", _reference_trade_row), ("quotes", _reference_quote_row)):
+        lib = getattr(small_market, kind)(ticker, DAY, lo, hi).sort("sip_timestamp", "sequence_number")
+        served, _ = api.walk(f"/v3/{kind}/{ticker}", params)
+        expected = [build(r) for r in lib.iter_rows(named=True)]
+        assert len(served) == len(expected) > 1000
+        assert [list(r) for r in served] == [list(r) for r in expected]  # key order too
+        assert served == expected
+        for r, e in zip(served[:2000], expected[:2000], strict=True):
+            assert all(type(r[k]) is type(e[k]) for k in e)  # 100 stays an int, 10.0 a float
+    trades = small_market.trades(ticker, DAY, lo, hi)
+    assert (trades["correction"] != 0).any() and (trades["trf_id"] != 0).any()
+
+
 def test_quotes_fields(api, ticker):
     rows = api.json(f"/v3/quotes/{ticker}", {"timestamp": DAY.isoformat(), "limit": 3000})["results"]
     assert rows

@@ -288,6 +288,56 @@ def test_select_reads_the_quoted_spread_where_given(liquid_bars):
         DAY, events_frame(evs), frame(liquid_bars), universe("AAA", "BBB"), None, quotes_before=wide
     )
     assert out["symbol"].to_list() == ["BBB"] and funnel["spread"] == 1  # BBB falls back on its bars
+    assert out["spread_source"].to_list() == ["bars"]
+    narrow = _quotes("AAA", at("09:50"), [0.02] * 10)
+    out, _ = mf.select(
+        DAY, events_frame(evs), frame(liquid_bars), universe("AAA", "BBB"), None, quotes_before=narrow
+    )
+    assert dict(zip(out["symbol"], out["spread_source"], strict=True)) == {"AAA": "quoted", "BBB": "bars"}
+    assert out.filter(pl.col("symbol") == "AAA")["est_spread_pct"][0] == pytest.approx(100 * 0.02 / 10)
+
+
+def test_spread_candidates_are_the_events_past_score_and_liquidity(liquid_bars):
+    evs = [
+        event("AAA", "09:50"),
+        event("AAA", "09:50", etype="flush"),  # same (symbol, ts): one request
+        event("BBB", "09:55", 0.5),  # below the score
+        event("BBB", "12:00"),  # no confirming bar: not liquid
+        event("BBB", "09:45"),
+    ]
+    got = mf.spread_candidates(events_frame(evs), frame(liquid_bars))
+    assert got.rows() == [("AAA", at("09:50")), ("BBB", at("09:45"))]
+
+
+class _QuoteVendor:
+    """A client whose ``ticks_before`` answers from a fixed frame and records what was asked."""
+
+    def __init__(self, quotes: dict[str, pl.DataFrame]):
+        self.quotes, self.asked = quotes, []
+
+    async def ticks_before(self, kind, ticker, before_ns, limit=100):
+        self.asked.append((kind, ticker, before_ns, limit))
+        none = pl.DataFrame(
+            schema={"sip_timestamp": pl.Int64, "bid_price": pl.Float64, "ask_price": pl.Float64}
+        )
+        q = self.quotes.get(ticker, none)
+        return q.filter(pl.col("sip_timestamp") < before_ns).sort("sip_timestamp").tail(limit).reverse()
+
+
+def test_fetch_quotes_before_asks_once_per_candidate_and_feeds_the_spread():
+    import asyncio
+
+    q = _quotes("AAA", at("09:50"), [0.04, 0.02, 0.02, 0.03]).drop("symbol", "ts")
+    vendor = _QuoteVendor({"AAA": q})
+    cands = pl.DataFrame({"symbol": ["AAA", "ZZZ"], "ts": [at("09:50"), at("09:50")]}).with_columns(
+        pl.col("ts").cast(UTC_NS)
+    )
+    got = asyncio.run(mf.fetch_quotes_before(vendor, cands, last=3))
+    ts_ns = int(at("09:50").timestamp()) * 1_000_000_000
+    assert sorted(vendor.asked) == [("quotes", "AAA", ts_ns, 3), ("quotes", "ZZZ", ts_ns, 3)]
+    assert got.height == 3 and set(got["symbol"]) == {"AAA"}  # ZZZ has no quote: no row
+    spread = mf.quoted_spread_before(got, last=3)
+    assert spread["est_spread_pct"].to_list() == [pytest.approx(100 * 0.02 / 10)]  # median 0.02 0.02 0.03
 
 
 def _universe_like(market, day: dt.date) -> list[str]:
