@@ -25,6 +25,8 @@ VENDOR_FIELDS = {
     "vwap": "vw",
     "transactions": "n",
 }
+# The same values as the vendor's aggregates name them (o, h, l, c, v, vw, n).
+VENDOR_BAR_VALUES = {VENDOR_FIELDS[col]: dtype for col, dtype in BAR_VALUES.items()}
 BAR_SCHEMA = {"symbol": pl.String, **BAR_VALUES, "otc": pl.Boolean}
 
 
