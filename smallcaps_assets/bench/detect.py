@@ -30,19 +30,7 @@ def sim_day(market, day: dt.date, tickers: list[str]) -> pl.DataFrame:
     for t in tickers:
         raw = market.minute_bars(t, day)
         if raw.height:
-            frames.append(
-                raw.select(
-                    symbol=pl.lit(t),
-                    ts=(pl.col("t") * 1_000_000).cast(pl.Datetime("ns", "UTC")),
-                    open="o",
-                    high="h",
-                    low="l",
-                    close="c",
-                    volume="v",
-                    vwap="vw",
-                    transactions="n",
-                )
-            )
+            frames.append(minute_stage.vendor_frame(t, raw))
     if not frames:
         return pl.DataFrame(schema={**minute_stage.MINUTE_SCHEMA, "session": pl.String})
     return minute_stage.with_session(pl.concat(frames), day)
@@ -98,31 +86,22 @@ def build_frame(
     copies = max(1, -(-rows // per_copy))
     rng = np.random.default_rng(seed)
     scale = pl.DataFrame({"copy": np.arange(copies, dtype=np.int32), "k": rng.uniform(0.9, 1.1, copies)})
-    reps = pl.DataFrame({"copy": np.arange(copies, dtype=np.int32)})
-    big = (
-        base_bars.join(reps, how="cross")
-        .join(scale, on="copy")
-        .with_columns(
-            symbol=pl.format("{}{}", pl.col("symbol"), pl.col("copy").cast(pl.String).str.zfill(4)),
-            open=pl.col("open") * pl.col("k"),
-            high=pl.col("high") * pl.col("k"),
-            low=pl.col("low") * pl.col("k"),
-            close=pl.col("close") * pl.col("k"),
-            vwap=pl.col("vwap") * pl.col("k"),
+
+    def tile(frame: pl.DataFrame, prices: tuple[str, ...]) -> pl.DataFrame:
+        """``frame`` once per copy: symbols suffixed with the copy's number, ``prices`` times its factor."""
+        return (
+            frame.join(scale, how="cross")
+            .with_columns(
+                pl.format("{}{}", pl.col("symbol"), pl.col("copy").cast(pl.String).str.zfill(4)).alias(
+                    "symbol"
+                ),
+                *[pl.col(c) * pl.col("k") for c in prices],
+            )
+            .drop("copy", "k")
         )
-        .drop("copy", "k")
-        .head(rows)
-        .sort("symbol", "ts")
-    )
-    big_ctx = (
-        ctx.join(reps, how="cross")
-        .join(scale, on="copy")
-        .with_columns(
-            symbol=pl.format("{}{}", pl.col("symbol"), pl.col("copy").cast(pl.String).str.zfill(4)),
-            prior_close=pl.col("prior_close") * pl.col("k"),
-        )
-        .drop("copy", "k")
-    )
+
+    big = tile(base_bars, ("open", "high", "low", "close", "vwap")).head(rows).sort("symbol", "ts")
+    big_ctx = tile(ctx, ("prior_close",))
     info = {
         "source_day": day.isoformat(),
         "source_symbols": len(src_syms),

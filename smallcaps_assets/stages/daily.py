@@ -12,34 +12,31 @@ import datetime as dt
 
 import polars as pl
 
-BAR_SCHEMA = {
-    "symbol": pl.String,
-    "open": pl.Float64,
-    "high": pl.Float64,
-    "low": pl.Float64,
-    "close": pl.Float64,
-    "volume": pl.Float64,
-    "vwap": pl.Float64,
-    "transactions": pl.Int64,
-    "otc": pl.Boolean,
+# A bar's values in our column names and types (daily and minute bars alike), and the field of the
+# vendor's aggregates (REST results, the simulator's bar frames) each is read from; vw and n may be absent.
+OHLCV = ("open", "high", "low", "close", "volume")
+BAR_VALUES = {**dict.fromkeys(OHLCV, pl.Float64), "vwap": pl.Float64, "transactions": pl.Int64}
+VENDOR_FIELDS = {
+    "open": "o",
+    "high": "h",
+    "low": "l",
+    "close": "c",
+    "volume": "v",
+    "vwap": "vw",
+    "transactions": "n",
 }
+# The same values as the vendor's aggregates name them (o, h, l, c, v, vw, n).
+VENDOR_BAR_VALUES = {VENDOR_FIELDS[col]: dtype for col, dtype in BAR_VALUES.items()}
+BAR_SCHEMA = {"symbol": pl.String, **BAR_VALUES, "otc": pl.Boolean}
+
+
+def vendor_values(agg: dict) -> dict:
+    """One vendor aggregate's values under our column names (None for an absent vw or n)."""
+    return {col: agg.get(field) for col, field in VENDOR_FIELDS.items()}
 
 
 def grouped_frame(results: list[dict]) -> pl.DataFrame:
-    rows = [
-        {
-            "symbol": r["T"],
-            "open": r["o"],
-            "high": r["h"],
-            "low": r["l"],
-            "close": r["c"],
-            "volume": r["v"],
-            "vwap": r.get("vw"),
-            "transactions": r.get("n"),
-            "otc": bool(r.get("otc") or False),
-        }
-        for r in results
-    ]
+    rows = [{"symbol": r["T"], **vendor_values(r), "otc": bool(r.get("otc") or False)} for r in results]
     return pl.DataFrame(rows, schema=BAR_SCHEMA)
 
 
@@ -75,7 +72,7 @@ def flatfile_ohlcv() -> dict[str, pl.Expr]:
     """The aggregate flat files' columns (day and minute share the header) in our bar names and types."""
     return {
         "symbol": pl.col("ticker"),
-        **{c: pl.col(c).cast(pl.Float64) for c in ("open", "high", "low", "close", "volume")},
+        **{c: pl.col(c).cast(pl.Float64) for c in OHLCV},
         "transactions": pl.col("transactions").cast(pl.Int64),
     }
 

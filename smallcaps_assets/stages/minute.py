@@ -8,38 +8,25 @@ import polars as pl
 
 from .. import calendar as cal
 from ..schemas import UTC_NS
-from .daily import flatfile_ohlcv
+from .daily import BAR_VALUES, VENDOR_FIELDS, flatfile_ohlcv, vendor_values
 
-MINUTE_SCHEMA = {
-    "symbol": pl.String,
-    "ts": UTC_NS,
-    "open": pl.Float64,
-    "high": pl.Float64,
-    "low": pl.Float64,
-    "close": pl.Float64,
-    "volume": pl.Float64,
-    "vwap": pl.Float64,
-    "transactions": pl.Int64,
-}
+MINUTE_SCHEMA = {"symbol": pl.String, "ts": UTC_NS, **BAR_VALUES}
 
 
 def minute_frame(symbol: str, results: list[dict]) -> pl.DataFrame:
-    rows = [
-        {
-            "symbol": symbol,
-            "ts": r["t"] * 1_000_000,
-            "open": r["o"],
-            "high": r["h"],
-            "low": r["l"],
-            "close": r["c"],
-            "volume": r["v"],
-            "vwap": r.get("vw"),
-            "transactions": r.get("n"),
-        }
-        for r in results
-    ]
+    rows = [{"symbol": symbol, "ts": r["t"] * 1_000_000, **vendor_values(r)} for r in results]
     schema = dict(MINUTE_SCHEMA, ts=pl.Int64)
     return pl.DataFrame(rows, schema=schema).with_columns(pl.col("ts").cast(UTC_NS))
+
+
+def vendor_frame(symbol: str, aggs: pl.DataFrame) -> pl.DataFrame:
+    """Vendor minute aggregates already in a frame (``t`` in ms, o, h, l, c, v, vw, n: the
+    simulator's bars) as ``MINUTE_SCHEMA`` rows of ``symbol``."""
+    return aggs.select(
+        symbol=pl.lit(symbol),
+        ts=(pl.col("t") * 1_000_000).cast(UTC_NS),
+        **{col: pl.col(field).cast(BAR_VALUES[col]) for col, field in VENDOR_FIELDS.items()},
+    )
 
 
 def with_session(frame: pl.DataFrame, day: dt.date) -> pl.DataFrame:

@@ -26,6 +26,8 @@ from functools import cache
 import numpy as np
 import polars as pl
 
+from .daily import VENDOR_BAR_VALUES
+
 # Trade condition ids with a role in the rules below (others: see the table).
 FORM_T = 12
 EXTENDED_OUT_OF_SEQUENCE = 13
@@ -145,17 +147,7 @@ def aggregate(
     by = list(by)
     if trades_df.is_empty():
         return pl.DataFrame(
-            schema={
-                **{k: trades_df.schema[k] for k in by},
-                "bucket": pl.Int64,
-                "o": pl.Float64,
-                "h": pl.Float64,
-                "l": pl.Float64,
-                "c": pl.Float64,
-                "v": pl.Float64,
-                "vw": pl.Float64,
-                "n": pl.Int64,
-            }
+            schema={**{k: trades_df.schema[k] for k in by}, "bucket": pl.Int64, **VENDOR_BAR_VALUES}
         )
     t = with_eligibility(trades_df, daily).sort("sip_timestamp", "sequence_number")
     price, size = pl.col("price"), pl.col("size")

@@ -11,22 +11,16 @@ from typer.testing import CliRunner
 from smallcaps_assets.bench.cli import bench_app
 from smallcaps_assets.bench.sim import bench_sim, format_report
 
-TIMINGS = {
-    "minute_bars_normal",
-    "minute_bars_catalyst",
-    "minute_bars_busiest",
-    "ticks_10min_normal",
-    "ticks_10min_catalyst",
-    "ticks_10min_busiest",
+# What the library generates, per case; each is also timed served over ASGI (``serve_`` + name).
+LIBRARY_TIMINGS = (
+    *(
+        f"{what}_{case}"
+        for what in ("minute_bars", "ticks_10min")
+        for case in ("normal", "catalyst", "busiest")
+    ),
     "grouped_daily",
-    "serve_minute_bars_normal",
-    "serve_minute_bars_catalyst",
-    "serve_minute_bars_busiest",
-    "serve_ticks_10min_normal",
-    "serve_ticks_10min_catalyst",
-    "serve_ticks_10min_busiest",
-    "serve_grouped_daily",
-}
+)
+TIMINGS = {*LIBRARY_TIMINGS, *(f"serve_{name}" for name in LIBRARY_TIMINGS)}
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +43,8 @@ def test_report_keys_and_positive_timings(report, small_market):
 
 def test_serving_returns_what_the_library_generates(report):
     t = report["timings"]
-    for case in (
-        "minute_bars_normal",
-        "minute_bars_catalyst",
-        "minute_bars_busiest",
-        "ticks_10min_normal",
-        "ticks_10min_catalyst",
-        "ticks_10min_busiest",
-    ):
-        assert t[f"serve_{case}"]["rows"] == t[case]["rows"], case
-    assert t["serve_grouped_daily"]["rows"] == t["grouped_daily"]["rows"]
+    for name in LIBRARY_TIMINGS:
+        assert t[f"serve_{name}"]["rows"] == t[name]["rows"], name
 
 
 def test_cases_are_sensible(report, small_market):

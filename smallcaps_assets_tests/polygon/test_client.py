@@ -7,7 +7,7 @@ import json
 import logging
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -53,6 +53,18 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
+def raised(client: PolygonClient, call: Callable[[PolygonClient], Awaitable[Any]]) -> PolygonError:
+    """The ``PolygonError`` that ``call(client)`` raises inside the client's context."""
+
+    async def go() -> PolygonError:
+        async with client:
+            with pytest.raises(PolygonError) as info:
+                await call(client)
+            return info.value
+
+    return run(go())
+
+
 # --------------------------------------------------------------------------- headers and secrets
 def test_headers_and_key_only_in_authorization(make_client: Callable[..., PolygonClient]) -> None:
     handler, seen = scripted(ok())
@@ -81,13 +93,7 @@ def test_secret_absent_from_logs_reprs_errors_and_metadata(
     handler, _ = scripted(error(503), httpx.Response(200, content=b'{"results": ['), error(401, text=echo))
     client = make_client(handler)
 
-    async def go() -> PolygonError:
-        async with client:
-            with pytest.raises(PolygonError) as info:
-                await client.trades("AAPL")
-            return info.value
-
-    err = run(go())
+    err = raised(client, lambda c: c.trades("AAPL"))
     assert err.status == 401 and err.vendor_status == "ERROR" and "***" in err.message
     texts = [
         caplog.text,
@@ -168,13 +174,7 @@ def test_other_4xx_not_retried(make_client: Callable[..., PolygonClient], status
     handler, seen = scripted(error(status, vendor, text=f"nope {status}"))
     client = make_client(handler)
 
-    async def go() -> PolygonError:
-        async with client:
-            with pytest.raises(PolygonError) as info:
-                await client.quotes("AAPL", gte_ns=1, lte_ns=2)
-            return info.value
-
-    err = run(go())
+    err = raised(client, lambda c: c.quotes("AAPL", gte_ns=1, lte_ns=2))
     assert len(seen) == 1
     assert (err.status, err.vendor_status, err.message) == (status, vendor, f"nope {status}")
     assert err.request_id == f"rid-{status}" and err.endpoint == "/v3/quotes/{ticker}"
@@ -188,13 +188,8 @@ def test_request_id_falls_back_to_header_and_plain_text_404(
     handler, _ = scripted(error(404, None, text="404 page not found", **{"X-Request-Id": "hdr-1"}))
     client = make_client(handler)
 
-    async def go() -> PolygonError:
-        async with client:
-            with pytest.raises(PolygonError) as info:
-                await client.ticker_details("AAPL")  # a plain-text 404 is a wrong route, not "no ticker"
-            return info.value
-
-    err = run(go())
+    # A plain-text 404 is a wrong route, not "no ticker".
+    err = raised(client, lambda c: c.ticker_details("AAPL"))
     assert (err.status, err.vendor_status, err.request_id) == (404, None, "hdr-1")
     assert err.message == "404 page not found"
 
@@ -218,13 +213,7 @@ def test_200_with_error_status_raises(make_client: Callable[..., PolygonClient],
     handler, seen = scripted(error(200, vendor, text="You are not entitled to this data."))
     client = make_client(handler)
 
-    async def go() -> PolygonError:
-        async with client:
-            with pytest.raises(PolygonError) as info:
-                await client.trades("AAPL")
-            return info.value
-
-    err = run(go())
+    err = raised(client, lambda c: c.trades("AAPL"))
     assert (err.status, err.vendor_status, err.message) == (200, vendor, "You are not entitled to this data.")
     assert len(seen) == 1
 
@@ -292,13 +281,7 @@ def test_gives_up_after_max_retries(make_client: Callable[..., PolygonClient]) -
     handler, seen = scripted(error(503, None, text="<html>503</html>"))
     client = make_client(handler, max_retries=3)
 
-    async def go() -> PolygonError:
-        async with client:
-            with pytest.raises(PolygonError) as info:
-                await client.trades("AAPL")
-            return info.value
-
-    err = run(go())
+    err = raised(client, lambda c: c.trades("AAPL"))
     assert len(seen) == 4 and err.status == 503 and err.attempts == 4
     u = client.usage["/v3/trades/{ticker}"]
     assert (u.http_requests, u.retries, u.http_5xx, u.pages) == (4, 3, 4, 0)
@@ -314,12 +297,7 @@ def test_backoff_is_exponential_with_full_jitter(make_client: Callable[..., Poly
 
     client._sleep = fake_sleep
 
-    async def go() -> None:
-        async with client:
-            with pytest.raises(PolygonError):
-                await client.trades("AAPL")
-
-    run(go())
+    raised(client, lambda c: c.trades("AAPL"))
     assert len(sleeps) == 6
     for i, s in enumerate(sleeps):
         assert 0.0 <= s <= min(1.0, 0.1 * 2**i)

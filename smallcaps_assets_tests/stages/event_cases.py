@@ -16,7 +16,7 @@ import polars as pl
 
 from smallcaps_assets import calendar as cal
 from smallcaps_assets.stages import events
-from smallcaps_assets.stages.minute import with_session
+from smallcaps_assets.stages.minute import MINUTE_SCHEMA, with_session
 
 DAY = dt.date(2024, 3, 5)
 SYM = "ABCD"
@@ -71,18 +71,7 @@ class Bars:
         return self
 
     def frame(self) -> pl.DataFrame:
-        schema = {
-            "symbol": pl.String,
-            "ts": pl.Datetime("ns", "UTC"),
-            "open": pl.Float64,
-            "high": pl.Float64,
-            "low": pl.Float64,
-            "close": pl.Float64,
-            "volume": pl.Float64,
-            "vwap": pl.Float64,
-            "transactions": pl.Int64,
-        }
-        return with_session(pl.DataFrame(self.rows, schema=schema).sort("symbol", "ts"), DAY)
+        return with_session(pl.DataFrame(self.rows, schema=MINUTE_SCHEMA).sort("symbol", "ts"), DAY)
 
 
 def flat_baselines(symbol: str = SYM, vol: float = 2000.0, txn: float = 5.0, days: int = 20) -> pl.DataFrame:

@@ -1,6 +1,6 @@
-"""The detector registry: the production registry matches the output schema and the params, every
-check refuses its mismatch, and a new detector (the example of docs/events.md, "Adding a detector")
-runs end to end in an extension of the registry."""
+"""The detector registry: the production registry matches the output schema and the in-play filter,
+its params model is built from its entries, every check refuses its mismatch, and a new detector
+(the example of docs/events.md, "Adding a detector") runs end to end in an extension of the registry."""
 
 from __future__ import annotations
 
@@ -164,36 +164,73 @@ def test_a_type_registered_twice_is_refused():
         events.REGISTRY.extended(next(d for d in events.REGISTRY if d.event_type == "flush"))
 
 
-def test_registry_and_params_must_match(example):
+def test_registry_must_match_the_schema_and_the_in_play_filter(example):
     without_halts = events.Registry(d for d in events.REGISTRY if d.event_type != "halt_resumption")
     with pytest.raises(ValueError, match="ev_halt_start"):  # an evidence column nobody fills
-        check_registry(without_halts, events.IntradayParams)
-    with pytest.raises(TypeError, match="needs a field green_bar: GreenBarParams"):
-        check_registry(example["EXAMPLE_REGISTRY"], events.IntradayParams)
-    with pytest.raises(TypeError, match=r"without a registered detector: \['green_bar'\]"):
-        check_registry(events.REGISTRY, example["ExampleParams"])
-    check_registry(example["EXAMPLE_REGISTRY"], example["ExampleParams"])  # the docs' example passes
-
-
-def test_an_in_play_exemption_must_name_a_registered_type():
-    class StrayExemption(events.IntradayParams):
-        in_play: events.InPlayParams = events.InPlayParams(exempt=("gap_and_go", "no_such_type"))
-
+        check_registry(without_halts)
+    stray = events.InPlayParams(exempt=("gap_and_go", "no_such_type"))
     with pytest.raises(
         ValueError, match=r"in_play.exempt names types the registry lacks: \['no_such_type'\]"
     ):
-        check_registry(events.REGISTRY, StrayExemption)
+        check_registry(events.REGISTRY, stray)
+    check_registry(events.REGISTRY)
+    check_registry(example["EXAMPLE_REGISTRY"])  # the docs' example passes
 
 
-def test_run_refuses_missing_params_and_undeclared_columns(example):
+def test_a_detector_named_like_a_setting_or_without_a_params_model_is_refused(example):
+    green = next(d for d in example["EXAMPLE_REGISTRY"] if d.event_type == "green_bar")
+    with pytest.raises(ValueError, match=r"named like an IntradaySettings field: \['threads'\]"):
+        events.Registry([events.Detector("threads", green.find, green.params, evidence=green.evidence)])
+    with pytest.raises(TypeError, match="'green_bar': params must be a pydantic model class"):
+        events.Detector("green_bar", green.find, dict, evidence=green.evidence)
+
+
+def test_params_model_is_built_from_the_registry(example):
+    model = events.IntradayParams
+    settings = ["min_baseline_days", "chunk_rows", "threads", "in_play"]
+    assert model is events.REGISTRY.params_model  # cached: one class per registry
+    assert model.__name__ == "IntradayParams" and issubclass(model, events.IntradaySettings)
+    assert list(model.model_fields) == [*settings, *events.EVENT_TYPES]
+    for d in events.REGISTRY:
+        field = model.model_fields[d.event_type]
+        assert field.annotation is d.params
+        assert field.default == d.params()
+
+    # An extended registry's model gets the new detector's field, after the production ones.
+    extended = example["EXAMPLE_REGISTRY"].params_model
+    assert extended is not model and extended.__name__ == "IntradayParams"
+    assert list(extended.model_fields) == [*settings, *events.EVENT_TYPES, "green_bar"]
+    assert extended.model_fields["green_bar"].annotation is example["GreenBarParams"]
+    assert extended().green_bar == example["GreenBarParams"]() and extended().green_bar.min_gain == 0.01
+    assert extended(green_bar={"min_gain": 0.02}).green_bar.min_gain == 0.02
+    assert extended().model_dump(exclude={"green_bar"}) == model().model_dump()
+
+    # Unknown fields are refused, at the top and inside a detector's params.
+    with pytest.raises(ValueError, match="green_bar"):
+        model(green_bar={"min_gain": 0.02})  # the production model has no such detector
+    with pytest.raises(ValueError, match="min_gian"):
+        extended(green_bar={"min_gian": 0.02})
+    with pytest.raises(ValueError, match="min_gain"):
+        extended(green_bar={"min_gain": 0.0})  # the detector's own bounds hold
+
+
+def test_run_refuses_params_of_another_registry_and_undeclared_columns(example):
     case = cases.gap_and_go(11.01, 11.51)
+    registry = example["EXAMPLE_REGISTRY"]
     with pytest.raises(TypeError, match="no field 'green_bar'"):
-        events.detect_intraday(case.bars, case.context, registry=example["EXAMPLE_REGISTRY"])
+        events.detect_intraday(case.bars, case.context, events.IntradayParams(), registry=registry)
+    # Without params, the registry's own model with its defaults.
+    assert_frame_equal(
+        events.detect_intraday(case.bars, case.context, registry=registry),
+        events.detect_intraday(case.bars, case.context, registry.params_model(), registry=registry),
+    )
     undeclared = events.REGISTRY.extended(
         events.Detector("green_bar", example["green_bar"], example["GreenBarParams"], evidence=("ev_open",))
     )
     with pytest.raises(RuntimeError, match="'green_bar' returned columns"):
-        events.detect_intraday(case.bars, case.context, example["ExampleParams"](), registry=undeclared)
+        events.detect_intraday(
+            case.bars, case.context, undeclared.params_model(**cases.RULES_ONLY), registry=undeclared
+        )
 
 
 def test_every_detector_fills_only_its_declared_evidence():
@@ -224,7 +261,8 @@ def _two_symbols() -> tuple[pl.DataFrame, pl.DataFrame]:
 def test_docs_example_detector_runs_end_to_end(example):
     bars, ctx = _two_symbols()
     # Rules only: the hand-built bars trade too little for the in-play filter to keep them.
-    params, registry = example["ExampleParams"](**cases.RULES_ONLY), example["EXAMPLE_REGISTRY"]
+    registry = example["EXAMPLE_REGISTRY"]
+    params = registry.params_model(**cases.RULES_ONLY)
     out = events.detect_intraday(bars, ctx, params, registry=registry)
     assert out.schema == pl.Schema(events.EVENT_SCHEMA)
 
@@ -258,6 +296,6 @@ def test_docs_example_detector_runs_end_to_end(example):
     # ``only`` and the new params work as for any detector.
     alone = events.detect_intraday(bars, ctx, params, only=("green_bar",), registry=registry)
     assert_frame_equal(alone, green)
-    stricter = example["ExampleParams"](green_bar={"min_gain": 0.02}, **cases.RULES_ONLY)
+    stricter = registry.params_model(green_bar={"min_gain": 0.02}, **cases.RULES_ONLY)
     fewer = events.detect_intraday(bars, ctx, stricter, only=("green_bar",), registry=registry)
     assert 0 < fewer.height < green.height

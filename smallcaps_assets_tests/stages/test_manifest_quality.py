@@ -27,6 +27,14 @@ def manifest_gates(frame, prior=None, trailing=None, universe=None, params=quali
     return {g.name: g for g in quality.manifest_gates(frame, DAY, uni, prior, trailing, params)}
 
 
+def set_row(row: int, **values: float):
+    """A mutation: row ``row`` of the frame gets ``values`` (column=value), the others keep theirs."""
+    is_row = pl.int_range(pl.len()) == row
+    return lambda f: f.with_columns(
+        **{col: pl.when(is_row).then(v).otherwise(col) for col, v in values.items()}
+    )
+
+
 def test_a_clean_manifest_passes_every_gate(clean):
     gates = manifest_gates(clean)
     assert list(gates) == [g.name for g in quality.MANIFEST_GATES]
@@ -37,30 +45,10 @@ def test_a_clean_manifest_passes_every_gate(clean):
     ("gate", "mutate"),
     [
         ("manifest_key_unique", lambda f: pl.concat([f, f.head(1)])),
-        (
-            "manifest_score_rule",
-            lambda f: f.with_columns(
-                score=pl.when(pl.int_range(pl.len()) == 0).then(0.59).otherwise("score")
-            ),
-        ),
-        (
-            "manifest_no_large_caps",
-            lambda f: f.with_columns(
-                market_cap=pl.when(pl.int_range(pl.len()) == 0).then(2.0e9).otherwise("market_cap")
-            ),
-        ),
-        (
-            "manifest_liquidity_rule",
-            lambda f: f.with_columns(
-                bar_volume=pl.when(pl.int_range(pl.len()) == 3).then(9_999.0).otherwise("bar_volume")
-            ),
-        ),
-        (
-            "manifest_spread_rule",
-            lambda f: f.with_columns(
-                est_spread_pct=pl.when(pl.int_range(pl.len()) == 2).then(5.01).otherwise("est_spread_pct")
-            ),
-        ),
+        ("manifest_score_rule", set_row(0, score=0.59)),
+        ("manifest_no_large_caps", set_row(0, market_cap=2.0e9)),
+        ("manifest_liquidity_rule", set_row(3, bar_volume=9_999.0)),
+        ("manifest_spread_rule", set_row(2, est_spread_pct=5.01)),
         (
             "manifest_window_bounds",
             lambda f: f.with_columns(

@@ -8,12 +8,14 @@ documented in ``docs/events.md``; the docstrings only summarise.
 Where things are
 ----------------
 * ``schema``: the output contract (``EVENT_SCHEMA``, evidence columns, ``UTC_NS``); imports polars only.
-* ``params``: every threshold (one model per detector, ``IntradayParams``, ``DailyScreenParams``).
+* ``params``: every threshold (one model per detector, the shared ``IntradaySettings``,
+  ``DailyScreenParams``).
 * ``daily_screen``: the daily gates and the calibration report.
 * ``context``: time-of-day baselines and the per-symbol context ``detect_intraday`` takes.
 * ``inplay``: the in-play filter and the running context (``rvol_so_far``) of every event.
 * ``registry``: the detectors, one entry each (type, function, params, sessions, evidence);
-  ``EVENT_TYPES`` is its order. ``detectors/``: the detector functions by family.
+  ``EVENT_TYPES`` is its order, ``IntradayParams`` its params model. ``detectors/``: the detector
+  functions by family.
 * ``engine``: ``detect_intraday`` (day preparation in ``frames``, chunks, threads, event rows into
   ``EVENT_SCHEMA``); ``kernels``: the numpy kernels; ``ids``: event ids; ``score``: the score.
 
@@ -56,7 +58,7 @@ from .params import (
     HaltResumptionParams,
     HodBreakParams,
     InPlayParams,
-    IntradayParams,
+    IntradaySettings,
     OpeningRangeBreakParams,
     ParabolicExhaustionParams,
     PriceMomentumParams,
@@ -64,7 +66,7 @@ from .params import (
     VolumeSpikeParams,
     VwapBreakParams,
 )
-from .registry import EVENT_TYPES, REGISTRY, Detector, Registry
+from .registry import EVENT_TYPES, REGISTRY, Detector, IntradayParams, Registry
 from .schema import (
     CONTEXT_SCHEMA,
     EVENT_KEY_COLUMNS,
@@ -109,6 +111,7 @@ __all__ = [
     "HodBreakParams",
     "InPlayParams",
     "IntradayParams",
+    "IntradaySettings",
     "OpeningRangeBreakParams",
     "ParabolicExhaustionParams",
     "PriceMomentumParams",

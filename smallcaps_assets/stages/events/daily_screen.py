@@ -6,6 +6,7 @@ import datetime as dt
 
 import polars as pl
 
+from ..daily import OHLCV
 from .params import DailyScreenParams
 
 DAILY_GATES = ("triple_gate", "atr_breakout", "range_explosion", "daily_flush")
@@ -71,11 +72,7 @@ def _daily_measures(history: pl.DataFrame, params: DailyScreenParams) -> pl.Data
 DAILY_COLUMNS = (
     "date",
     "symbol",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
+    *OHLCV,
     "prior_close",
     "history_sessions",
     "gap_pct",

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from .frames import ChunkFrames, DayEnv, UnsortedError, chunk_frame, chunk_ranges, prepare
 from .ids import event_ids, h64, h64_many
 from .inplay import annotate
-from .params import InPlayParams, IntradayParams
+from .params import InPlayParams, IntradaySettings
 from .registry import REGISTRY, Detector, Registry
 from .schema import EVENT_SCHEMA, EVIDENCE_COLUMNS, MINUTE_NS, UTC_NS, empty_events
 
@@ -77,7 +77,7 @@ def _finish(ev: pl.DataFrame | None, env: DayEnv, event_types: tuple[str, ...]) 
 def detect_intraday(
     bars: pl.DataFrame,
     context: pl.DataFrame | None = None,
-    params: IntradayParams | None = None,
+    params: IntradaySettings | None = None,
     *,
     only: tuple[str, ...] | None = None,
     registry: Registry = REGISTRY,
@@ -90,12 +90,13 @@ def detect_intraday(
     (prior_close; optional vol_baseline / txn_baseline arrays and baseline_days). Symbols missing
     from it get no gap/LULD context and no baseline. ``only`` restricts to some event types (used by
     the benchmark to time detectors alone). ``registry``: the detectors to run (the production
-    ``REGISTRY`` unless a test extends it; ``params`` then needs a field for each added detector).
+    ``REGISTRY`` unless a test extends it). ``params``: an instance of the registry's
+    ``params_model`` (``IntradayParams`` for ``REGISTRY``); default, its defaults.
 
     Output: one row per event, sorted by (symbol, ts, event_type), unique on those three by
     construction (each detector fires at most once per symbol-bar).
     """
-    p = params or IntradayParams()
+    p = params or registry.params_model()
     if bars.is_empty():
         return empty_events()
     unknown = set(only or ()) - set(registry.event_types)
@@ -111,7 +112,7 @@ def detect_intraday(
 def _detect(
     bars: pl.DataFrame,
     context: pl.DataFrame | None,
-    p: IntradayParams,
+    p: IntradaySettings,
     detectors: list[tuple[Detector, BaseModel]],
     event_types: tuple[str, ...],
     force_sort: bool,

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from ... import calendar as cal
+from ..daily import OHLCV
 from .context import SESSION_MINUTES
 from .kernels import abs_change_cumsum, positions, run_starts, to_ticks
 from .schema import MINUTE_NS, UTC_NS
@@ -47,7 +48,7 @@ def prepare(
     Per-row preparation happens chunk by chunk in ``chunk_frame`` so that no full-length
     intermediate column is ever materialised for the whole day.
     """
-    need = {"symbol", "ts", "open", "high", "low", "close", "volume"}
+    need = {"symbol", "ts", *OHLCV}
     missing = need - set(bars.columns)
     if missing:
         raise ValueError(f"minute bars lack columns {sorted(missing)}")

@@ -1,9 +1,10 @@
 """Every threshold of the detectors and the daily screen, with the platform's defaults.
 
-One frozen pydantic model per intraday detector, named after its event type; ``IntradayParams`` holds
-one of each under the event type's name (``IntradayParams().flush.min_drop``) plus the settings
-shared by all. The registry checks at import that every detector has its field here. docs/events.md
-states each rule with these defaults.
+One frozen pydantic model per intraday detector, named after its event type, and
+``IntradaySettings``, the settings shared by all. ``IntradayParams`` is not declared here: the
+registry builds it from its entries (``Registry.params_model``), one field per detector under the
+event type's name (``IntradayParams().flush.min_drop``) on top of ``IntradaySettings``, so a new
+detector needs no field here. docs/events.md states each rule with these defaults.
 """
 
 from __future__ import annotations
@@ -130,11 +131,9 @@ class InPlayParams(FrozenParams):
     exempt: tuple[str, ...] = Field(("gap_and_go", "halt_resumption"), description="types never filtered")
 
 
-class IntradayParams(FrozenParams):
-    """The thresholds of every intraday detector (one field per event type) and the shared settings.
-
-    Nested values may be given as dicts: ``IntradayParams(flush={"min_drop": 0.03})``.
-    """
+class IntradaySettings(FrozenParams):
+    """The settings shared by every intraday detector: the base of ``IntradayParams``, which the
+    registry builds on it with one field per detector (``Registry.params_model``)."""
 
     # context: volume_spike and tape_speed use a symbol's baselines only with this much history
     min_baseline_days: int = Field(5, ge=1, description="days of history a baseline needs to be used")
@@ -143,19 +142,6 @@ class IntradayParams(FrozenParams):
     threads: int = Field(2, ge=1, le=64, description="chunks processed concurrently")
     # the in-play filter applied to every detector's rows
     in_play: InPlayParams = InPlayParams()
-    # detectors, in the registry's order
-    volume_spike: VolumeSpikeParams = VolumeSpikeParams()
-    tape_speed: TapeSpeedParams = TapeSpeedParams()
-    price_momentum: PriceMomentumParams = PriceMomentumParams()
-    vwap_break: VwapBreakParams = VwapBreakParams()
-    opening_range_break: OpeningRangeBreakParams = OpeningRangeBreakParams()
-    hod_break: HodBreakParams = HodBreakParams()
-    consolidation_break: ConsolidationBreakParams = ConsolidationBreakParams()
-    flush: FlushParams = FlushParams()
-    halt_resumption: HaltResumptionParams = HaltResumptionParams()
-    gap_and_go: GapAndGoParams = GapAndGoParams()
-    first_pullback: FirstPullbackParams = FirstPullbackParams()
-    parabolic_exhaustion: ParabolicExhaustionParams = ParabolicExhaustionParams()
 
 
 class DailyScreenParams(FrozenParams):

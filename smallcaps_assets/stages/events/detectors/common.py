@@ -1,12 +1,12 @@
-"""Building blocks the detectors share: event rows, re-arm (cool-down), lagged values, baseline
-lookups and the volatility unit."""
+"""Building blocks the detectors share: event rows, directions and ages, re-arm (cool-down), lagged
+values, baseline lookups, the volatility unit and the rows of qualifying symbols."""
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
 
-from ..frames import DayEnv
+from ..frames import ChunkFrames, DayEnv
 from ..kernels import TICKS_PER_DOLLAR
 from ..schema import MINUTE_NS
 
@@ -16,6 +16,16 @@ def event_rows(frame: pl.DataFrame, **cols: pl.Expr | str) -> pl.DataFrame:
     and ``cols``: ``direction``, ``strength`` and the evidence columns its registry entry declares.
     The engine adds the event type, the session, the id and the remaining (null) evidence."""
     return frame.select("sid", "t", "m", **cols)
+
+
+def signed(up: pl.Expr) -> pl.Expr:
+    """A direction: 1 where ``up`` holds, else -1."""
+    return pl.when(up).then(1).otherwise(-1)
+
+
+def minutes_since(col: str) -> pl.Expr:
+    """Whole minutes from the time in ``col`` (ns) to the bar's start ``t`` (Int64)."""
+    return (pl.col("t") - pl.col(col)) // MINUTE_NS
 
 
 def cooldown(raw: pl.DataFrame, minutes: int, by: tuple[str, ...] = ()) -> pl.DataFrame:
@@ -77,6 +87,15 @@ def vol_unit_at(full: pl.DataFrame, fi: pl.Series, pos: pl.Series, bars: int, la
     s = cs.gather(end) - cs.gather((end - b).clip(0, None))
     per = 1.0 / (b * TICKS_PER_DOLLAR)
     return pl.select(pl.when(ok).then(s.cast(pl.Float64) * per)).to_series().alias("sig")
+
+
+def runner_rows(frames: ChunkFrames, qualifies: pl.Expr) -> np.ndarray | None:
+    """Row numbers of ``frames.rth`` whose symbol's day so far (``frames.stats``) ``qualifies``; None
+    when no symbol does (the runner detectors scan only those symbols' bars)."""
+    runners = frames.stats.filter(qualifies)
+    if runners.is_empty():
+        return None
+    return rows_of(frames.rth, runners)
 
 
 def rows_of(rth: pl.DataFrame, chosen: pl.DataFrame) -> np.ndarray:

@@ -8,7 +8,7 @@ import polars as pl
 from ..frames import ChunkFrames
 from ..params import HaltResumptionParams
 from ..schema import MINUTE_NS
-from .common import event_rows
+from .common import event_rows, minutes_since, signed
 
 
 def luld_band_expr(prior_close: pl.Expr, minute_after_open: pl.Expr, rth_len: int, tier: int) -> pl.Expr:
@@ -74,10 +74,10 @@ def halt_resumption(frames: ChunkFrames, p: HaltResumptionParams) -> pl.DataFram
         return None
     return event_rows(
         fired,
-        direction=pl.when(pl.col("move") > 0).then(1).otherwise(-1),
+        direction=signed(pl.col("move") > 0),
         strength=pl.col("move").abs() / pl.col("band"),
         ev_halt_start="t1",
-        ev_halt_minutes=((pl.col("t") - pl.col("t1")) // MINUTE_NS).cast(pl.Int64),
+        ev_halt_minutes=minutes_since("t1").cast(pl.Int64),
         ev_move_before_halt="move",
         ev_ref_price="ref",
         ev_bars="nref",

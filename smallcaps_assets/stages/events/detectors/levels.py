@@ -10,7 +10,7 @@ from ..frames import ChunkFrames
 from ..kernels import TICKS_PER_DOLLAR, first_per_sid, run_starts, shift_in_symbol, window_range
 from ..params import ConsolidationBreakParams, HodBreakParams, OpeningRangeBreakParams, VwapBreakParams
 from ..schema import MINUTE_NS
-from .common import cooldown, event_rows
+from .common import cooldown, event_rows, minutes_since, signed
 
 
 def vwap_break(frames: ChunkFrames, p: VwapBreakParams) -> pl.DataFrame | None:
@@ -74,7 +74,7 @@ def vwap_break(frames: ChunkFrames, p: VwapBreakParams) -> pl.DataFrame | None:
     return event_rows(
         fired,
         direction="direction",
-        strength=((pl.col("t") - pl.col("since")) // MINUTE_NS).cast(pl.Float64),
+        strength=minutes_since("since").cast(pl.Float64),
         ev_vwap="vwap",
         ev_close="c",
         ev_level_ts="since",
@@ -97,7 +97,7 @@ def hod_break(frames: ChunkFrames, p: HodBreakParams) -> pl.DataFrame | None:
     return event_rows(
         fired,
         direction=pl.lit(1),
-        strength=((pl.col("t") - pl.col("hod_t_prev")) // MINUTE_NS).cast(pl.Float64),
+        strength=minutes_since("hod_t_prev").cast(pl.Float64),
         ev_level="hod_prev",
         ev_level_ts="hod_t_prev",
         ev_high="h",
@@ -239,7 +239,7 @@ def consolidation_break(frames: ChunkFrames, p: ConsolidationBreakParams) -> pl.
     fired = cooldown(raw, p.cooldown_minutes)
     if fired.is_empty():
         return None
-    direction = pl.when(pl.col("c") > pl.col("hi")).then(1).otherwise(-1)
+    direction = signed(pl.col("c") > pl.col("hi"))
     return event_rows(
         fired,
         direction=direction,

@@ -9,7 +9,7 @@ from ..frames import ChunkFrames
 from ..kernels import TICKS_PER_DOLLAR
 from ..params import FlushParams, PriceMomentumParams
 from ..schema import MINUTE_NS
-from .common import back, cooldown, event_rows, vol_unit_at
+from .common import back, cooldown, event_rows, signed, vol_unit_at
 
 
 def price_momentum(frames: ChunkFrames, p: PriceMomentumParams) -> pl.DataFrame | None:
@@ -66,7 +66,7 @@ def price_momentum(frames: ChunkFrames, p: PriceMomentumParams) -> pl.DataFrame 
     )
     raw = f.filter(
         (pl.col("up") & (pl.col("z") >= p.min_z)) | (pl.col("dn") & (pl.col("z") <= -p.min_z))
-    ).with_columns(direction=pl.when(pl.col("z") > 0).then(1).otherwise(-1))
+    ).with_columns(direction=signed(pl.col("z") > 0))
     fired = cooldown(raw, p.cooldown_minutes, by=("direction",))
     return event_rows(
         fired,

@@ -11,7 +11,7 @@ from ..frames import ChunkFrames
 from ..kernels import first_per_sid, has_prev_in_symbol, segment_min
 from ..params import FirstPullbackParams, GapAndGoParams, ParabolicExhaustionParams
 from ..schema import MINUTE_NS
-from .common import event_rows, rows_of
+from .common import event_rows, runner_rows
 
 
 def gap_and_go(frames: ChunkFrames, p: GapAndGoParams) -> pl.DataFrame | None:
@@ -51,11 +51,10 @@ def gap_and_go(frames: ChunkFrames, p: GapAndGoParams) -> pl.DataFrame | None:
 
 def first_pullback(frames: ChunkFrames, p: FirstPullbackParams) -> pl.DataFrame | None:
     """The first green bar to take out the previous high after a leg and a pullback."""
-    rth, stats = frames.rth, frames.stats
-    runners = stats.filter(pl.col("max_h") >= pl.col("o_rth") * (1 + p.min_leg))
-    if runners.is_empty():
+    rth = frames.rth
+    sub = runner_rows(frames, pl.col("max_h") >= pl.col("o_rth") * (1 + p.min_leg))
+    if sub is None:
         return None
-    sub = rows_of(rth, runners)
     rpos, newhigh = rth["rpos"].to_numpy(), rth["newhigh"].to_numpy()
     # Segments start at each new high of the day (a symbol's first RTH bar is one, so segments never
     # span symbols); the pullback low is the lowest low after the segment's high bar.
@@ -106,11 +105,10 @@ def first_pullback(frames: ChunkFrames, p: FirstPullbackParams) -> pl.DataFrame 
 
 def parabolic_exhaustion(frames: ChunkFrames, p: ParabolicExhaustionParams) -> pl.DataFrame | None:
     """A red bar under the previous low just after a high that ended a steep run."""
-    rth, stats = frames.rth, frames.stats
-    runners = stats.filter(pl.col("max_h") >= pl.col("min_l") * (1 + p.min_run))
-    if runners.is_empty():
+    rth = frames.rth
+    sub = runner_rows(frames, pl.col("max_h") >= pl.col("min_l") * (1 + p.min_run))
+    if sub is None:
         return None
-    sub = rows_of(rth, runners)
     rpos, newhigh, sid = rth["rpos"].to_numpy(), rth["newhigh"].to_numpy(), rth["sid"].to_numpy()
     low = rth["l"].to_numpy()
     base = segment_min(low[sub], sid[sub], p.window_bars)

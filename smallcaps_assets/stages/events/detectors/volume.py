@@ -7,7 +7,7 @@ import polars as pl
 
 from ..frames import ChunkFrames
 from ..params import TapeSpeedParams, VolumeSpikeParams
-from .common import baseline, baseline_sum, cooldown, event_rows
+from .common import baseline, baseline_sum, cooldown, event_rows, signed
 
 
 def volume_spike(frames: ChunkFrames, p: VolumeSpikeParams) -> pl.DataFrame | None:
@@ -24,16 +24,7 @@ def volume_spike(frames: ChunkFrames, p: VolumeSpikeParams) -> pl.DataFrame | No
     with np.errstate(invalid="ignore"):
         keep = v[rows] >= p.ratio * eff
     raw = full.select("sid", "t", "m", "o", "c", "v")[rows[keep]].with_columns(base=pl.Series(eff[keep]))
-    fired = cooldown(raw, p.cooldown_minutes)
-    return event_rows(
-        fired,
-        direction=pl.when(pl.col("c") >= pl.col("o")).then(1).otherwise(-1),
-        strength=pl.col("v") / pl.col("base"),
-        ev_open="o",
-        ev_close="c",
-        ev_volume="v",
-        ev_baseline="base",
-    )
+    return _rows_over_baseline(raw, p.cooldown_minutes, "o", "v", ev_volume="v", ev_baseline="base")
 
 
 def tape_speed(frames: ChunkFrames, p: TapeSpeedParams) -> pl.DataFrame | None:
@@ -63,14 +54,27 @@ def tape_speed(frames: ChunkFrames, p: TapeSpeedParams) -> pl.DataFrame | None:
     raw = full.select("sid", "t", "m", "c")[rows].with_columns(
         txn=pl.Series(txn), wopen=pl.Series(wopen), base=pl.Series(eff)
     )
-    fired = cooldown(raw, p.cooldown_minutes)
-    return event_rows(
-        fired,
-        direction=pl.when(pl.col("c") >= pl.col("wopen")).then(1).otherwise(-1),
-        strength=pl.col("txn") / pl.col("base"),
-        ev_open="wopen",
-        ev_close="c",
+    return _rows_over_baseline(
+        raw,
+        p.cooldown_minutes,
+        "wopen",
+        "txn",
         ev_transactions=pl.col("txn").cast(pl.Int64),
         ev_txn_baseline="base",
         ev_window_minutes=pl.lit(w, pl.Int64),
+    )
+
+
+def _rows_over_baseline(
+    raw: pl.DataFrame, cooldown_minutes: int, opened: str, count: str, **evidence: pl.Expr | str
+) -> pl.DataFrame:
+    """Both detectors' rows: the raw triggers left by the cool-down, up when the bar closes at or
+    above ``opened`` (the open of the measured span), strength = ``count`` / its baseline ``base``."""
+    return event_rows(
+        cooldown(raw, cooldown_minutes),
+        direction=signed(pl.col("c") >= pl.col(opened)),
+        strength=pl.col(count) / pl.col("base"),
+        ev_open=opened,
+        ev_close="c",
+        **evidence,
     )
