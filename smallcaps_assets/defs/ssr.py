@@ -17,13 +17,12 @@ GROUP = "events"
     schemas.SsrStatus,
     ssr_quality.SSR_GATES,
     group=GROUP,
-    # One earlier session of its own: a carried-over restriction comes from the previous day's
-    # trigger, so the first day of a fresh lake is run once before a range.
-    warm_up_sessions=1,
     deps=[
         UNIVERSE,
         MINUTE_BARS,
-        dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-1, 0)),
+        # D-1's close (and D's split ratio) is the prior close; D-2's close with D-1's low answers
+        # the carry-over for symbols D-1's status lacks.
+        dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-2, 0)),
         # The previous session's triggers carry over: a self-dependency, so lineage shows it and a
         # backfill runs the days in order.
         dg.AssetDep(SSR_STATUS, partition_mapping=sessions_window(-1, -1)),
@@ -36,8 +35,9 @@ def ssr_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     close. A trigger keeps SSR active to the end of the next session's extended hours; a trigger on
     the previous session (this asset's D-1 partition) makes it active from today's 04:00 ET
     pre-market (``carried_over``). SSR is active at t when ``active_from <= t < active_until``.
-    A symbol missing from the previous partition (not in D-1's universe, or D-1 never run) is not
-    carried over; the metadata counts them (``previous_unknown``)."""
+    For a symbol missing from the previous partition (not in D-1's universe, or D-1 never run) the
+    carry-over comes from the daily bars: D-1's regular-hours low against 90% of D-2's close in
+    D-1's share units (metadata ``previous_unknown``, ``carried_over_from_daily_bars``)."""
     day = partition_day(context)
     bars = lake.read_partition(MINUTE_BARS, day)
     uni = lake.read_partition(UNIVERSE, day)
@@ -48,10 +48,14 @@ def ssr_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     prior_daily = lake.read_partition(DAILY_BARS, prev) if prev else None
     prior_close = ssr.prior_close_today_units(symbols, prior_daily, lake.read_partition(DAILY_BARS, day))
     previous = lake.read_partition(SSR_STATUS, prev) if prev else None
-    status = ssr.ssr_status(day, bars, prior_close, previous)
+    prev2 = cal.previous_trading_day(prev) if prev else None
+    before_prior = lake.read_partition(DAILY_BARS, prev2) if prev2 else None
+    from_daily = ssr.daily_triggers(before_prior, prior_daily)
+    status = ssr.ssr_status(day, bars, prior_close, previous, from_daily)
     frame = schemas.enforce(schemas.SsrStatus, status)
     written = lake.write_partition(SSR_STATUS, day, frame, sort_by=["symbol"])
     known = set() if previous is None else set(previous["symbol"])
+    unknown = set(symbols) - known
     return dg.MaterializeResult(
         metadata={
             **partition_metadata(written),
@@ -61,7 +65,8 @@ def ssr_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             "active_today": int(frame["active_from"].is_not_null().sum()),
             "without_prior_close": int(frame["prior_close"].is_null().sum()),
             "previous_partition": previous is not None,
-            "previous_unknown": len(set(symbols) - known),
+            "previous_unknown": len(unknown),
+            "carried_over_from_daily_bars": len(unknown & set(from_daily)),
         },
         check_results=checks.results(SSR_STATUS, ssr_quality.ssr_gates(frame, set(symbols), day)),
     )

@@ -15,6 +15,7 @@ never its start, since the bar's low is known only when the bar is complete.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -59,18 +60,33 @@ def prior_close_today_units(
     return base.join(closes, on="symbol", how="left")
 
 
+def daily_triggers(before_prior_daily: pl.DataFrame | None, prior_daily: pl.DataFrame | None) -> list[str]:
+    """Symbols whose previous session (D-1) reached 90% of its own prior close (D-2's close in
+    D-1's share units), from the daily bars alone: their lows come from regular-hours prints,
+    so "did D-1 trigger" is answered for symbols the previous status lacks (not in D-1's
+    universe, or D-1 never built)."""
+    if before_prior_daily is None or prior_daily is None:
+        return []
+    d1 = prior_daily.select("symbol", "low", "split_ratio")
+    d2 = before_prior_daily.select("symbol", close2="close")
+    line = pl.col("close2") * pl.col("split_ratio") * (1.0 - TRIGGER_DECLINE) * (1.0 + PRICE_TOLERANCE)
+    return sorted(d1.join(d2, on="symbol", how="inner").filter(pl.col("low") <= line)["symbol"].to_list())
+
+
 def ssr_status(
     day: dt.date,
     minute_bars: pl.DataFrame,
     prior_close: pl.DataFrame,
     previous_status: pl.DataFrame | None,
+    previous_daily_triggers: Sequence[str] = (),
 ) -> pl.DataFrame:
     """One row per symbol of ``prior_close`` (the day's universe; ``prior_close`` may be null).
 
     ``minute_bars``: the day's bars (``symbol``, ``ts`` = bar start, ``low``, ``session``).
     ``previous_status``: this function's output for the previous session, or None when it is
-    unknown (then nothing is carried over). A symbol is active at instant t when
-    ``active_from <= t < active_until``.
+    unknown. ``previous_daily_triggers`` (``daily_triggers``) answers the carry-over for symbols
+    the previous status lacks; the status wins where it has the symbol. A symbol is active at
+    instant t when ``active_from <= t < active_until``.
     """
     sess = cal.session(day)
     nxt = cal.next_trading_day(day)
@@ -93,7 +109,7 @@ def ssr_status(
         .first()
         .select("symbol", triggered_at=pl.col("ts") + BAR, trigger_low=pl.col("low"))
     )
-    carried = _carried_symbols(previous_status)
+    carried = _carried_symbols(previous_status, previous_daily_triggers)
     out = (
         levels.join(first, on="symbol", how="left")
         .with_columns(carried_over=pl.col("symbol").is_in(carried))
@@ -110,11 +126,13 @@ def ssr_status(
     return out.select(pl.col(c).cast(t) for c, t in SSR_SCHEMA.items()).sort("symbol")
 
 
-def _carried_symbols(previous_status: pl.DataFrame | None) -> list[str]:
+def _carried_symbols(previous_status: pl.DataFrame | None, daily: Sequence[str]) -> list[str]:
     """Symbols whose previous session triggered: they are restricted from today's pre-market."""
     if previous_status is None or previous_status.is_empty():
-        return []
-    return previous_status.filter(pl.col("triggered_at").is_not_null())["symbol"].to_list()
+        return list(daily)
+    known = set(previous_status["symbol"])
+    carried = previous_status.filter(pl.col("triggered_at").is_not_null())["symbol"].to_list()
+    return carried + [s for s in daily if s not in known]
 
 
 def active_at(ts: pl.Expr) -> pl.Expr:

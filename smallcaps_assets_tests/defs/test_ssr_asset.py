@@ -11,6 +11,7 @@ import pytest
 from smallcaps_assets import asset_names, lake
 from smallcaps_assets import calendar as cal
 from smallcaps_assets.materialize import materialize_range
+from smallcaps_assets.stages import ssr
 
 from .conftest import DAY
 
@@ -66,10 +67,16 @@ def test_the_next_session_carries_over_the_previous_triggers(ssr_lake):
     root, meta = ssr_lake
     first = lake.read_partition(asset_names.SSR_STATUS, DAY, root)
     second = lake.read_partition(asset_names.SSR_STATUS, NEXT, root)
-    assert not first["carried_over"].any() and meta[DAY]["previous_partition"] is False
+    # DAY has no previous status: its carry-over comes from the daily bars alone.
+    assert meta[DAY]["previous_partition"] is False
+    before = [cal.previous_trading_day(cal.previous_trading_day(DAY)), cal.previous_trading_day(DAY)]
+    from_daily = ssr.daily_triggers(*(lake.read_partition("daily_bars", d, root) for d in before))
+    assert set(first.filter("carried_over")["symbol"]) == set(from_daily) & set(first["symbol"])
+    assert meta[DAY]["carried_over_from_daily_bars"] == first["carried_over"].sum()
     triggered = set(first.filter(pl.col("triggered_at").is_not_null())["symbol"])
     assert triggered, "the test market should trigger SSR somewhere on DAY"
-    assert set(second.filter("carried_over")["symbol"]) == triggered & set(second["symbol"])
+    unknown = set(second["symbol"]) - set(first["symbol"])
+    assert set(second.filter("carried_over")["symbol"]) - unknown == triggered & set(second["symbol"])
     carried = second.filter("carried_over")
     assert (carried["active_from"] == cal.session(NEXT).pre_open).all()
     assert first.filter(pl.col("triggered_at").is_not_null())["active_until"].unique().to_list() == [

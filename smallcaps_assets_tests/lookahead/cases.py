@@ -133,6 +133,11 @@ QUOTES_BEFORE_TS = VendorRewrite(
     "vendor quotes before each event's ts: spreads x20", "ticks_before", _quotes_widened
 )
 
+
+def _second_session_before(day: dt.date) -> list[dt.date]:
+    return prior_session(prior_session(day)[0])
+
+
 # ---------------------------------------------------------------------- the cases
 _EVENT_WINDOWS = Case(
     assets=("event_trades", "event_quotes"),
@@ -269,6 +274,12 @@ CASES: dict[str, Case] = {
                 "daily_bars[D-1]: prices x2 (prior close)", "daily_bars", prior_session, scale(2, *PRICES)
             ),
             LakeRewrite("daily_bars[D]: split_ratio x2", "daily_bars", day_d, scale(2, "split_ratio")),
+            LakeRewrite(
+                "daily_bars[D-2]: prices x2 (carry-over of symbols D-1's status lacks)",
+                "daily_bars",
+                _second_session_before,
+                scale(2, *PRICES),
+            ),
             LakeRewrite("universe[D]: every other symbol", "universe", day_d, every_other_row),
             LakeRewrite(
                 "ssr_status[D-1]: every symbol triggered at 15:00 (carry-over)",

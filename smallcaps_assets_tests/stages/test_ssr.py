@@ -115,6 +115,35 @@ def test_a_carried_over_day_without_a_retrigger_expires_at_its_close():
     assert not row(wednesday, "AAA")["carried_over"] and row(wednesday, "AAA")["active_from"] is None
 
 
+def test_the_daily_bars_answer_the_carry_over_for_symbols_the_previous_status_lacks():
+    # D-1 (Monday) bars: NEW fell to 8.9 from Friday's 10 close (a trigger), OLD to 9.5, SPL split
+    # 2-for-1 on Monday and fell to 4.6 from a 10 close (-8% in Monday's shares).
+    friday = pl.DataFrame({"symbol": ["NEW", "OLD", "SPL", "KNOWN"], "close": [10.0, 10.0, 10.0, 10.0]})
+    monday = pl.DataFrame(
+        {
+            "symbol": ["NEW", "OLD", "SPL", "KNOWN"],
+            "low": [8.9, 9.5, 4.6, 8.0],
+            "split_ratio": [1.0, 1.0, 0.5, 1.0],
+        }
+    )
+    assert ssr.daily_triggers(friday, monday) == ["KNOWN", "NEW"]
+    assert ssr.daily_triggers(None, monday) == []
+    # Monday's status knew KNOWN (no minute-bar trigger): it wins over the daily bar.
+    previous = ssr.ssr_status(MON, bars(MON, [("KNOWN", "10:00", 9.5)]), closes(KNOWN=10.0), None)
+    tuesday = ssr.ssr_status(
+        TUE, bars(TUE, []), closes(NEW=9.0, OLD=9.6, KNOWN=9.5), previous, ssr.daily_triggers(friday, monday)
+    )
+    assert dict(tuesday.select("symbol", "carried_over").iter_rows()) == {
+        "KNOWN": False,
+        "NEW": True,
+        "OLD": False,
+    }
+    # Without any previous status, the daily bars decide for every symbol.
+    alone = ssr.ssr_status(TUE, bars(TUE, []), closes(NEW=9.0, KNOWN=9.5), None, ["KNOWN", "NEW"])
+    assert alone["carried_over"].all()
+    assert (alone["active_until"] == et(TUE, "20:00")).all()
+
+
 def test_the_prior_close_is_in_todays_share_units():
     prior = pl.DataFrame({"symbol": ["SPLT", "SAME"], "close": [10.0, 10.0], "split_ratio": [3.0, 3.0]})
     today = pl.DataFrame({"symbol": ["SPLT", "SAME"], "split_ratio": [0.5, 1.0]})  # SPLT splits 2-for-1 today
