@@ -120,6 +120,20 @@ class MinuteBars(_Contract):
         unique = ["symbol", "ts"]
 
 
+class SsrStatus(_Contract):
+    """SEC Rule 201 per universe symbol and day: when it triggered, and the interval it is active
+    (``active_from <= t < active_until``); docs/ssr.md."""
+
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN, unique=True)
+    prior_close: float = pa.Field(nullable=True, gt=0)
+    trigger_price: float = pa.Field(nullable=True, gt=0)
+    triggered_at: UTC_NS = pa.Field(nullable=True)  # type: ignore[valid-type]
+    trigger_low: float = pa.Field(nullable=True)
+    carried_over: bool = pa.Field(nullable=False)
+    active_from: UTC_NS = pa.Field(nullable=True)  # type: ignore[valid-type]
+    active_until: UTC_NS = pa.Field(nullable=True)  # type: ignore[valid-type]
+
+
 class DailyEvents(_Contract):
     """Symbol-days of the partition date on which a daily screen gate fired, with every measure."""
 

@@ -26,6 +26,7 @@ EXPECTED_ASSETS = {
     "event_manifest",
     "event_trades",
     "event_quotes",
+    "ssr_status",
 }
 # Every gate, by asset, with its blocking flag (blocking gates fail with ERROR, the others WARN).
 # The UI, the demo and the docs refer to these names: renaming one is a visible change.
@@ -77,6 +78,11 @@ EXPECTED_CHECKS = {
         "quotes_bid_le_ask": True,
         "quotes_crossed_share": False,
     },
+    "ssr_status": {
+        "ssr_one_row_per_symbol": True,
+        "ssr_trigger_in_session": True,
+        "ssr_active_interval": True,
+    },
 }
 
 
@@ -100,6 +106,7 @@ def test_asset_graph_snapshot():
     assert parents["daily_events"] == {"daily_bars"}
     assert parents["event_manifest"] == {"intraday_events", "minute_bars", "universe", "event_manifest"}
     assert parents["event_trades"] == parents["event_quotes"] == {"event_manifest"}
+    assert parents["ssr_status"] == {"universe", "minute_bars", "daily_bars", "ssr_status"}
 
 
 def test_every_daily_asset_is_partitioned_fresh_and_gated():
@@ -168,7 +175,7 @@ def test_vendor_assets_share_the_polygon_pool():
         for key in a.keys:
             name = key.to_user_string()
             pool = a.get_pool_for_key(key) if hasattr(a, "get_pool_for_key") else next(iter(a.op.pools), None)
-            if name in ("universe", "daily_events", "intraday_events"):
+            if name in ("universe", "daily_events", "intraday_events", "ssr_status"):
                 assert not pool
             else:
                 assert pool == "polygon_api", name

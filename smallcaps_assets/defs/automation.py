@@ -13,7 +13,7 @@ import datetime as dt
 import dagster as dg
 
 from .. import calendar as cal
-from ..asset_names import ALL, DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS
+from ..asset_names import ALL, DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, SSR_STATUS
 from ..checks import LATEST_PARTITION_PRESENT
 from ..partitions import trading_days
 
@@ -22,8 +22,11 @@ FRESHNESS_CHECKS = dg.AssetSelection.checks(
 )
 # Reference data through minute bars: minute_bars and everything it reads.
 DAILY_INGEST = dg.AssetSelection.assets(MINUTE_BARS).upstream() - FRESHNESS_CHECKS
-# The daily screen and the detectors, and everything they lead to: manifest and event windows.
-EVENT_PIPELINE = dg.AssetSelection.assets(DAILY_EVENTS, INTRADAY_EVENTS).downstream() - FRESHNESS_CHECKS
+# The daily screen, the detectors and the SSR status, and everything they lead to: manifest and
+# event windows.
+EVENT_PIPELINE = (
+    dg.AssetSelection.assets(DAILY_EVENTS, INTRADAY_EVENTS, SSR_STATUS).downstream() - FRESHNESS_CHECKS
+)
 DAILY_GRAPH = DAILY_INGEST | EVENT_PIPELINE
 
 daily_ingest_job = dg.define_asset_job(
@@ -38,7 +41,7 @@ event_pipeline_job = dg.define_asset_job(
     selection=EVENT_PIPELINE,
     partitions_def=trading_days,
     description="One trading day's events from the ingested bars: daily and intraday events, the "
-    "download manifest and the event windows (trades and quotes), with their gates.",
+    "download manifest, the event windows (trades and quotes) and the SSR status, with their gates.",
 )
 daily_graph_job = dg.define_asset_job(
     "daily_graph",

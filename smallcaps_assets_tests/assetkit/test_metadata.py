@@ -27,6 +27,7 @@ CONTRACTS = {
     names.EVENT_MANIFEST: schemas.event_manifest_contract(),
     names.EVENT_TRADES: schemas.event_trades_contract(),
     names.EVENT_QUOTES: schemas.event_quotes_contract(),
+    names.SSR_STATUS: schemas.SsrStatus.to_schema(),
 }
 
 

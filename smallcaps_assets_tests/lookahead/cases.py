@@ -24,6 +24,7 @@ from .harness import (
     before_cutoff,
     compose,
     day_d,
+    et_instant,
     every_other_row,
     from_cutoff,
     prior_session,
@@ -131,6 +132,11 @@ QUOTES_FROM_TS = VendorRewrite(
 QUOTES_BEFORE_TS = VendorRewrite(
     "vendor quotes before each event's ts: spreads x20", "ticks_before", _quotes_widened
 )
+
+
+def _second_session_before(day: dt.date) -> list[dt.date]:
+    return prior_session(prior_session(day)[0])
+
 
 # ---------------------------------------------------------------------- the cases
 _EVENT_WINDOWS = Case(
@@ -259,6 +265,36 @@ CASES: dict[str, Case] = {
     ),
     "event_trades": _EVENT_WINDOWS,
     "event_quotes": _EVENT_WINDOWS,
+    "ssr_status": Case(
+        assets=("ssr_status",),
+        forbidden=(D_DAILY_BAR, D_SHARES),
+        allowed=(
+            LakeRewrite("minute_bars[D]: lows x0.5", "minute_bars", day_d, scale(0.5, "low")),
+            LakeRewrite(
+                "daily_bars[D-1]: prices x2 (prior close)", "daily_bars", prior_session, scale(2, *PRICES)
+            ),
+            LakeRewrite("daily_bars[D]: split_ratio x2", "daily_bars", day_d, scale(2, "split_ratio")),
+            LakeRewrite(
+                "daily_bars[D-2]: prices x2 (carry-over of symbols D-1's status lacks)",
+                "daily_bars",
+                _second_session_before,
+                scale(2, *PRICES),
+            ),
+            LakeRewrite("universe[D]: every other symbol", "universe", day_d, every_other_row),
+            LakeRewrite(
+                "ssr_status[D-1]: every symbol triggered at 15:00 (carry-over)",
+                "ssr_status",
+                prior_session,
+                lambda frame, part: frame.with_columns(
+                    triggered_at=pl.lit(et_instant(part.day, dt.time(15, 0))).cast(
+                        frame.schema["triggered_at"]
+                    )
+                ),
+            ),
+        ),
+        note="Prior close from D-1 in D's share units, D's own minute bars, the carry-over from D-1's "
+        "status; nothing of D's daily bar but its split_ratio.",
+    ),
 }
 
 
@@ -281,13 +317,51 @@ def _intraday_cutoff(cutoff) -> Case:
     )
 
 
+def _ssr_known_at(status: pl.DataFrame, cutoff: dt.datetime) -> pl.DataFrame:
+    """The SSR status as known at the cutoff: a trigger (and the interval it opens) only once its
+    bar has closed; the carry-over and the prices are known from the open."""
+    late = pl.col("triggered_at").is_null() | (pl.col("triggered_at") > cutoff)
+    return status.with_columns(
+        pl.when(late).then(None).otherwise(pl.col(c)).alias(c) for c in ("triggered_at", "trigger_low")
+    ).with_columns(
+        pl.when(pl.col("active_from") > cutoff)
+        .then(None)
+        .otherwise(pl.col("active_from"))
+        .alias("active_from"),
+        # active_until depends on whether D triggers, known only once it has.
+        pl.when(late).then(None).otherwise(pl.col("active_until")).alias("active_until"),
+    )
+
+
+def _ssr_cutoff(cutoff) -> Case:
+    return Case(
+        assets=("ssr_status",),
+        cutoff=cutoff,
+        known_at=_ssr_known_at,
+        forbidden=(
+            LakeRewrite("minute_bars[D] from the cutoff", "minute_bars", day_d, from_cutoff(scramble())),
+        ),
+        allowed=(
+            LakeRewrite(
+                "minute_bars[D] before the cutoff: lows x0.5",
+                "minute_bars",
+                day_d,
+                before_cutoff(scale(0.5, "low")),
+            ),
+        ),
+        note="A trigger is known once its bar has closed; bars from the cutoff on change nothing known by then.",
+    )
+
+
 # A fixed mid-morning cutoff, and one a minute after a baseline-using event: time-of-day
 # baselines are smoothed over neighbouring minutes, so a leak of D's own bars into them is seen
 # only by events just before the cutoff.
 EXTRA_CASES: list[Case] = [
     _intraday_cutoff(At(dt.time(11, 0))),
     _intraday_cutoff(AfterEvent("volume_spike", quantile=0.5)),
+    _ssr_cutoff(At(dt.time(11, 0))),
 ]
+
 
 # Allowed rewrites whose effect a known bug hides: (case name, rewrite label) -> the bug. The test
 # expects these to fail (strict xfail), so fixing the bug turns them into failures that say

@@ -283,6 +283,12 @@ class Case:
     forbidden: tuple[Rewrite, ...] = ()
     cutoff: Cutoff | None = None  # compare only rows whose ``ts`` is before it
     note: str = ""
+    # What of the output is known at the cutoff, for outputs without a ``ts`` per row (a status
+    # whose fields fill in during the day); default: the rows stamped before it.
+    known_at: Callable[[pl.DataFrame, dt.datetime], pl.DataFrame] | None = None
+
+    def at_cutoff(self, frame: pl.DataFrame, cutoff: dt.datetime) -> pl.DataFrame:
+        return self.known_at(frame, cutoff) if self.known_at else frame.filter(pl.col("ts") < cutoff)
 
     @property
     def name(self) -> str:
@@ -395,8 +401,8 @@ class Harness:
             self.materialize(case.assets, self.day, ctx.root, polygon)
         after = self._read(case, ctx.root)
         if cutoff is not None:
-            base = {a: f.filter(pl.col("ts") < cutoff) for a, f in base.items()}
-            after = {a: f.filter(pl.col("ts") < cutoff) for a, f in after.items()}
+            base = {a: case.at_cutoff(f, cutoff) for a, f in base.items()}
+            after = {a: case.at_cutoff(f, cutoff) for a, f in after.items()}
         empty = [a for a, f in base.items() if f.is_empty()]
         if empty:
             raise HarnessError(f"{case.name}: the base output of {empty} is empty: nothing to compare")
