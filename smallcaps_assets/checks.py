@@ -1,5 +1,5 @@
-"""Gates as Dagster asset checks: specs and results from one declaration, and the freshness check
-of the latest partition."""
+"""Gates as Dagster asset checks: specs and results from one declaration, and the latest completed
+session the freshness sensor judges the lake against."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from collections.abc import Iterable
 import dagster as dg
 
 from . import calendar as cal
-from . import lake
 from .gates import Gate, GateResult
 
 SEVERITY = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}
@@ -65,35 +64,3 @@ def expected_latest_session(now: dt.datetime | None = None) -> dt.date:
     prev = cal.previous_trading_day(today)
     assert prev is not None
     return prev
-
-
-LATEST_PARTITION_PRESENT = Gate(
-    "latest_partition_present", "The latest completed trading-day partition exists in the lake.", "warn"
-)
-
-
-def latest_partition_check(asset: str) -> dg.AssetChecksDefinition:
-    """Freshness of the *latest* partition: freshness policies look at any partition's
-    materialisation, so a backfill of an old day would otherwise hide a missing today."""
-    gate = LATEST_PARTITION_PRESENT
-
-    @dg.asset_check(
-        asset=asset,
-        name=gate.name,
-        description=gate.describe(),
-        blocking=gate.blocking,
-        automation_condition=dg.AutomationCondition.on_cron("0 21 * * 1-5", "America/New_York"),
-    )
-    def _check() -> dg.AssetCheckResult:
-        expected = expected_latest_session()
-        present = lake.partition_exists(asset, expected)
-        return dg.AssetCheckResult(
-            passed=present,
-            severity=SEVERITY[gate.severity],
-            metadata={
-                "expected_partition": expected.isoformat(),
-                "path": str(lake.partition_file(asset, expected)),
-            },
-        )
-
-    return _check

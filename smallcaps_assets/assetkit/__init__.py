@@ -24,9 +24,9 @@ from .metadata import WARM_UP_METADATA, Contract, contract_metadata
 
 T = TypeVar("T")
 
-DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
-    deadline_cron="0 22 * * 1-5", lower_bound_delta=dt.timedelta(hours=6), timezone="America/New_York"
-)
+# No Dagster freshness policy: it judges the wall-clock age of the last materialisation, so every
+# historical lake would read as late. The pipeline_freshness sensor judges lateness instead, and
+# only while the schedule or automation is on (smallcaps_assets/freshness.py).
 # The daily_close schedule starts each session's run; when an upstream partition is later
 # re-materialised, downstream follows eagerly, but never past a failed blocking gate.
 DOWNSTREAM_AUTOMATION = (
@@ -52,7 +52,7 @@ def daily_asset(
     warm_up_sessions: int = 0,
 ):
     """``@dg.asset`` for one daily lake asset with the project's policies: trading-day partitions,
-    one day per run, the daily freshness policy, downstream automation (not on a ``root``, which
+    one day per run, downstream automation (not on a ``root``, which
     only the schedule starts), the vendor pool and kinds when it calls the ``vendor``, its
     contract's column schema and its gates' check specs.
 
@@ -70,7 +70,6 @@ def daily_asset(
         group_name=group,
         kinds=VENDOR_KINDS if vendor else LAKE_KINDS,
         deps=list(deps),
-        freshness_policy=DAILY_FRESHNESS,
         automation_condition=None if root else DOWNSTREAM_AUTOMATION,
         metadata=metadata,
         check_specs=checks.specs(name, gates),
@@ -86,7 +85,6 @@ def daily_spec(name: str, contract: Contract, description: str, *, group: str, d
         description=description,
         group_name=group,
         kinds=VENDOR_KINDS,
-        freshness_policy=DAILY_FRESHNESS,
         automation_condition=DOWNSTREAM_AUTOMATION,
         metadata=contract_metadata(contract),
     )
