@@ -4,21 +4,53 @@ session the freshness sensor judges the lake against."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
 from . import calendar as cal
 from .gates import Gate, GateResult
+from .partitions import trading_days
 
 SEVERITY = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}
 
 
 def specs(asset: str, gates: Iterable[Gate]) -> list[dg.AssetCheckSpec]:
-    """The asset's check specs, read from the gates' declarations (blocking = ERROR severity)."""
-    return [
-        dg.AssetCheckSpec(g.name, asset=asset, description=g.describe(), blocking=g.blocking) for g in gates
-    ]
+    """The asset's check specs, read from the gates' declarations (blocking = ERROR severity).
+
+    Each check is partitioned like its asset: a result belongs to the trading day it judged, so the
+    UI's history rows and plots are per partition, and "Latest execution" names its day."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks are "preview" in 1.13
+        return [
+            dg.AssetCheckSpec(
+                g.name,
+                asset=asset,
+                description=g.describe(),
+                blocking=g.blocking,
+                partitions_def=trading_days,
+            )
+            for g in gates
+        ]
+
+
+CheckedEvent = dg.MaterializeResult | dg.AssetCheckResult
+
+
+def materialized_then_checked(result: dg.MaterializeResult) -> Iterator[CheckedEvent]:
+    """``result``'s materialisation, then its check results, as separate events.
+
+    A partitioned check result is tied to the partition's latest materialisation when it is
+    evaluated; results carried inside the ``MaterializeResult`` are evaluated before that
+    materialisation is stored, so they would point at the previous one (or none)."""
+    yield dg.MaterializeResult(
+        asset_key=result.asset_key,
+        metadata=result.metadata,
+        data_version=result.data_version,
+        tags=result.tags,
+    )
+    yield from result.check_results
 
 
 def to_check_result(asset: str, result: GateResult) -> dg.AssetCheckResult:

@@ -1,5 +1,7 @@
 """daily_bars: the whole market's session bars, one request per trading day."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import polars as pl
 
@@ -36,7 +38,7 @@ class DailyBarsConfig(BarsSourceConfig):
 )
 def daily_bars(
     context: dg.AssetExecutionContext, config: DailyBarsConfig, polygon: PolygonResource
-) -> dg.MaterializeResult:
+) -> Iterator[checks.CheckedEvent]:
     """Raw (unadjusted) session OHLCV, VWAP and trade count for every US-listed ticker, from one
     grouped-daily request per day (or the day_aggs_v1 flat file, with VWAP rebuilt from trades_v1
     when present; metadata ``vwap_source``), plus ``split_ratio``: how much that day's raw prices
@@ -78,14 +80,16 @@ def daily_bars(
     else:
         written = lake.write_partition(DAILY_BARS, day, frame, sort_by=["symbol"])
     gates = quality.daily_gates(frame, lake.read_partition(TICKER_REFERENCE, day))
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "symbols": frame.height,
-            "source": config.source,
-            **vwap_meta,
-            "split_days": int((frame["split_ratio"] != 1.0).sum()),
-            **usage_meta,
-        },
-        check_results=checks.results(DAILY_BARS, gates),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "symbols": frame.height,
+                "source": config.source,
+                **vwap_meta,
+                "split_days": int((frame["split_ratio"] != 1.0).sum()),
+                **usage_meta,
+            },
+            check_results=checks.results(DAILY_BARS, gates),
+        )
     )

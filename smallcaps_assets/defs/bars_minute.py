@@ -1,6 +1,7 @@
 """minute_bars: 04:00-20:00 ET minute bars for the day's universe."""
 
 import asyncio
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
@@ -38,7 +39,7 @@ class MinuteBarsConfig(BarsSourceConfig):
 )
 def minute_bars(
     context: dg.AssetExecutionContext, config: MinuteBarsConfig, polygon: PolygonResource
-) -> dg.MaterializeResult:
+) -> Iterator[checks.CheckedEvent]:
     """Minute bars from 04:00 to 20:00 ET (13:00/17:00 on early closes) for the day's universe,
     one aggregates request per symbol (or the minute_aggs_v1 flat file, with VWAP rebuilt from
     trades_v1 when present; metadata ``vwap_source``), with the ET session (PM / RTH / AH) of
@@ -86,14 +87,16 @@ def minute_bars(
         written = lake.write_partition(MINUTE_BARS, day, frame, sort_by=["symbol", "ts"])
 
     gates = quality.minute_gates(frame, day, symbols, lake.read_partition(DAILY_BARS, day))
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "symbols": frame["symbol"].n_unique(),
-            "bars": frame.height,
-            "source": config.source,
-            **vwap_meta,
-            **usage_meta,
-        },
-        check_results=checks.results(MINUTE_BARS, gates),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "symbols": frame["symbol"].n_unique(),
+                "bars": frame.height,
+                "source": config.source,
+                **vwap_meta,
+                **usage_meta,
+            },
+            check_results=checks.results(MINUTE_BARS, gates),
+        )
     )
