@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Literal, TypeVar
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
 from .. import calendar as cal
@@ -110,6 +111,20 @@ class BarsSourceConfig(SymbolsConfig):
     flatfiles_root: str | None = Field(
         None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/"
     )
+
+
+def by_symbol_metadata(
+    context: dg.AssetExecutionContext, asset: str, day: dt.date, selected: list[str] | None, fresh
+) -> dict[str, object]:
+    """What a run rewrote: ``rewritten_symbols`` is ``all`` for a whole partition, else the
+    symbols a by-symbol run replaced (also logged) with ``rewritten_rows``, their rows in ``fresh``
+    (the frame the run built; the REST path builds the whole market and keeps only these); the
+    partition's other metadata (``rows``, ``symbols``) still describe all of it."""
+    if not selected:
+        return {"rewritten_symbols": "all"}
+    rows = fresh.filter(pl.col("symbol").is_in(selected)).height
+    context.log.info(f"{asset} {day}: rewrote {len(selected)} symbol(s), {rows} rows: {', '.join(selected)}")
+    return {"rewritten_symbols": ", ".join(selected), "rewritten_rows": rows}
 
 
 def sessions_window(start: int, end: int) -> dg.TimeWindowPartitionMapping:

@@ -9,6 +9,7 @@ from .. import checks, lake, schemas
 from ..asset_names import CORPORATE_ACTIONS, DAILY_BARS, TICKER_REFERENCE
 from ..assetkit import (
     BarsSourceConfig,
+    by_symbol_metadata,
     daily_asset,
     flatfiles,
     partition_day,
@@ -76,9 +77,11 @@ def daily_bars(
         if missing:
             raise dg.Failure(f"no {day} daily bar for symbols {missing}: unknown or not traded")
         written = lake.replace_symbols(DAILY_BARS, day, frame, selected, sort_by=["symbol"])
+        rewritten = by_symbol_metadata(context, DAILY_BARS, day, selected, frame)
         frame = lake.read_partition(DAILY_BARS, day)  # gates judge the partition as written
     else:
         written = lake.write_partition(DAILY_BARS, day, frame, sort_by=["symbol"])
+        rewritten = by_symbol_metadata(context, DAILY_BARS, day, None, frame)
     gates = quality.daily_gates(frame, lake.read_partition(TICKER_REFERENCE, day))
     yield from checks.materialized_then_checked(
         dg.MaterializeResult(
@@ -88,6 +91,7 @@ def daily_bars(
                 "source": config.source,
                 **vwap_meta,
                 "split_days": int((frame["split_ratio"] != 1.0).sum()),
+                **rewritten,
                 **usage_meta,
             },
             check_results=checks.results(DAILY_BARS, gates),

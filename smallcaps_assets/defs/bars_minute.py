@@ -10,6 +10,7 @@ from .. import checks, lake, schemas
 from ..asset_names import DAILY_BARS, MINUTE_BARS, UNIVERSE
 from ..assetkit import (
     BarsSourceConfig,
+    by_symbol_metadata,
     daily_asset,
     flatfiles,
     partition_day,
@@ -85,6 +86,7 @@ def minute_bars(
         written = lake.replace_symbols(MINUTE_BARS, day, frame, selected, sort_by=["symbol", "ts"])
     else:
         written = lake.write_partition(MINUTE_BARS, day, frame, sort_by=["symbol", "ts"])
+    rewritten = by_symbol_metadata(context, MINUTE_BARS, day, selected, frame)
 
     gates = quality.minute_gates(frame, day, symbols, lake.read_partition(DAILY_BARS, day))
     yield from checks.materialized_then_checked(
@@ -95,6 +97,7 @@ def minute_bars(
                 "bars": frame.height,
                 "source": config.source,
                 **vwap_meta,
+                **rewritten,
                 **usage_meta,
             },
             check_results=checks.results(MINUTE_BARS, gates),

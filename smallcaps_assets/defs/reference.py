@@ -12,6 +12,7 @@ from .. import checks, lake, schemas
 from ..asset_names import CORPORATE_ACTIONS, TICKER_DETAILS, TICKER_REFERENCE
 from ..assetkit import (
     SymbolsConfig,
+    by_symbol_metadata,
     daily_asset,
     partition_day,
     run,
@@ -183,15 +184,18 @@ def ticker_details(
     frame = schemas.enforce(schemas.TickerDetails, fresh)
     if selected:
         written = lake.replace_symbols(TICKER_DETAILS, day, frame, selected, sort_by=["symbol"])
+        rewritten = by_symbol_metadata(context, TICKER_DETAILS, day, selected, frame)
         frame = lake.read_partition(TICKER_DETAILS, day)
     else:
         written = lake.write_partition(TICKER_DETAILS, day, frame, sort_by=["symbol"])
+        rewritten = by_symbol_metadata(context, TICKER_DETAILS, day, None, frame)
     yield from checks.materialized_then_checked(
         dg.MaterializeResult(
             metadata={
                 **partition_metadata(written),
                 "refreshed": asked,
                 "week_anchor": anchor.isoformat(),
+                **rewritten,
                 **usage_metadata(usage),
             },
             check_results=checks.results(TICKER_DETAILS, quality.ticker_details_gates(frame, len(tracked))),
