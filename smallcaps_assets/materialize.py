@@ -17,7 +17,6 @@ import dagster as dg
 from . import calendar as cal
 from . import lake
 from .assetkit.metadata import WARM_UP_METADATA
-from .checks import LATEST_PARTITION_PRESENT
 
 
 @dataclass
@@ -157,12 +156,6 @@ def materialize_range(
         raise ValueError(f"invalid asset selection {selection!r}: {exc}") from exc
     if not keys:
         raise ValueError(f"asset selection {selection!r} matches no asset")
-    # The latest-partition freshness checks watch today's data; they mean nothing in a range run.
-    freshness_checks = [
-        k for k in graph.asset_check_keys if k.name == LATEST_PARTITION_PRESENT.name and k.asset_key in keys
-    ]
-    if freshness_checks:
-        asset_selection = asset_selection - dg.AssetSelection.checks(*freshness_checks)
     run_config = {**(run_config or {})}
     run_config.setdefault("loggers", {"console": {"config": {"log_level": log_level}}})
     assets = list(defs.assets or [])

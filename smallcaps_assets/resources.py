@@ -17,7 +17,12 @@ from pydantic import Field
 
 
 class PolygonResource(dg.ConfigurableResource):
-    """Connection settings for the vendor REST API (keys come from the environment only)."""
+    """Connection settings for the vendor REST API (keys come from the environment only).
+
+    Only production settings: this is what the code location registers and the Launchpad shows.
+    The offline market is chosen by the environment (``SMALLCAPS_SIM_CONFIG``, a JSON SimConfig);
+    its fault injector and size knobs are on :class:`SimulatedPolygonResource`, for tests and
+    benchmarks."""
 
     rate_limit_per_s: float = Field(50.0, gt=0, description="process-wide token-bucket rate (requests/s)")
     rate_burst: int = Field(
@@ -26,6 +31,57 @@ class PolygonResource(dg.ConfigurableResource):
     max_concurrency: int = Field(16, ge=1, le=256, description="in-flight requests per process")
     max_retries: int = Field(6, ge=0, le=20)
     timeout_s: float = Field(30.0, gt=0)
+
+    def sim_config_source(self) -> str | None:
+        return os.environ.get("SMALLCAPS_SIM_CONFIG")
+
+    def sim_config(self):
+        from .sim.config import SimConfig
+
+        data: dict = {}
+        path = self.sim_config_source()
+        if path:
+            try:
+                data = json.loads(Path(path).read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise dg.Failure(f"cannot read the offline market config {path}: {exc}") from exc
+        return SimConfig.model_validate(data)
+
+    def api_faults(self):
+        """The offline API's faults: none."""
+        from .sim.config import ApiFaults
+
+        return ApiFaults()
+
+    def request_timeout_s(self) -> float:
+        return self.timeout_s
+
+    def connect(self):
+        """A new PolygonClient (use as ``async with``); its ``usage`` counts this step's calls."""
+        from .polygon import connect
+
+        kwargs = dict(
+            rate_limit_per_s=self.rate_limit_per_s,
+            burst=self.rate_burst,
+            max_concurrency=self.max_concurrency,
+            max_retries=self.max_retries,
+            timeout_s=self.request_timeout_s(),
+        )
+        if os.environ.get("POLYGON_API_KEY") or os.environ.get("POLYGON_BASE_URL"):
+            return connect(**kwargs)
+        return connect(sim_config=self.sim_config(), api_faults=self.api_faults(), **kwargs)
+
+    def mode(self) -> str:
+        from .polygon import describe_mode
+
+        return describe_mode()
+
+
+class SimulatedPolygonResource(PolygonResource):
+    """:class:`PolygonResource` with the offline market's knobs: its size and seed, its config
+    file, and the fault injector. Tests and benchmarks construct it; the code location does not
+    register it, so none of these fields reaches the Launchpad."""
+
     sim_seed: int | None = Field(None, description="offline market seed (default: SimConfig's)")
     sim_symbols: int | None = Field(None, description="offline market size (default: SimConfig's)")
     sim_config_path: str | None = Field(
@@ -38,21 +94,17 @@ class PolygonResource(dg.ConfigurableResource):
     fault_timeout_seconds: float = Field(2.0, ge=0)
     fault_seed: int = 0
 
-    def sim_config(self):
-        from .sim.config import SimConfig
+    def sim_config_source(self) -> str | None:
+        return self.sim_config_path or super().sim_config_source()
 
-        data: dict = {}
-        path = self.sim_config_path or os.environ.get("SMALLCAPS_SIM_CONFIG")
-        if path:
-            try:
-                data = json.loads(Path(path).read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise dg.Failure(f"cannot read the offline market config {path}: {exc}") from exc
+    def sim_config(self):
+        config = super().sim_config()
+        changes: dict = {}
         if self.sim_seed is not None:
-            data["seed"] = self.sim_seed
+            changes["seed"] = self.sim_seed
         if self.sim_symbols is not None:
-            data["n_symbols"] = self.sim_symbols
-        return SimConfig.model_validate(data)
+            changes["n_symbols"] = self.sim_symbols
+        return type(config).model_validate({**config.model_dump(), **changes}) if changes else config
 
     def api_faults(self):
         from .sim.config import ApiFaults
@@ -66,24 +118,8 @@ class PolygonResource(dg.ConfigurableResource):
             seed=self.fault_seed,
         )
 
-    def connect(self):
-        """A new PolygonClient (use as ``async with``); its ``usage`` counts this step's calls."""
-        from .polygon import connect
-
-        kwargs = dict(
-            rate_limit_per_s=self.rate_limit_per_s,
-            burst=self.rate_burst,
-            max_concurrency=self.max_concurrency,
-            max_retries=self.max_retries,
-            timeout_s=min(self.timeout_s, max(0.5, self.fault_timeout_seconds / 2))
-            if self.fault_timeout_rate > 0
-            else self.timeout_s,
-        )
-        if os.environ.get("POLYGON_API_KEY") or os.environ.get("POLYGON_BASE_URL"):
-            return connect(**kwargs)
-        return connect(sim_config=self.sim_config(), api_faults=self.api_faults(), **kwargs)
-
-    def mode(self) -> str:
-        from .polygon import describe_mode
-
-        return describe_mode()
+    def request_timeout_s(self) -> float:
+        # A hanging simulated request should time out well before the injected hang ends.
+        if self.fault_timeout_rate > 0:
+            return min(self.timeout_s, max(0.5, self.fault_timeout_seconds / 2))
+        return self.timeout_s

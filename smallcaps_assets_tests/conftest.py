@@ -50,9 +50,9 @@ def sim_config_file(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def polygon(sim_config_file):
-    from smallcaps_assets.resources import PolygonResource  # (Dagster is imported only when needed)
+    from smallcaps_assets.resources import SimulatedPolygonResource  # (Dagster is imported only when needed)
 
-    return PolygonResource(sim_config_path=sim_config_file)
+    return SimulatedPolygonResource(sim_config_path=sim_config_file)
 
 
 @pytest.fixture(scope="session")

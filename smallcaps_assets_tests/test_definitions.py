@@ -109,28 +109,26 @@ def test_asset_graph_snapshot():
     assert parents["ssr_status"] == {"universe", "minute_bars", "daily_bars", "ssr_status"}
 
 
-def test_every_daily_asset_is_partitioned_fresh_and_gated():
+def test_every_daily_asset_is_partitioned_and_gated_with_no_wall_clock_freshness():
+    """No freshness policy and no separately executable check: Dagster would judge a historical
+    lake late by the wall clock, and the UI adds every separately executable check to a run."""
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.partitions_def == trading_days, key
-        assert node.freshness_policy is not None, key
+        assert node.freshness_policy is None, key
         assert node.check_keys, f"{key} has no checks"
     check_names = {c.name for c in graph.asset_check_keys}
     assert {"no_large_caps", "universe_price_band", "universe_types", "universe_no_otc"} <= check_names
-    assert "latest_partition_present" in check_names
+    assert not defs.asset_checks, "a separately executable check adds a step to every UI run"
 
 
 def test_check_names_and_blocking_flags_snapshot():
     specs = [spec for a in [*defs.assets, *defs.asset_checks] for spec in a.check_specs]
     found: dict[str, dict[str, bool]] = {}
     for spec in specs:
-        if spec.name != "latest_partition_present":
-            found.setdefault(spec.asset_key.to_user_string(), {})[spec.name] = spec.blocking
+        found.setdefault(spec.asset_key.to_user_string(), {})[spec.name] = spec.blocking
     assert found == EXPECTED_CHECKS
-    latest = [s for s in specs if s.name == "latest_partition_present"]
-    assert {s.asset_key.to_user_string() for s in latest} == EXPECTED_ASSETS
-    assert not any(s.blocking for s in latest)
 
 
 def _job_assets_and_checks(name: str) -> tuple[set[str], set[str]]:
@@ -142,8 +140,7 @@ def _job_assets_and_checks(name: str) -> tuple[set[str], set[str]]:
 
 def test_jobs_select_what_the_docs_say():
     """daily_ingest = reference..minute_bars, event_pipeline = daily_events..event windows, and
-    daily_graph (the schedule's) = both; each with its assets' gates, never the 21:00 ET freshness
-    checks (inside the run that is writing the day they could only report it missing)."""
+    daily_graph (the schedule's) = both; each with its assets' gates and nothing else."""
     ingest, ingest_checks = _job_assets_and_checks("daily_ingest")
     events, event_checks = _job_assets_and_checks("event_pipeline")
     graph, graph_checks = _job_assets_and_checks("daily_graph")
@@ -155,7 +152,7 @@ def test_jobs_select_what_the_docs_say():
     assert defs.get_schedule_def("daily_close").job_name == "daily_graph"
     assert {j.name for j in defs.jobs} == {"daily_ingest", "event_pipeline", "daily_graph"}
     assert {s.name for s in defs.schedules} == {"daily_close"}
-    assert {s.name for s in defs.sensors} == {"pipeline_automation"}
+    assert {s.name for s in defs.sensors} == {"pipeline_automation", "pipeline_freshness"}
 
 
 def test_every_module_in_defs_defines_something():

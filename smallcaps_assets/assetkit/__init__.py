@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Sequence
 from typing import Literal, TypeVar
 
 import dagster as dg
+import polars as pl
 from pydantic import Field
 
 from .. import calendar as cal
@@ -24,9 +25,9 @@ from .metadata import WARM_UP_METADATA, Contract, contract_metadata
 
 T = TypeVar("T")
 
-DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
-    deadline_cron="0 22 * * 1-5", lower_bound_delta=dt.timedelta(hours=6), timezone="America/New_York"
-)
+# No Dagster freshness policy: it judges the wall-clock age of the last materialisation, so every
+# historical lake would read as late. The pipeline_freshness sensor judges lateness instead, and
+# only while the schedule or automation is on (smallcaps_assets/freshness.py).
 # The daily_close schedule starts each session's run; when an upstream partition is later
 # re-materialised, downstream follows eagerly, but never past a failed blocking gate.
 DOWNSTREAM_AUTOMATION = (
@@ -52,7 +53,7 @@ def daily_asset(
     warm_up_sessions: int = 0,
 ):
     """``@dg.asset`` for one daily lake asset with the project's policies: trading-day partitions,
-    one day per run, the daily freshness policy, downstream automation (not on a ``root``, which
+    one day per run, downstream automation (not on a ``root``, which
     only the schedule starts), the vendor pool and kinds when it calls the ``vendor``, its
     contract's column schema and its gates' check specs.
 
@@ -70,7 +71,6 @@ def daily_asset(
         group_name=group,
         kinds=VENDOR_KINDS if vendor else LAKE_KINDS,
         deps=list(deps),
-        freshness_policy=DAILY_FRESHNESS,
         automation_condition=None if root else DOWNSTREAM_AUTOMATION,
         metadata=metadata,
         check_specs=checks.specs(name, gates),
@@ -86,7 +86,6 @@ def daily_spec(name: str, contract: Contract, description: str, *, group: str, d
         description=description,
         group_name=group,
         kinds=VENDOR_KINDS,
-        freshness_policy=DAILY_FRESHNESS,
         automation_condition=DOWNSTREAM_AUTOMATION,
         metadata=contract_metadata(contract),
     )
@@ -112,6 +111,20 @@ class BarsSourceConfig(SymbolsConfig):
     flatfiles_root: str | None = Field(
         None, description="folder or s3://bucket[/prefix] holding us_stocks_sip/"
     )
+
+
+def by_symbol_metadata(
+    context: dg.AssetExecutionContext, asset: str, day: dt.date, selected: list[str] | None, fresh
+) -> dict[str, object]:
+    """What a run rewrote: ``rewritten_symbols`` is ``all`` for a whole partition, else the
+    symbols a by-symbol run replaced (also logged) with ``rewritten_rows``, their rows in ``fresh``
+    (the frame the run built; the REST path builds the whole market and keeps only these); the
+    partition's other metadata (``rows``, ``symbols``) still describe all of it."""
+    if not selected:
+        return {"rewritten_symbols": "all"}
+    rows = fresh.filter(pl.col("symbol").is_in(selected)).height
+    context.log.info(f"{asset} {day}: rewrote {len(selected)} symbol(s), {rows} rows: {', '.join(selected)}")
+    return {"rewritten_symbols": ", ".join(selected), "rewritten_rows": rows}
 
 
 def sessions_window(start: int, end: int) -> dg.TimeWindowPartitionMapping:

@@ -1,4 +1,4 @@
-"""``smallcaps bench sim|detect|ingest|windows``: one Typer group, added once by the root CLI.
+"""``smallcaps bench sim|detect|ingest|windows|ui-run``: one Typer group, added once by the root CLI.
 
 Every command prints a readable report, or with ``--json`` one JSON object (the figures the docs
 quote). The benchmark modules are imported when their command runs.
@@ -137,4 +137,30 @@ def windows(
         concurrency=concurrency,
         seed=seed,
     )
+    _emit(report, as_json, bench.format_report)
+
+
+@bench_app.command("ui-run")
+def ui_run(
+    as_json: JsonOpt = False,
+    executor: Annotated[
+        str | None,
+        typer.Option("--executor", help="in_process, forkserver or spawn (default: the code location's)."),
+    ] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option("--baseline", help="Also run the partition through this executor first (e.g. spawn)."),
+    ] = None,
+    symbols: Annotated[int, typer.Option("--symbols", min=10, help="Tickers in the offline market.")] = 60,
+    seed: BenchSeedOpt = 7,
+) -> None:
+    """Time one partition of the daily_graph job (every asset) through the executor the UI and the
+    schedule use, on a temporary instance and lake; see smallcaps_assets/bench/ui_run.py."""
+    from ..assetkit.executors import EXECUTORS
+    from . import ui_run as bench
+
+    for name in (executor, baseline):
+        if name is not None and name not in EXECUTORS:
+            raise typer.BadParameter(f"unknown executor {name!r}; one of {', '.join(EXECUTORS)}")
+    report = bench.bench_ui_run(executor=executor, symbols=symbols, seed=seed, baseline=baseline)
     _emit(report, as_json, bench.format_report)

@@ -1,9 +1,8 @@
-"""Jobs, the daily schedule and the automation sensor.
+"""Jobs, the daily schedule, the automation sensor and the freshness sensor.
 
 The jobs select by lineage, so an asset added upstream of the minute bars, or downstream of the
-events, joins the right job without editing a list here. None of them runs the
-``latest_partition_present`` checks: those watch the lake at 21:00 ET on their own cron, and inside
-the run that is still writing the day they would only report it missing.
+events, joins the right job without editing a list here. Freshness is judged by the
+``pipeline_freshness`` sensor (``smallcaps_assets.freshness``), never by a step inside a run.
 """
 
 from __future__ import annotations
@@ -13,20 +12,15 @@ import datetime as dt
 import dagster as dg
 
 from .. import calendar as cal
-from ..asset_names import ALL, DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, SSR_STATUS
-from ..checks import LATEST_PARTITION_PRESENT
+from .. import freshness
+from ..asset_names import DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, SSR_STATUS
 from ..partitions import trading_days
 
-FRESHNESS_CHECKS = dg.AssetSelection.checks(
-    *(dg.AssetCheckKey(dg.AssetKey(name), LATEST_PARTITION_PRESENT.name) for name in ALL)
-)
 # Reference data through minute bars: minute_bars and everything it reads.
-DAILY_INGEST = dg.AssetSelection.assets(MINUTE_BARS).upstream() - FRESHNESS_CHECKS
+DAILY_INGEST = dg.AssetSelection.assets(MINUTE_BARS).upstream()
 # The daily screen, the detectors and the SSR status, and everything they lead to: manifest and
 # event windows.
-EVENT_PIPELINE = (
-    dg.AssetSelection.assets(DAILY_EVENTS, INTRADAY_EVENTS, SSR_STATUS).downstream() - FRESHNESS_CHECKS
-)
+EVENT_PIPELINE = dg.AssetSelection.assets(DAILY_EVENTS, INTRADAY_EVENTS, SSR_STATUS).downstream()
 DAILY_GRAPH = DAILY_INGEST | EVENT_PIPELINE
 
 daily_ingest_job = dg.define_asset_job(
@@ -75,3 +69,26 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Declarative automation: downstream assets follow, never past a failed blocking gate.",
 )
+
+
+@dg.sensor(
+    name="pipeline_freshness",
+    minimum_interval_seconds=15 * 60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Is the pipeline late? Only while daily_close or pipeline_automation is running: "
+    "every asset should then hold the latest completed session (today after 20:30 ET, else the "
+    "session before). A lake that nothing keeps current is historical and never late.",
+)
+def pipeline_freshness(context: dg.SensorEvaluationContext):
+    verdict = freshness.judge(running_instigators(context.instance))
+    if verdict.late:
+        context.log.warning(verdict.summary())
+    return dg.SkipReason(verdict.summary())
+
+
+def running_instigators(instance: dg.DagsterInstance) -> set[str]:
+    """Names of the schedules and sensors switched on in this instance (ours ship stopped, so a
+    stored RUNNING state is the user's decision to keep the lake current)."""
+    from dagster._core.scheduler.instigation import InstigatorStatus
+
+    return {s.name for s in instance.all_instigator_state() if s.status == InstigatorStatus.RUNNING}

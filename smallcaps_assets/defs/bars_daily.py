@@ -1,5 +1,7 @@
 """daily_bars: the whole market's session bars, one request per trading day."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import polars as pl
 
@@ -7,6 +9,7 @@ from .. import checks, lake, schemas
 from ..asset_names import CORPORATE_ACTIONS, DAILY_BARS, TICKER_REFERENCE
 from ..assetkit import (
     BarsSourceConfig,
+    by_symbol_metadata,
     daily_asset,
     flatfiles,
     partition_day,
@@ -36,7 +39,7 @@ class DailyBarsConfig(BarsSourceConfig):
 )
 def daily_bars(
     context: dg.AssetExecutionContext, config: DailyBarsConfig, polygon: PolygonResource
-) -> dg.MaterializeResult:
+) -> Iterator[checks.CheckedEvent]:
     """Raw (unadjusted) session OHLCV, VWAP and trade count for every US-listed ticker, from one
     grouped-daily request per day (or the day_aggs_v1 flat file, with VWAP rebuilt from trades_v1
     when present; metadata ``vwap_source``), plus ``split_ratio``: how much that day's raw prices
@@ -74,18 +77,23 @@ def daily_bars(
         if missing:
             raise dg.Failure(f"no {day} daily bar for symbols {missing}: unknown or not traded")
         written = lake.replace_symbols(DAILY_BARS, day, frame, selected, sort_by=["symbol"])
+        rewritten = by_symbol_metadata(context, DAILY_BARS, day, selected, frame)
         frame = lake.read_partition(DAILY_BARS, day)  # gates judge the partition as written
     else:
         written = lake.write_partition(DAILY_BARS, day, frame, sort_by=["symbol"])
+        rewritten = by_symbol_metadata(context, DAILY_BARS, day, None, frame)
     gates = quality.daily_gates(frame, lake.read_partition(TICKER_REFERENCE, day))
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "symbols": frame.height,
-            "source": config.source,
-            **vwap_meta,
-            "split_days": int((frame["split_ratio"] != 1.0).sum()),
-            **usage_meta,
-        },
-        check_results=checks.results(DAILY_BARS, gates),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "symbols": frame.height,
+                "source": config.source,
+                **vwap_meta,
+                "split_days": int((frame["split_ratio"] != 1.0).sum()),
+                **rewritten,
+                **usage_meta,
+            },
+            check_results=checks.results(DAILY_BARS, gates),
+        )
     )

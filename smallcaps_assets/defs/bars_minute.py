@@ -1,6 +1,7 @@
 """minute_bars: 04:00-20:00 ET minute bars for the day's universe."""
 
 import asyncio
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
@@ -9,6 +10,7 @@ from .. import checks, lake, schemas
 from ..asset_names import DAILY_BARS, MINUTE_BARS, UNIVERSE
 from ..assetkit import (
     BarsSourceConfig,
+    by_symbol_metadata,
     daily_asset,
     flatfiles,
     partition_day,
@@ -38,7 +40,7 @@ class MinuteBarsConfig(BarsSourceConfig):
 )
 def minute_bars(
     context: dg.AssetExecutionContext, config: MinuteBarsConfig, polygon: PolygonResource
-) -> dg.MaterializeResult:
+) -> Iterator[checks.CheckedEvent]:
     """Minute bars from 04:00 to 20:00 ET (13:00/17:00 on early closes) for the day's universe,
     one aggregates request per symbol (or the minute_aggs_v1 flat file, with VWAP rebuilt from
     trades_v1 when present; metadata ``vwap_source``), with the ET session (PM / RTH / AH) of
@@ -84,16 +86,20 @@ def minute_bars(
         written = lake.replace_symbols(MINUTE_BARS, day, frame, selected, sort_by=["symbol", "ts"])
     else:
         written = lake.write_partition(MINUTE_BARS, day, frame, sort_by=["symbol", "ts"])
+    rewritten = by_symbol_metadata(context, MINUTE_BARS, day, selected, frame)
 
     gates = quality.minute_gates(frame, day, symbols, lake.read_partition(DAILY_BARS, day))
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "symbols": frame["symbol"].n_unique(),
-            "bars": frame.height,
-            "source": config.source,
-            **vwap_meta,
-            **usage_meta,
-        },
-        check_results=checks.results(MINUTE_BARS, gates),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "symbols": frame["symbol"].n_unique(),
+                "bars": frame.height,
+                "source": config.source,
+                **vwap_meta,
+                **rewritten,
+                **usage_meta,
+            },
+            check_results=checks.results(MINUTE_BARS, gates),
+        )
     )

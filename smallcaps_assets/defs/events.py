@@ -1,5 +1,7 @@
 """Event assets: daily_events (the daily screen) and intraday_events (the detectors)."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import polars as pl
 
@@ -41,7 +43,9 @@ class DailyEventsConfig(dg.Config):
     group=GROUP,
     deps=[dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-DAILY_LOOKBACK, 0))],
 )
-def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -> dg.MaterializeResult:
+def daily_events(
+    context: dg.AssetExecutionContext, config: DailyEventsConfig
+) -> Iterator[checks.CheckedEvent]:
     """Symbol-days of the trading day that pass a daily gate: the triple gate (gap >= 10% from
     the prior close, volume >= 3x the 20-session average, dollar volume >= $2M), an ATR breakout,
     a range explosion or a daily flush, with every measured value. Averages use prior sessions
@@ -59,18 +63,20 @@ def daily_events(context: dg.AssetExecutionContext, config: DailyEventsConfig) -
     rate = frame.height / max(1, symbol_days)
     calib = ev.calibration(history, params)
     counts = {g: int(frame[g].sum()) for g in ev.DAILY_GATES}
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "events": frame.height,
-            "symbol_days": symbol_days,
-            "event_rate": round(rate, 5),
-            **{f"gate_{k}": v for k, v in counts.items()},
-            "calibration": dg.MetadataValue.md(checks.markdown_table(calib, ".4g")),
-        },
-        check_results=checks.results(
-            DAILY_EVENTS, [event_quality.daily_event_rate(frame.height, symbol_days)]
-        ),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "events": frame.height,
+                "symbol_days": symbol_days,
+                "event_rate": round(rate, 5),
+                **{f"gate_{k}": v for k, v in counts.items()},
+                "calibration": dg.MetadataValue.md(checks.markdown_table(calib, ".4g")),
+            },
+            check_results=checks.results(
+                DAILY_EVENTS, [event_quality.daily_event_rate(frame.height, symbol_days)]
+            ),
+        )
     )
 
 
@@ -104,7 +110,9 @@ class IntradayEventsConfig(dg.Config):
         dg.AssetDep(INTRADAY_EVENTS, partition_mapping=sessions_window(-SCORE_WINDOW, -1)),
     ],
 )
-def intraday_events(context: dg.AssetExecutionContext, config: IntradayEventsConfig) -> dg.MaterializeResult:
+def intraday_events(
+    context: dg.AssetExecutionContext, config: IntradayEventsConfig
+) -> Iterator[checks.CheckedEvent]:
     """Intraday events of the day's universe from its minute bars: volume_spike, tape_speed,
     price_momentum, vwap_break, opening_range_break, hod_break, consolidation_break, flush,
     halt_resumption, gap_and_go, first_pullback, parabolic_exhaustion (rules in docs/events.md).
@@ -143,17 +151,19 @@ def intraday_events(context: dg.AssetExecutionContext, config: IntradayEventsCon
     gates = event_quality.checklist(window.select("date", "symbol", "event_type", "session"))
     gates += event_quality.partition_rules(frame, symbols, day)
     by_type = dict(frame.group_by("event_type").len().iter_rows())
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "events": frame.height,
-            "symbols_with_events": frame["symbol"].n_unique(),
-            "baseline_sessions": len(prior_days) if prior_bars is not None else 0,
-            "scored": int(frame["score"].is_not_null().sum()),
-            "in_play": params.in_play.enabled,
-            **{f"type_{t}": int(by_type.get(t, 0)) for t in ev.EVENT_TYPES},
-        },
-        check_results=checks.results(INTRADAY_EVENTS, gates),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "events": frame.height,
+                "symbols_with_events": frame["symbol"].n_unique(),
+                "baseline_sessions": len(prior_days) if prior_bars is not None else 0,
+                "scored": int(frame["score"].is_not_null().sum()),
+                "in_play": params.in_play.enabled,
+                **{f"type_{t}": int(by_type.get(t, 0)) for t in ev.EVENT_TYPES},
+            },
+            check_results=checks.results(INTRADAY_EVENTS, gates),
+        )
     )
 
 

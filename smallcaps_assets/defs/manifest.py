@@ -1,5 +1,7 @@
 """event_manifest: the intraday events selected for trades/quotes download, with their windows."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import polars as pl
 from pydantic import Field
@@ -74,7 +76,7 @@ class ManifestConfig(dg.Config):
 )
 def event_manifest(
     context: dg.AssetExecutionContext, config: ManifestConfig, polygon: PolygonResource
-) -> dg.MaterializeResult:
+) -> Iterator[checks.CheckedEvent]:
     """Intraday events selected for trades/quotes download: score >= 0.60, at most 1 per symbol
     and type and 3 per symbol per day, and 6 per symbol over 5 sessions, event bar >= $100K and
     >= 10K shares, spread at the event <= 5% (the median of the vendor's last 100 quotes before
@@ -116,16 +118,18 @@ def event_manifest(
     by_type = dict(frame.group_by("event_type").len().iter_rows())
     by_session = dict(frame.group_by("session").len().iter_rows())
     by_source = dict(frame.group_by("spread_source").len().iter_rows())
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "manifest_sha256": sha,
-            "events": frame.height,
-            **{f"funnel_{k}": v for k, v in funnel.items()},
-            **{f"type_{k}": int(v) for k, v in sorted(by_type.items())},
-            **{f"session_{k}": int(v) for k, v in sorted(by_session.items())},
-            **{f"spread_{k}": int(by_source.get(k, 0)) for k in (mf.SPREAD_QUOTED, mf.SPREAD_BARS)},
-            **usage_meta,
-        },
-        check_results=checks.results(EVENT_MANIFEST, gates),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "manifest_sha256": sha,
+                "events": frame.height,
+                **{f"funnel_{k}": v for k, v in funnel.items()},
+                **{f"type_{k}": int(v) for k, v in sorted(by_type.items())},
+                **{f"session_{k}": int(v) for k, v in sorted(by_session.items())},
+                **{f"spread_{k}": int(by_source.get(k, 0)) for k in (mf.SPREAD_QUOTED, mf.SPREAD_BARS)},
+                **usage_meta,
+            },
+            check_results=checks.results(EVENT_MANIFEST, gates),
+        )
     )

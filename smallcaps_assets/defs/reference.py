@@ -2,6 +2,7 @@
 
 import asyncio
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
@@ -11,6 +12,7 @@ from .. import checks, lake, schemas
 from ..asset_names import CORPORATE_ACTIONS, TICKER_DETAILS, TICKER_REFERENCE
 from ..assetkit import (
     SymbolsConfig,
+    by_symbol_metadata,
     daily_asset,
     partition_day,
     run,
@@ -37,7 +39,9 @@ def _dump(models) -> list[dict]:
     vendor=True,
     root=True,
 )
-def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.MaterializeResult:
+def ticker_reference(
+    context: dg.AssetExecutionContext, polygon: PolygonResource
+) -> Iterator[checks.CheckedEvent]:
     """Every ticker known on the trading day, point in time: listed ones (``active``) and those
     already delisted, with type, market, primary exchange and identifiers. Two paginated
     ``/v3/reference/tickers`` walks per day (``active=true`` and ``active=false``)."""
@@ -54,13 +58,15 @@ def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource
     active, delisted, usage = run(fetch())
     frame = schemas.enforce(schemas.TickerReference, ref.reference_frame(active, delisted))
     written = lake.write_partition(TICKER_REFERENCE, day, frame, sort_by=["symbol"])
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "listed": int(frame["active"].sum()),
-            **usage_metadata(usage),
-        },
-        check_results=checks.results(TICKER_REFERENCE, quality.reference_gates(frame, day)),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "listed": int(frame["active"].sum()),
+                **usage_metadata(usage),
+            },
+            check_results=checks.results(TICKER_REFERENCE, quality.reference_gates(frame, day)),
+        )
     )
 
 
@@ -72,7 +78,9 @@ def ticker_reference(context: dg.AssetExecutionContext, polygon: PolygonResource
     vendor=True,
     root=True,
 )
-def corporate_actions(context: dg.AssetExecutionContext, polygon: PolygonResource) -> dg.MaterializeResult:
+def corporate_actions(
+    context: dg.AssetExecutionContext, polygon: PolygonResource
+) -> Iterator[checks.CheckedEvent]:
     """Splits executed and dividends going ex on the trading day (one request each). Daily bars
     take the day's split ratio from here, so adjustment never needs a later date."""
     day = partition_day(context)
@@ -88,15 +96,17 @@ def corporate_actions(context: dg.AssetExecutionContext, polygon: PolygonResourc
     splits, dividends, usage = run(fetch())
     frame = schemas.enforce(schemas.CorporateActions, ref.corporate_actions_frame(splits, dividends, day))
     written = lake.write_partition(CORPORATE_ACTIONS, day, frame, sort_by=["symbol", "action", "action_id"])
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "splits": int((frame["action"] == "split").sum()),
-            "reverse_splits": int(frame.filter(quality.SPLIT_RATIO > 1).height),
-            "dividends": int((frame["action"] == "dividend").sum()),
-            **usage_metadata(usage),
-        },
-        check_results=checks.results(CORPORATE_ACTIONS, quality.corporate_actions_gates(frame)),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "splits": int((frame["action"] == "split").sum()),
+                "reverse_splits": int(frame.filter(quality.SPLIT_RATIO > 1).height),
+                "dividends": int((frame["action"] == "dividend").sum()),
+                **usage_metadata(usage),
+            },
+            check_results=checks.results(CORPORATE_ACTIONS, quality.corporate_actions_gates(frame)),
+        )
     )
 
 
@@ -114,7 +124,7 @@ class TickerDetailsConfig(SymbolsConfig):
 )
 def ticker_details(
     context: dg.AssetExecutionContext, config: TickerDetailsConfig, polygon: PolygonResource
-) -> dg.MaterializeResult:
+) -> Iterator[checks.CheckedEvent]:
     """Point-in-time shares outstanding (weighted and share class), SIC and list date for the
     tracked types, plus an estimated float.
 
@@ -174,15 +184,20 @@ def ticker_details(
     frame = schemas.enforce(schemas.TickerDetails, fresh)
     if selected:
         written = lake.replace_symbols(TICKER_DETAILS, day, frame, selected, sort_by=["symbol"])
+        rewritten = by_symbol_metadata(context, TICKER_DETAILS, day, selected, frame)
         frame = lake.read_partition(TICKER_DETAILS, day)
     else:
         written = lake.write_partition(TICKER_DETAILS, day, frame, sort_by=["symbol"])
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "refreshed": asked,
-            "week_anchor": anchor.isoformat(),
-            **usage_metadata(usage),
-        },
-        check_results=checks.results(TICKER_DETAILS, quality.ticker_details_gates(frame, len(tracked))),
+        rewritten = by_symbol_metadata(context, TICKER_DETAILS, day, None, frame)
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "refreshed": asked,
+                "week_anchor": anchor.isoformat(),
+                **rewritten,
+                **usage_metadata(usage),
+            },
+            check_results=checks.results(TICKER_DETAILS, quality.ticker_details_gates(frame, len(tracked))),
+        )
     )

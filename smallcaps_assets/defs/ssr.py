@@ -1,5 +1,7 @@
 """ssr_status: SEC Rule 201 (the short-sale circuit breaker) per universe symbol and trading day."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from .. import calendar as cal
@@ -28,7 +30,7 @@ GROUP = "events"
         dg.AssetDep(SSR_STATUS, partition_mapping=sessions_window(-1, -1)),
     ],
 )
-def ssr_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def ssr_status(context: dg.AssetExecutionContext) -> Iterator[checks.CheckedEvent]:
     """SEC Rule 201 per symbol of the day's universe (rule in docs/ssr.md). It triggers when a
     regular-hours minute bar's low is at or under 90% of the previous session's close (in today's
     share units: daily_bars of D-1, rescaled by D's split ratio); ``triggered_at`` is that bar's
@@ -56,17 +58,19 @@ def ssr_status(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     written = lake.write_partition(SSR_STATUS, day, frame, sort_by=["symbol"])
     known = set() if previous is None else set(previous["symbol"])
     unknown = set(symbols) - known
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "symbols": frame.height,
-            "triggered": int(frame["triggered_at"].is_not_null().sum()),
-            "carried_over": int(frame["carried_over"].sum()),
-            "active_today": int(frame["active_from"].is_not_null().sum()),
-            "without_prior_close": int(frame["prior_close"].is_null().sum()),
-            "previous_partition": previous is not None,
-            "previous_unknown": len(unknown),
-            "carried_over_from_daily_bars": len(unknown & set(from_daily)),
-        },
-        check_results=checks.results(SSR_STATUS, ssr_quality.ssr_gates(frame, set(symbols), day)),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "symbols": frame.height,
+                "triggered": int(frame["triggered_at"].is_not_null().sum()),
+                "carried_over": int(frame["carried_over"].sum()),
+                "active_today": int(frame["active_from"].is_not_null().sum()),
+                "without_prior_close": int(frame["prior_close"].is_null().sum()),
+                "previous_partition": previous is not None,
+                "previous_unknown": len(unknown),
+                "carried_over_from_daily_bars": len(unknown & set(from_daily)),
+            },
+            check_results=checks.results(SSR_STATUS, ssr_quality.ssr_gates(frame, set(symbols), day)),
+        )
     )

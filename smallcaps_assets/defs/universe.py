@@ -1,5 +1,7 @@
 """universe: the point-in-time small-cap universe with its GO/NO-GO gates."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from .. import calendar as cal
@@ -43,7 +45,7 @@ class UniverseConfig(dg.Config):
         dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-ADV_LOOKBACK, -1)),
     ],
 )
-def universe(context: dg.AssetExecutionContext, config: UniverseConfig) -> dg.MaterializeResult:
+def universe(context: dg.AssetExecutionContext, config: UniverseConfig) -> Iterator[checks.CheckedEvent]:
     """Symbols eligible on the trading day, from data known before its open: common stock on a
     national exchange, prior close $0.50-$20, **market cap (point-in-time shares x prior close)
     under $2B**, float under 100M where known, and a minimum 20-session average dollar volume.
@@ -64,13 +66,15 @@ def universe(context: dg.AssetExecutionContext, config: UniverseConfig) -> dg.Ma
     counts = exclusion_counts(audit)
     gates = quality.universe_gates(frame, counts, quality.UniverseGateParams(rules, config.large_cap_gate))
     written = lake.write_partition(UNIVERSE, day, frame, sort_by=["symbol"])
-    return dg.MaterializeResult(
-        metadata={
-            **partition_metadata(written),
-            "universe_size": frame.height,
-            **counts,
-            "details_as_of": prior.isoformat() if prior else "none",
-            "median_market_cap": float(frame["market_cap"].median() or 0.0),
-        },
-        check_results=checks.results(UNIVERSE, gates),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "universe_size": frame.height,
+                **counts,
+                "details_as_of": prior.isoformat() if prior else "none",
+                "median_market_cap": float(frame["market_cap"].median() or 0.0),
+            },
+            check_results=checks.results(UNIVERSE, gates),
+        )
     )

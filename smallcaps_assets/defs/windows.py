@@ -141,24 +141,28 @@ def event_windows(context: dg.AssetExecutionContext, config: WindowsConfig, poly
     quote_gates = quality.combine_days([d.gates[1] for d in per_day], days)
     # One step made the calls for both assets: the usage goes on event_trades only, so sums over
     # materialisations (the demo summary, dashboards) count each request once.
-    yield dg.MaterializeResult(
-        asset_key=EVENT_TRADES,
-        metadata={
-            **_files(days, [d.written[0] for d in per_day]),
-            **common,
-            **usage_metadata(usage),
-        },
-        check_results=checks.results(EVENT_TRADES, trade_gates),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            asset_key=EVENT_TRADES,
+            metadata={
+                **_files(days, [d.written[0] for d in per_day]),
+                **common,
+                **usage_metadata(usage),
+            },
+            check_results=checks.results(EVENT_TRADES, trade_gates),
+        )
     )
-    yield dg.MaterializeResult(
-        asset_key=EVENT_QUOTES,
-        metadata={
-            **_files(days, [d.written[1] for d in per_day]),
-            **common,
-            "raw_quotes": int(outcomes["raw_quotes"].sum()) if outcomes.height else 0,
-            "quotes_1hz": sum(d.quotes.height for d in per_day),
-        },
-        check_results=checks.results(EVENT_QUOTES, quote_gates),
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            asset_key=EVENT_QUOTES,
+            metadata={
+                **_files(days, [d.written[1] for d in per_day]),
+                **common,
+                "raw_quotes": int(outcomes["raw_quotes"].sum()) if outcomes.height else 0,
+                "quotes_1hz": sum(d.quotes.height for d in per_day),
+            },
+            check_results=checks.results(EVENT_QUOTES, quote_gates),
+        )
     )
 
 

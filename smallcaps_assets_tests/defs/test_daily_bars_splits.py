@@ -13,7 +13,7 @@ from smallcaps_assets import calendar as cal
 from smallcaps_assets import lake
 from smallcaps_assets.materialize import materialize_range
 from smallcaps_assets.polygon import sim_market
-from smallcaps_assets.resources import PolygonResource
+from smallcaps_assets.resources import SimulatedPolygonResource
 from smallcaps_assets.sim import SimConfig
 from smallcaps_assets.stages.daily import adjust_as_of
 
@@ -44,7 +44,7 @@ def split_lake(tmp_path_factory):
     mp.setenv("SMALLCAPS_DATA_DIR", str(root / "lake"))
     mp.delenv("DAGSTER_HOME", raising=False)
     splits = {"reverse": _first_split(True), "forward": _first_split(False)}
-    res = {"polygon": PolygonResource(sim_config_path=str(cfg))}
+    res = {"polygon": SimulatedPolygonResource(sim_config_path=str(cfg))}
     for s in splits.values():
         prev = cal.previous_trading_day(s.execution_date)
         out = materialize_range(

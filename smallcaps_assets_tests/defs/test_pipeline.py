@@ -14,7 +14,7 @@ from smallcaps_assets import lake
 from smallcaps_assets.definitions import defs
 from smallcaps_assets.materialize import materialize_range
 from smallcaps_assets.polygon import sim_market
-from smallcaps_assets.resources import PolygonResource
+from smallcaps_assets.resources import SimulatedPolygonResource
 
 from .conftest import DAY, PIPE_CONFIG, ROOTS, WARM_SESSIONS, warm_days
 
@@ -138,6 +138,10 @@ def test_by_symbol_backfill_rewrites_only_those_rows(warm_lake, polygon):
     assert after.filter(pl.col("symbol") == victim).equals(before.filter(pl.col("symbol") == victim))
     # The other tampered row is untouched: only the named symbol was rewritten.
     assert after.filter(pl.col("symbol") == before["symbol"][5])["volume"][0] == 123.0
+    # The run says what it rewrote; the partition's own figures still describe all of it.
+    meta = out.days[0].metadata["daily_bars"]
+    assert meta["rewritten_symbols"] == victim and meta["rewritten_rows"] == 1
+    assert meta["symbols"] == before.height
     lake.write_partition("daily_bars", day, before, ["symbol"])
 
 
@@ -169,7 +173,7 @@ def test_faults_leave_partitions_byte_identical_and_retries_are_counted(
     assets = ("ticker_reference", "corporate_actions", "daily_bars", "ticker_details")
     clean = {a: lake.read_partition(a, day) for a in assets}
     monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(tmp_path))
-    faulty = PolygonResource(
+    faulty = SimulatedPolygonResource(
         sim_config_path=sim_config_file, fault_error_rate=0.05, fault_429_rate=0.02, fault_timeout_rate=0.01,
         fault_truncate_rate=0.01, fault_timeout_seconds=0.2, fault_seed=3, max_retries=12,
     )  # fmt: skip

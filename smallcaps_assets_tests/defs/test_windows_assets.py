@@ -24,7 +24,7 @@ import pytest
 from smallcaps_assets import calendar as cal
 from smallcaps_assets import lake
 from smallcaps_assets.materialize import materialize_range
-from smallcaps_assets.resources import PolygonResource
+from smallcaps_assets.resources import SimulatedPolygonResource
 from smallcaps_assets.sim import SimMarket
 from smallcaps_assets.stages import manifest as mf
 
@@ -144,7 +144,7 @@ def test_one_added_event_downloads_only_that_event(tmp_path, manifest, polygon, 
 def test_faulty_api_gives_identical_files(reference, tmp_path, manifest, sim_config_file, monkeypatch):
     root = _lake_with(manifest, tmp_path)
     monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(root))
-    faulty = PolygonResource(
+    faulty = SimulatedPolygonResource(
         sim_config_path=sim_config_file,
         fault_error_rate=0.05,
         fault_429_rate=0.02,
@@ -209,10 +209,10 @@ def test_missing_manifest_fails_clearly(tmp_path, polygon, monkeypatch):
 CHILD = f"""
 import sys
 from smallcaps_assets.materialize import materialize_range
-from smallcaps_assets.resources import PolygonResource
+from smallcaps_assets.resources import SimulatedPolygonResource
 import datetime as dt
 day = dt.date.fromisoformat(sys.argv[1])
-polygon = PolygonResource(sim_config_path=sys.argv[2], rate_limit_per_s=8.0, rate_burst=1, max_concurrency=4)
+polygon = SimulatedPolygonResource(sim_config_path=sys.argv[2], rate_limit_per_s=8.0, rate_burst=1, max_concurrency=4)
 out = materialize_range({SELECT!r}, day, day, resources={{"polygon": polygon}})
 sys.exit(0 if out.success else 1)
 """

@@ -10,7 +10,7 @@ import pytest
 
 from smallcaps_assets import calendar as cal
 from smallcaps_assets import lake
-from smallcaps_assets.resources import PolygonResource
+from smallcaps_assets.resources import SimulatedPolygonResource
 
 from ..defs.conftest import DAY, PIPE_CONFIG
 from .harness import Harness, every_asset
@@ -70,7 +70,7 @@ def lookahead(warm_lake, polygon, tmp_path_factory) -> Harness:
         base=base,
         day=D,
         polygon=polygon,
-        truncated=PolygonResource(sim_config_path=str(ending_on_d)),
+        truncated=SimulatedPolygonResource(sim_config_path=str(ending_on_d)),
         dagster_home=tmp / "dagster_home",
         op_config=OP_CONFIG,
     )

@@ -1,0 +1,56 @@
+"""Check results belong to their trading day: one history row per check per run, with its
+partition, pointing at the materialisation the same run wrote."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from smallcaps_assets.definitions import defs
+from smallcaps_assets.materialize import materialize_range
+
+from .conftest import DAY, ROOTS
+
+
+def test_every_check_spec_is_partitioned_like_its_asset():
+    graph = defs.resolve_asset_graph()
+    specs = [spec for a in defs.assets for spec in a.check_specs]
+    assert len(specs) == len(graph.asset_check_keys)
+    for spec in specs:
+        assert spec.partitions_def == graph.get(spec.asset_key).partitions_def, spec.key
+
+
+def test_check_history_rows_carry_their_partition_one_per_check_per_run(
+    warm_lake, polygon, tmp_path, monkeypatch
+):
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    runs = []
+    for _ in range(2):  # the same day twice: two runs, so two rows per check, never more
+        out = materialize_range(ROOTS, DAY, DAY, resources={"polygon": polygon})
+        assert out.success, out.days[0].error
+        runs.append(out.days[0].run_id)
+    instance = dg.DagsterInstance.get()
+    graph = defs.resolve_asset_graph()
+    keys = [k for k in graph.asset_check_keys if f"key:{k.asset_key.to_user_string()}" in ROOTS]
+    assert len(keys) == 6  # reference 2, corporate actions 1, daily bars 3
+    done = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
+    for key in keys:
+        rows = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+        assert [r.run_id for r in rows] == runs[::-1], key  # newest first, one per run
+        assert {r.partition for r in rows} == {DAY.isoformat()}, key
+        assert {r.status for r in rows} <= done, key  # no "planned"/skipped leftovers
+        for row in rows:
+            evaluation = row.event.dagster_event.event_specific_data
+            assert evaluation.partition == DAY.isoformat()
+            # The result judged the materialisation its own run wrote, not the previous one.
+            assert evaluation.target_materialization_data.run_id == row.run_id, key
+    # Each run reported exactly one evaluation per check, for its day.
+    for run_id in runs:
+        evaluations = [
+            e.dagster_event.event_specific_data
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+        ]
+        assert sorted((e.asset_check_key, e.partition) for e in evaluations) == sorted(
+            (k, DAY.isoformat()) for k in keys
+        )

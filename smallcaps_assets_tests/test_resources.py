@@ -1,0 +1,32 @@
+"""The code location's resource config is production config: the simulator's knobs stay out."""
+
+from __future__ import annotations
+
+from smallcaps_assets.definitions import defs
+from smallcaps_assets.resources import PolygonResource, SimulatedPolygonResource
+
+SIMULATOR_FIELDS = {"fault_error_rate", "fault_429_rate", "fault_timeout_rate", "fault_truncate_rate"}
+
+
+def _polygon_fields(job_name: str) -> set[str]:
+    """The fields the Launchpad scaffolds under resources.polygon.config for a job."""
+    job = defs.resolve_job_def(job_name)
+    resources = job.run_config_schema.config_type.fields["resources"].config_type
+    return set(resources.fields["polygon"].config_type.fields["config"].config_type.fields)
+
+
+def test_launchpad_shows_no_simulator_knobs_for_any_job():
+    assert type(defs.resources["polygon"]) is PolygonResource
+    jobs = ["daily_ingest", "event_pipeline", "daily_graph", "__ASSET_JOB"]
+    for name in jobs:
+        fields = _polygon_fields(name)
+        assert {"rate_limit_per_s", "max_concurrency", "timeout_s"} <= fields, name
+        assert not {f for f in fields if f.startswith(("fault_", "sim_"))}, (name, fields)
+
+
+def test_the_simulated_resource_still_carries_them_for_tests():
+    fields = set(SimulatedPolygonResource.model_fields)
+    assert SIMULATOR_FIELDS | {"sim_config_path", "sim_seed"} <= fields
+    faults = SimulatedPolygonResource(fault_429_rate=0.5, fault_seed=3).api_faults()
+    assert faults.too_many_requests_rate == 0.5 and faults.seed == 3
+    assert PolygonResource().api_faults().too_many_requests_rate == 0.0
