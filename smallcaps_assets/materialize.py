@@ -170,6 +170,7 @@ def materialize_range(
     merged_resources = {**(defs.resources or {}), **(resources or {})}
     instance = _instance()
     notice = notice or _to_stderr
+    recovery.stop_busy_wait()
     upstream_outcomes: list[DayOutcome] = []
     if upstream:
         plan = missing_upstream(graph, set(keys), days)

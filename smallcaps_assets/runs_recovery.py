@@ -148,6 +148,24 @@ def waiting_for(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return out
 
 
+def _time_to_next_claim_check(self) -> float:
+    """Seconds until the first of a run's pending claims may be retried, never negative."""
+    if not self._pending_claims or not self._pending_timeouts:
+        return 0.0
+    return max(0.0, min(ready_at - time.time() for ready_at in self._pending_timeouts.values()))
+
+
+def stop_busy_wait() -> None:
+    """Make a run waiting for a slot sleep between claim attempts instead of spinning a core.
+
+    Dagster 1.13's ``InstanceConcurrencyContext.interval_to_next_pending_claim_check`` returns
+    ``min([0, *intervals])``, never positive, so its wait loop never sleeps (the issue's ~80% CPU);
+    the intervals it computes (1 s growing to 15 s) are what it meant to wait."""
+    from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+
+    InstanceConcurrencyContext.interval_to_next_pending_claim_check = _time_to_next_claim_check
+
+
 def _interrupt_captured() -> bool:
     """Dagster turns SIGINT and SIGTERM into a flag during a run and acts on it only when a step
     starts or runs, never while the run waits for a slot; this reads that flag."""

@@ -137,3 +137,15 @@ def test_owner_alive_reads_the_process_table():
     # The same pid with another start time is a recycled pid: not the owner.
     assert recovery.owner_alive(f"{host}:{os.getpid()}:1") is False
     assert recovery.owner_alive(f"other-host-{host}:{os.getpid()}:") is None
+
+
+def test_a_run_waiting_for_a_slot_sleeps_until_its_next_claim_check():
+    from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+
+    recovery.stop_busy_wait()
+    context = InstanceConcurrencyContext.__new__(InstanceConcurrencyContext)
+    context._pending_claims = {"vendor_step"}
+    context._pending_timeouts = {"vendor_step": time.time() + 5}
+    assert 4.0 < context.interval_to_next_pending_claim_check() <= 5.0
+    context._pending_timeouts = {"vendor_step": time.time() - 5}  # overdue: check now
+    assert context.interval_to_next_pending_claim_check() == 0.0
