@@ -142,8 +142,9 @@ def waiting_for(instance: dg.DagsterInstance, run_id: str) -> list[str]:
         if not waiting:
             continue
         holders = ", ".join(f"run {s.run_id[:8]} ({s.step_key})" for s in info.claimed_slots) or "nobody"
+        verb = "waits" if len(waiting) == 1 else "wait"
         out.append(
-            f"{', '.join(waiting)} waits for a {pool} slot ({info.slot_count} slots, held by {holders})"
+            f"{', '.join(waiting)} {verb} for a {pool} slot ({info.slot_count} slots, held by {holders})"
         )
     return out
 

@@ -101,7 +101,9 @@ def _is_dagster(layer: str) -> bool:
 
 
 # The Dagster layer (definitions and their helpers) and the entry points (CLI, benchmarks, calibration).
-DAGSTER_LAYER = {"defs", "assetkit", "checks", "definitions", "partitions", "resources", "materialize"}
+DAGSTER_LAYER = {
+    "defs", "assetkit", "checks", "definitions", "partitions", "resources", "materialize", "runs_recovery"
+}  # fmt: skip
 ENTRY_POINTS = {"cli", "bench", "calibrate"}
 # Modules that know nothing of Dagster: logic, the simulator, the vendor client, contracts, the lake.
 PURE = {"stages", "sim", "polygon", "gates", "schemas", "asset_names", "lake", "calendar", "flatfiles_source"}
