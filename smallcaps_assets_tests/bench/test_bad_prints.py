@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from smallcaps_assets.bench.bad_prints import measure
 
 
-@pytest.mark.slow  # 20 sessions of minute bars built twice: about a minute
 def test_the_gate_finds_the_bad_prints_of_twenty_sessions():
     report = measure(dt.date(2024, 3, 4), dt.date(2024, 4, 1), symbols_per_day=8, bad_tick_rate=0.05)
     assert report["sessions"] == 20
