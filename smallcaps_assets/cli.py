@@ -78,8 +78,9 @@ def _progress_run(
             bar.update(upstream_task if in_plan else task, advance=1, status=f"{outcome.day} {status}"[:120])
 
         return materialize_range(
-            selection, start, end, run_config=run_config, on_day=on_day, upstream=upstream, on_plan=on_plan
-        )
+            selection, start, end, run_config=run_config, on_day=on_day, upstream=upstream, on_plan=on_plan,
+            notice=bar.console.print,
+        )  # fmt: skip
 
 
 def _failure_lines(outcome) -> list[str]:

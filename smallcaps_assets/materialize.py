@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import dagster as dg
 
 from . import calendar as cal
 from . import lake
+from . import runs_recovery as recovery
 from .assetkit.metadata import WARM_UP_METADATA
 
 
@@ -135,6 +138,7 @@ def materialize_range(
     log_level: str = "CRITICAL",
     upstream: bool = False,
     on_plan: Callable[[dict[dt.date, set[dg.AssetKey]]], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> RangeOutcome:
     """Run ``selection`` (Dagster selection syntax, e.g. ``key:daily_bars+``) day by day.
 
@@ -143,10 +147,14 @@ def materialize_range(
     plan before it runs. A failed upstream day stops the run before the selection starts.
 
     The console logger is quiet by default (``log_level``): a step's stack trace stays in the
-    run's event log, and each failed day carries a one-line cause in ``DayOutcome.error``."""
+    run's event log, and each failed day carries a one-line cause in ``DayOutcome.error``.
+
+    Before each day's run, runs of this host left unfinished by a dead process are marked failed
+    and their concurrency slots freed; a run that waits for a slot says so and stops on SIGINT or
+    SIGTERM (``runs_recovery``). ``notice`` receives those one-line messages (default: stderr)."""
     from .definitions import build_defs
 
-    defs = defs or build_defs()
+    defs = build_defs() if defs is None else defs
     days = trading_days_in(start, end or start)
     graph = defs.resolve_asset_graph()
     try:
@@ -163,6 +171,8 @@ def materialize_range(
     merged_resources = {**(defs.resources or {}), **(resources or {})}
     validate_run_config(assets, checks, merged_resources, asset_selection, run_config)
     instance = _instance()
+    notice = notice or _to_stderr
+    recovery.stop_busy_wait()
     upstream_outcomes: list[DayOutcome] = []
     if upstream:
         plan = missing_upstream(graph, set(keys), days)
@@ -171,7 +181,7 @@ def materialize_range(
         for day, plan_keys in plan.items():
             outcome = _run_day(
                 day, [*assets, *checks], dg.AssetSelection.assets(*plan_keys), instance,
-                merged_resources, _config_for(run_config, assets, plan_keys),
+                merged_resources, _config_for(run_config, assets, plan_keys), notice,
             )  # fmt: skip
             upstream_outcomes.append(outcome)
             if on_day:
@@ -180,7 +190,9 @@ def materialize_range(
                 return RangeOutcome([], upstream_outcomes)
     outcomes: list[DayOutcome] = []
     for day in days:
-        outcome = _run_day(day, [*assets, *checks], asset_selection, instance, merged_resources, run_config)
+        outcome = _run_day(
+            day, [*assets, *checks], asset_selection, instance, merged_resources, run_config, notice
+        )
         outcomes.append(outcome)
         if on_day:
             on_day(outcome)
@@ -216,20 +228,30 @@ def _config_for(run_config: dict, assets: list, keys: set[dg.AssetKey]) -> dict:
     return {**run_config, "ops": {name: cfg for name, cfg in ops.items() if name in names}}
 
 
-def _run_day(day, definitions, asset_selection, instance, resources, run_config) -> DayOutcome:
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _run_day(day, definitions, asset_selection, instance, resources, run_config, notice) -> DayOutcome:
     """One run for one trading day; never raises: a failure becomes the outcome's one-line error."""
     outcome = DayOutcome(day=day, success=False)
+    tags = {"smallcaps/launched_by": "smallcaps materialize", recovery.OWNER_TAG: recovery.owner_tag()}
     try:
-        result = dg.materialize(
-            definitions,
-            selection=asset_selection,
-            partition_key=day.isoformat(),
-            instance=instance,
-            resources=resources,
-            run_config=run_config,
-            raise_on_error=False,
-            tags={"smallcaps/launched_by": "smallcaps materialize"},
-        )
+        if not instance.is_ephemeral:
+            line = recovery.recover(instance).line()
+            if line:
+                notice(line)
+        with recovery.SlotWatch(instance, str(day), notice) if not instance.is_ephemeral else nullcontext():
+            result = dg.materialize(
+                definitions,
+                selection=asset_selection,
+                partition_key=day.isoformat(),
+                instance=instance,
+                resources=resources,
+                run_config=run_config,
+                raise_on_error=False,
+                tags=tags,
+            )
         outcome.success = result.success
         outcome.run_id = result.run_id
         for ev in result.get_asset_check_evaluations():

@@ -110,6 +110,7 @@ DAGSTER_LAYER = {
     "resources",
     "materialize",
     "freshness",
+    "runs_recovery",
 }
 ENTRY_POINTS = {"cli", "bench", "calibrate"}
 # Modules that know nothing of Dagster: logic, the simulator, the vendor client, contracts, the lake.

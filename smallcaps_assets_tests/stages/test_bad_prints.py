@@ -1,0 +1,78 @@
+"""The bad-print gate: which prices it flags, how it cleans them, and that it reads no later bar."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from smallcaps_assets.stages.bad_prints import BadPrintParams, quarantine
+
+
+def _bars(highs: list[float], symbol: str = "ABCD") -> pl.DataFrame:
+    n = len(highs)
+    return pl.DataFrame(
+        {
+            "symbol": [symbol] * n,
+            "ts": [dt.datetime(2024, 3, 4, 14, 30 + i) for i in range(n)],
+            "open": [10.0] * n,
+            "high": highs,
+            "low": [9.9] * n,
+            "close": [10.05] * n,
+            "vwap": [10.0] * n,
+        }
+    )
+
+
+def test_a_high_a_quarter_above_the_vwaps_is_flagged_and_rebuilt_from_the_body():
+    out = quarantine(_bars([10.1, 10.1, 12.5, 10.1]))
+    assert out["bad_print"].to_list() == [False, False, True, False]
+    assert out["high_clean"].to_list() == [10.1, 10.1, 10.05, 10.1]  # max(open, close, vwap)
+    assert out["high"][2] == 12.5  # the raw price is kept beside the clean one
+
+
+def test_a_bad_open_and_low_are_replaced_by_the_vwap_and_the_clean_body():
+    bars = _bars([10.1] * 4).with_columns(
+        open=pl.Series([10.0, 10.0, 8.0, 10.0]), low=pl.Series([9.9, 9.9, 8.0, 9.9])
+    )
+    out = quarantine(bars)
+    assert out["bad_print"].to_list() == [False, False, True, False]
+    assert out["open_clean"][2] == 10.0 and out["low_clean"][2] == 10.0
+
+
+def test_a_real_move_carried_by_the_vwap_is_not_flagged():
+    # The whole bar moves 30% with its VWAP: the median of the VWAPs follows within two bars.
+    bars = _bars([10.1, 10.1, 13.1, 13.1, 13.1]).with_columns(
+        open=pl.Series([10.0, 10.0, 13.0, 13.0, 13.0]),
+        low=pl.Series([9.9, 9.9, 12.9, 12.9, 12.9]),
+        close=pl.Series([10.05, 10.05, 13.05, 13.05, 13.05]),
+        vwap=pl.Series([10.0, 10.0, 13.0, 13.0, 13.0]),
+    )
+    out = quarantine(bars, BadPrintParams(window=1))
+    assert out["bad_print"].to_list() == [False, False, False, False, False]
+
+
+def test_the_flag_of_a_minute_reads_no_later_minute():
+    bars = _bars([10.1, 10.1, 12.5, 10.1, 10.1])
+    full = quarantine(bars)
+    for k in range(1, bars.height + 1):
+        assert quarantine(bars.head(k)).equals(full.head(k))
+
+
+def test_symbols_are_judged_apart_and_rows_keep_their_order():
+    a, b = (
+        _bars([10.1, 10.1, 12.5]),
+        _bars([50.0, 50.0, 50.0], "EFGH").with_columns(
+            open=pl.lit(50.0), low=pl.lit(49.0), close=pl.lit(50.0), vwap=pl.lit(50.0)
+        ),
+    )
+    mixed = pl.concat([a, b]).sort("ts")
+    out = quarantine(mixed)
+    assert out.select("symbol", "ts").equals(mixed.select("symbol", "ts"))
+    assert out.filter("bad_print")["symbol"].to_list() == ["ABCD"]
+
+
+def test_bad_parameters_are_refused():
+    with pytest.raises(ValueError, match="max_deviation"):
+        quarantine(_bars([10.1]), BadPrintParams(max_deviation=0))
