@@ -26,6 +26,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 from . import machine_info
 
@@ -64,20 +65,16 @@ def bench_ui_run(
         sim_path.write_text(config.model_dump_json())
         (root / "home").mkdir()
         (root / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        saved = {k: os.environ.get(k) for k in ("SMALLCAPS_DATA_DIR", "DAGSTER_HOME", "SMALLCAPS_SIM_CONFIG")}
-        os.environ["SMALLCAPS_DATA_DIR"] = str(root / "lake")
-        os.environ["SMALLCAPS_SIM_CONFIG"] = str(sim_path)  # the steps' own processes read it too
-        os.environ["DAGSTER_HOME"] = str(root / "home")
-        try:
+        # The steps' own processes read the environment too; patch.dict restores it exactly.
+        env = {
+            "SMALLCAPS_DATA_DIR": str(root / "lake"),
+            "SMALLCAPS_SIM_CONFIG": str(sim_path),
+            "DAGSTER_HOME": str(root / "home"),
+        }
+        with mock.patch.dict(os.environ, env):
             prepare_seconds = _prepare(day)
             before = _timed_run(baseline, day, root / "lake") if baseline else None
             report = _timed_run(executor, day, root / "lake")
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
     return {
         "benchmark": "ui-run",
         "job": JOB,

@@ -26,9 +26,10 @@ import contextlib
 import datetime as dt
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 import dagster as dg
 import polars as pl
@@ -297,18 +298,9 @@ class Case:
 
 
 # ----------------------------------------------------------------------------------- running
-@contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def _env(**values: str):
+    """The environment with ``values`` set, restored on exit."""
+    return mock.patch.dict(os.environ, values)
 
 
 def every_asset() -> list[str]:
