@@ -1,0 +1,58 @@
+import polars as pl
+import pytest
+
+from smallcaps_assets.stages import features as feat
+from smallcaps_assets.stages.events.schema import UTC_NS
+
+from .feature_cases import DAY, at, events
+
+
+def _inputs():
+    ev = events([("e1", "AAA", at(10, 0), "flush"), ("e2", "BBB", at(10, 1), "hod_break")])
+    empty = pl.DataFrame()
+    return feat.FeatureInputs(day=DAY, events=ev, minute_bars=empty, universe=empty)
+
+
+def test_build_joins_every_family_one_row_per_event():
+    out = feat.build_features(_inputs(), feat.FAMILIES[:2])
+    assert out.height == 2
+    assert out.columns[: len(feat.KEY_COLUMNS)] == list(feat.KEY_COLUMNS)
+    assert feat.input_ts_columns(out) == ["event_context_input_ts", "ssr_input_ts"]
+    assert "prior_events_today" in feat.feature_columns(out)
+    assert "ts" not in feat.feature_columns(out)
+
+
+def _family(frame_fn):
+    return feat.Family("bad", frame_fn)
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        (lambda i: i.events.select("event_id"), "must return event_id and bad_input_ts"),
+        (
+            lambda i: i.events.select("event_id", bad_input_ts=pl.lit(None, dtype=pl.Datetime("us"))),
+            "not Datetime",
+        ),
+        (
+            lambda i: pl.concat([i.events, i.events]).select("event_id", bad_input_ts=pl.col("ts")),
+            "returned 4 rows",
+        ),
+        (lambda i: i.events.head(1).select("event_id", bad_input_ts=pl.col("ts")), "returned 1 rows"),
+        (lambda i: i.events.select("event_id", "symbol", bad_input_ts=pl.col("ts")), "key columns"),
+    ],
+)
+def test_a_family_breaking_the_convention_is_refused(fn, message):
+    with pytest.raises(feat.FamilyError, match=message):
+        feat.build_features(_inputs(), (_family(fn),))
+
+
+def test_two_families_with_one_column_are_refused():
+    dup = feat.Family(
+        "dup",
+        lambda i: i.events.select(
+            "event_id", prior_events_today=pl.lit(1), dup_input_ts=pl.col("ts").cast(UTC_NS)
+        ),
+    )
+    with pytest.raises(feat.FamilyError, match="repeats columns"):
+        feat.build_features(_inputs(), (feat.FAMILIES[0], dup))
