@@ -15,6 +15,7 @@ import polars as pl
 
 from .stages.events.registry import EVENT_TYPES
 from .stages.events.schema import EVENT_KEY_COLUMNS, EVENT_SCHEMA, SESSIONS, UTC_NS
+from .stages.features.schema import FEATURE_SCHEMA
 from .stages.manifest import MANIFEST_SCHEMA
 from .stages.windows import QUOTE_SCHEMA, TRADE_SCHEMA
 
@@ -242,6 +243,14 @@ def event_quotes_contract() -> pa.DataFrameSchema:
         "locked": pa.Column(bool, nullable=False),
     }
     return _from_schema("EventQuotes", QUOTE_SCHEMA, domains, [])
+
+
+def event_features_contract() -> pa.DataFrameSchema:
+    """Point-in-time features, one row per intraday event (stages/features/): the column set is
+    ``FEATURE_SCHEMA``; keys are unique and in their domains, input instants are timestamps."""
+    keys = _event_key_domains()
+    domains = {c: keys[c] for c in ("event_id", "symbol", "ts", "event_type", "session", "direction")}
+    return _from_schema("EventFeatures", FEATURE_SCHEMA, domains, ["event_id"])
 
 
 def enforce(model: type[_Contract] | pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:

@@ -13,15 +13,19 @@ import dagster as dg
 
 from .. import calendar as cal
 from .. import freshness
-from ..asset_names import DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, SSR_STATUS
+from ..asset_names import DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, RESEARCH, SSR_STATUS
 from ..partitions import trading_days
 
 # Reference data through minute bars: minute_bars and everything it reads.
 DAILY_INGEST = dg.AssetSelection.assets(MINUTE_BARS).upstream()
-# The daily screen, the detectors and the SSR status, and everything they lead to: manifest and
-# event windows.
-EVENT_PIPELINE = dg.AssetSelection.assets(DAILY_EVENTS, INTRADAY_EVENTS, SSR_STATUS).downstream()
-DAILY_GRAPH = DAILY_INGEST | EVENT_PIPELINE
+# The research half: features, labels and what reads them.
+RESEARCH_DAILY = dg.AssetSelection.assets(*RESEARCH).downstream()
+# The daily screen, the detectors and the SSR status, and everything they lead to up to the
+# research half: manifest and event windows.
+EVENT_PIPELINE = (
+    dg.AssetSelection.assets(DAILY_EVENTS, INTRADAY_EVENTS, SSR_STATUS).downstream() - RESEARCH_DAILY
+)
+DAILY_GRAPH = DAILY_INGEST | EVENT_PIPELINE | RESEARCH_DAILY
 
 daily_ingest_job = dg.define_asset_job(
     "daily_ingest",
@@ -37,12 +41,19 @@ event_pipeline_job = dg.define_asset_job(
     description="One trading day's events from the ingested bars: daily and intraday events, the "
     "download manifest, the event windows (trades and quotes) and the SSR status, with their gates.",
 )
+research_daily_job = dg.define_asset_job(
+    "research_daily",
+    selection=RESEARCH_DAILY,
+    partitions_def=trading_days,
+    description="One trading day's research tables from its events and windows: point-in-time "
+    "features, labels and the signal report, with their gates.",
+)
 daily_graph_job = dg.define_asset_job(
     "daily_graph",
     selection=DAILY_GRAPH,
     partitions_def=trading_days,
-    description="The whole daily graph for one trading day: daily_ingest, then event_pipeline, in one "
-    "run (a failed blocking gate stops everything downstream of it).",
+    description="The whole daily graph for one trading day: daily_ingest, event_pipeline, then "
+    "research_daily, in one run (a failed blocking gate stops everything downstream of it).",
 )
 
 

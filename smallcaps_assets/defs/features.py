@@ -1,0 +1,113 @@
+"""event_features: point-in-time features of every intraday event (stages/features/)."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import polars as pl
+
+from .. import calendar as cal
+from .. import checks, lake, schemas
+from ..asset_names import (
+    DAILY_BARS,
+    EVENT_FEATURES,
+    EVENT_QUOTES,
+    EVENT_TRADES,
+    INTRADAY_EVENTS,
+    MINUTE_BARS,
+    SSR_STATUS,
+    UNIVERSE,
+)
+from ..assetkit import daily_asset, partition_day, sessions_window
+from ..assetkit.metadata import partition_metadata
+from ..stages import features as feat
+from ..stages import features_quality as quality
+
+GROUP = "research"
+# ATR(14), the 20-session regime and the former-runner count need 20 prior sessions; 25 leaves room
+# for a symbol that missed a few.
+HISTORY_SESSIONS = 25
+# A tape feature every windowed event has when its window held a print before ts.
+TAPE_PROBE = "spread_mean_bps"
+
+
+def prior_sessions(day, n: int) -> list:
+    out, d = [], day
+    for _ in range(n):
+        d = cal.previous_trading_day(d)
+        if d is None:
+            break
+        out.append(d)
+    return out[::-1]
+
+
+def feature_inputs(day) -> feat.FeatureInputs:
+    """The day's inputs from the lake; a missing optional input is None (its features null)."""
+    events = lake.read_partition(INTRADAY_EVENTS, day)
+    bars = lake.read_partition(MINUTE_BARS, day)
+    universe = lake.read_partition(UNIVERSE, day)
+    if events is None or bars is None or universe is None:
+        raise dg.Failure(f"intraday_events, minute_bars or universe for {day} is missing")
+    return feat.FeatureInputs(
+        day=day,
+        events=events,
+        minute_bars=bars,
+        universe=universe,
+        daily_history=lake.read_partitions(DAILY_BARS, prior_sessions(day, HISTORY_SESSIONS)),
+        trades=lake.read_partition(EVENT_TRADES, day),
+        quotes=lake.read_partition(EVENT_QUOTES, day),
+        ssr_status=lake.read_partition(SSR_STATUS, day),
+    )
+
+
+def coverage(frame: pl.DataFrame) -> dict[str, float]:
+    """Share of events with a non-null value, per feature family (its input-time column)."""
+    if frame.height == 0:
+        return {}
+    return {
+        f"coverage/{c.removesuffix('_input_ts')}": round(float(frame[c].is_not_null().mean()), 4)
+        for c in feat.input_ts_columns(frame)
+    }
+
+
+@daily_asset(
+    EVENT_FEATURES,
+    schemas.event_features_contract(),
+    quality.FEATURE_GATES,
+    group=GROUP,
+    deps=[
+        INTRADAY_EVENTS,
+        MINUTE_BARS,
+        UNIVERSE,
+        EVENT_TRADES,
+        EVENT_QUOTES,
+        SSR_STATUS,
+        dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-HISTORY_SESSIONS, -1)),
+    ],
+)
+def event_features(context: dg.AssetExecutionContext) -> Iterator[checks.CheckedEvent]:
+    """One row per intraday event of the day with every feature knowable at the event's ``ts``:
+    bars and context, tape and quotes before ``ts`` (events with a downloaded window; null
+    otherwise), point-in-time reference data, the day's prior events, news and the SSR status.
+    Each feature family carries ``<family>_input_ts``, the latest instant it read, and a blocking
+    gate checks it is at or before ``ts``. Features, units and windows: docs/features.md."""
+    day = partition_day(context)
+    inputs = feature_inputs(day)
+    frame = schemas.enforce(schemas.event_features_contract(), feat.build_features(inputs))
+    written = lake.write_partition(EVENT_FEATURES, day, frame, sort_by=["symbol", "ts", "event_type"])
+    windowed = set() if inputs.trades is None else set(inputs.trades["event_id"].unique().to_list())
+    tape_column = TAPE_PROBE if TAPE_PROBE in frame.columns else None
+    figures = coverage(frame)
+    yield from checks.materialized_then_checked(
+        dg.MaterializeResult(
+            metadata={
+                **partition_metadata(written),
+                "events": frame.height,
+                "features": len(feat.feature_columns(frame)),
+                "windowed_events": len(windowed),
+                **figures,
+            },
+            check_results=checks.results(
+                EVENT_FEATURES, quality.feature_gates(frame, inputs.events["event_id"], windowed, tape_column)
+            ),
+        )
+    )
