@@ -40,11 +40,11 @@ def prior_sessions(day, n: int) -> list:
     return out[::-1]
 
 
-def feature_inputs(day) -> feat.FeatureInputs:
+def feature_inputs(day, root=None) -> feat.FeatureInputs:
     """The day's inputs from the lake; a missing optional input is None (its features null)."""
-    events = lake.read_partition(INTRADAY_EVENTS, day)
-    bars = lake.read_partition(MINUTE_BARS, day)
-    universe = lake.read_partition(UNIVERSE, day)
+    events = lake.read_partition(INTRADAY_EVENTS, day, root)
+    bars = lake.read_partition(MINUTE_BARS, day, root)
+    universe = lake.read_partition(UNIVERSE, day, root)
     if events is None or bars is None or universe is None:
         raise dg.Failure(f"intraday_events, minute_bars or universe for {day} is missing")
     return feat.FeatureInputs(
@@ -52,10 +52,10 @@ def feature_inputs(day) -> feat.FeatureInputs:
         events=events,
         minute_bars=bars,
         universe=universe,
-        daily_history=lake.read_partitions(DAILY_BARS, prior_sessions(day, HISTORY_SESSIONS)),
-        trades=lake.read_partition(EVENT_TRADES, day),
-        quotes=lake.read_partition(EVENT_QUOTES, day),
-        ssr_status=lake.read_partition(SSR_STATUS, day),
+        daily_history=lake.read_partitions(DAILY_BARS, prior_sessions(day, HISTORY_SESSIONS), root),
+        trades=lake.read_partition(EVENT_TRADES, day, root),
+        quotes=lake.read_partition(EVENT_QUOTES, day, root),
+        ssr_status=lake.read_partition(SSR_STATUS, day, root),
     )
 
 
