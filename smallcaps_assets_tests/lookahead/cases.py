@@ -295,7 +295,57 @@ CASES: dict[str, Case] = {
         note="Prior close from D-1 in D's share units, D's own minute bars, the carry-over from D-1's "
         "status; nothing of D's daily bar but its split_ratio.",
     ),
+    "event_features": Case(
+        assets=("event_features",),
+        forbidden=(D_DAILY_BAR, D_SHARES),
+        allowed=(
+            LakeRewrite("intraday_events[D]: strength x2", "intraday_events", day_d, scale(2, "strength")),
+            LakeRewrite(
+                "ssr_status[D]: every symbol triggered at 09:45",
+                "ssr_status",
+                day_d,
+                lambda frame, part: frame.with_columns(
+                    triggered_at=pl.lit(et_instant(part.day, dt.time(9, 45))).cast(
+                        frame.schema["triggered_at"]
+                    ),
+                    active_from=pl.lit(et_instant(part.day, dt.time(9, 45))).cast(
+                        frame.schema["active_from"]
+                    ),
+                    active_until=pl.lit(et_instant(part.day, dt.time(20, 0))).cast(
+                        frame.schema["active_until"]
+                    ),
+                ),
+            ),
+        ),
+        note="Features of D's events from D's inputs up to each event's ts and prior sessions; "
+        "test_features_per_event.py checks each event's own cutoff.",
+    ),
 }
+
+
+def _features_cutoff(cutoff) -> Case:
+    return Case(
+        assets=("event_features",),
+        cutoff=cutoff,
+        forbidden=(
+            LakeRewrite("minute_bars[D] from the cutoff", "minute_bars", day_d, from_cutoff(scramble())),
+            LakeRewrite(
+                "intraday_events[D] from the cutoff",
+                "intraday_events",
+                day_d,
+                from_cutoff(scramble(keep=("direction", "score")), ts="ts"),
+            ),
+        ),
+        allowed=(
+            LakeRewrite(
+                "intraday_events[D] before the cutoff: strength x2",
+                "intraday_events",
+                day_d,
+                before_cutoff(scale(2, "strength")),
+            ),
+        ),
+        note="Every feature of an event stamped before the cutoff is fixed by then.",
+    )
 
 
 def _intraday_cutoff(cutoff) -> Case:
@@ -360,6 +410,7 @@ EXTRA_CASES: list[Case] = [
     _intraday_cutoff(At(dt.time(11, 0))),
     _intraday_cutoff(AfterEvent("volume_spike", quantile=0.5)),
     _ssr_cutoff(At(dt.time(11, 0))),
+    _features_cutoff(At(dt.time(11, 0))),
 ]
 
 
