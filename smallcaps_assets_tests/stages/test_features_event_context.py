@@ -2,7 +2,7 @@ import polars as pl
 
 from smallcaps_assets.stages.features.event_context import event_context_features
 
-from .feature_cases import at, events
+from .feature_registry_cases import at, events
 
 
 def _ctx():

@@ -3,7 +3,7 @@ import polars as pl
 from smallcaps_assets.stages import features_quality as fq
 from smallcaps_assets.stages.events.schema import UTC_NS
 
-from .feature_cases import at
+from .feature_registry_cases import at
 
 
 def _frame(**cols):

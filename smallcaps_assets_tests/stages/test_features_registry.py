@@ -4,7 +4,7 @@ import pytest
 from smallcaps_assets.stages import features as feat
 from smallcaps_assets.stages.events.schema import UTC_NS
 
-from .feature_cases import DAY, at, events
+from .feature_registry_cases import DAY, at, events
 
 
 def _inputs():

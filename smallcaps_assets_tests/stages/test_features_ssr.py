@@ -3,7 +3,7 @@ import polars as pl
 from smallcaps_assets.stages.events.schema import UTC_NS
 from smallcaps_assets.stages.features.ssr import ssr_features
 
-from .feature_cases import at, events
+from .feature_registry_cases import at, events
 
 
 def _status(rows):

@@ -3,7 +3,7 @@ import polars as pl
 
 from smallcaps_assets.stages import signal_report as sr
 
-from .feature_cases import at
+from .feature_registry_cases import at
 
 
 def _frames(n=60):
