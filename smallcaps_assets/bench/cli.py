@@ -1,4 +1,4 @@
-"""``smallcaps bench sim|detect|ingest|windows|ui-run``: one Typer group, added once by the root CLI.
+"""``smallcaps bench sim|detect|ingest|windows|ui-run|features``: one Typer group, added once by the root CLI.
 
 Every command prints a readable report, or with ``--json`` one JSON object (the figures the docs
 quote). The benchmark modules are imported when their command runs.
@@ -164,3 +164,34 @@ def ui_run(
             raise typer.BadParameter(f"unknown executor {name!r}; one of {', '.join(EXECUTORS)}")
     report = bench.bench_ui_run(executor=executor, symbols=symbols, seed=seed, baseline=baseline)
     _emit(report, as_json, bench.format_report)
+
+
+@bench_app.command("features")
+def features(
+    as_json: JsonOpt = False,
+    events: Annotated[
+        int, typer.Option("--events", min=1_000, help="Events for the bar, reference and regime families.")
+    ] = 100_000,
+    windows: Annotated[
+        int, typer.Option("--windows", min=100, help="Event windows for the tape family.")
+    ] = 2_000,
+    seed: BenchSeedOpt = 7,
+) -> None:
+    """Time event_features' families: bar/context, reference and regime features over --events
+    events (events/s), and tape/quote features over --windows windows (windows/s); see
+    smallcaps_assets/bench/features_bars.py and features_tape.py."""
+    from .features_bars import bench_bar_features
+    from .features_tape import bench_tape_features
+
+    bars = bench_bar_features(events=events, seed=seed)
+    tape = bench_tape_features(windows=windows, seed=seed)
+    report = {**bars, **{k: v for k, v in tape.items() if k not in bars}, "tape_seconds": tape.get("seconds")}
+    _emit(report, as_json, _format_features)
+
+
+def _format_features(r: dict) -> str:
+    return (
+        f"bar/context features: {r['events']:,} events in {r['seconds']:.2f} s = {r['events_per_s']:,.0f} events/s\n"
+        f"tape/quote features:  {r['windows']:,} windows in {r['tape_seconds']:.2f} s = "
+        f"{r['windows_per_s']:,.0f} windows/s"
+    )
