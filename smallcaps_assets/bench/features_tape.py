@@ -122,19 +122,23 @@ def sim_windows(windows: int, seed: int = 7, distinct: int = 24) -> tuple[pl.Dat
     for w in real:
         trades.append(trades_frame(w, market.trades(w.symbol, day, w.start_ns, w.end_ns - 1)))
         quotes.append(quotes_1hz(w, market.quotes(w.symbol, day, w.start_ns, w.end_ns - 1))[0])
-        starts.append((w.event_id, int(w.event_id.rsplit("-", 1)[1]), w.start_ns))
-    t0, q0 = pl.concat(trades), pl.concat(quotes)
-    ev_rows, t_out, q_out = [], [], []
-    for i in range(windows):
-        eid, ts, start = starts[i % len(starts)]
-        copy = f"{eid}#{i}"
-        ev_rows.append((copy, ts, start))
-        t_out.append(t0.filter(pl.col("event_id") == eid).with_columns(event_id=pl.lit(copy)))
-        q_out.append(q0.filter(pl.col("event_id") == eid).with_columns(event_id=pl.lit(copy)))
-    events = pl.DataFrame(ev_rows, schema=["event_id", "ts", "window_start"], orient="row").with_columns(
-        pl.col("ts", "window_start").cast(UTC_NS)
+        ts_ns = int(w.event_id.rsplit("-", 1)[1])  # that bench's ids end with the event's ts in ns
+        starts.append((w.event_id, ts_ns, w.start_ns))
+    # copy i of the window i % distinct, under its own event id
+    copies = pl.DataFrame(
+        [(f"{starts[i % len(starts)][0]}#{i}", *starts[i % len(starts)]) for i in range(windows)],
+        schema=["copy_id", "event_id", "ts", "window_start"],
+        orient="row",
     )
-    return events, pl.concat(t_out), pl.concat(q_out)
+
+    def replicate(rows: list[pl.DataFrame]) -> pl.DataFrame:
+        joined = copies.select("copy_id", "event_id").join(pl.concat(rows), on="event_id")
+        return joined.with_columns(event_id=pl.col("copy_id")).drop("copy_id")
+
+    events = copies.select(
+        pl.col("copy_id").alias("event_id"), pl.col("ts", "window_start").cast(pl.Int64).cast(UTC_NS)
+    )
+    return events, replicate(trades), replicate(quotes)
 
 
 def _conform(frame: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
