@@ -277,3 +277,18 @@ def test_realised_vol_is_the_std_of_grid_returns():
     out = _row(tape_features(_events([("V", T)]), trades, QUOTES.clear()), "V")
     r = [0.0, 0.0, math.log(10.5 / 10.0)]
     assert out["tape_realised_vol_10s_bps"] == pytest.approx(float(np.std(r, ddof=1) * 1e4))
+
+
+def test_without_quotes_the_tick_rule_signs_and_the_first_print_stays_unsigned():
+    trades = _trades(
+        [
+            ("K", -40, 5.00, 300, [], 0),  # no earlier price: unsigned, but in the volume
+            ("K", -30, 5.01, 100, [], 0),  # up-tick: buy
+            ("K", -20, 5.01, 200, [], 0),  # zero tick: carries the buy
+            ("K", -10, 4.99, 400, [], 0),  # down-tick: sell
+        ]
+    )
+    out = _row(tape_features(_events([("K", T)]), trades, QUOTES.clear()), "K")
+    assert out["tape_trade_imbalance_ratio"] == pytest.approx((100 + 200 - 400) / 1000)
+    assert out["tape_quote_signed_pct"] == 0.0
+    assert out["quote_spread_at_event_bps"] is None and out["quote_crossed_locked_count"] == 0
