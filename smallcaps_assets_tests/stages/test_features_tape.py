@@ -166,6 +166,8 @@ def test_one_row_per_event_in_order_with_the_family_schema():
     out = tape_features(events, TRADES, QUOTES)
     assert out["event_id"].to_list() == ["E3", "E1", "E9", "E2"]
     assert out.schema == pl.Schema(TAPE_SCHEMA)
+    with pytest.raises(ValueError, match="once"):
+        tape_features(pl.concat([events, events.head(1)]), TRADES, QUOTES)
     empty = tape_features(events, TRADES.clear(), QUOTES.clear())
     assert empty.height == 4 and empty.drop("event_id").null_count().row(0) == (4,) * (len(TAPE_SCHEMA) - 1)
 

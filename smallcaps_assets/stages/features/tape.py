@@ -290,6 +290,8 @@ def tape_features(
 ) -> pl.DataFrame:
     """One row per event of ``events`` (event_id, ts, optional window_start), in its order, with the
     columns of ``TAPE_SCHEMA``; see the module docstring for each feature."""
+    if events["event_id"].n_unique() != events.height:
+        raise ValueError("events must hold each event_id once (one feature row per event)")
     ev = _event_frame(events, params)
     has_window = pl.concat(
         [trades.select(pl.col("event_id").cast(pl.String)), quotes.select(pl.col("event_id").cast(pl.String))]
