@@ -10,6 +10,7 @@ from .. import checks, lake, schemas
 from ..asset_names import (
     DAILY_BARS,
     EVENT_FEATURES,
+    EVENT_MANIFEST,
     EVENT_QUOTES,
     EVENT_TRADES,
     INTRADAY_EVENTS,
@@ -26,8 +27,8 @@ GROUP = "research"
 # ATR(14), the 20-session regime and the former-runner count need 20 prior sessions; 25 leaves room
 # for a symbol that missed a few.
 HISTORY_SESSIONS = 25
-# A tape feature every windowed event has when its window held a print before ts.
-TAPE_PROBE = "spread_mean_bps"
+# Set for every windowed event whose window held a print or a quote before ts.
+TAPE_PROBE = "tape_input_ts"
 
 
 def prior_sessions(day, n: int) -> list:
@@ -55,6 +56,7 @@ def feature_inputs(day, root=None) -> feat.FeatureInputs:
         daily_history=lake.read_partitions(DAILY_BARS, prior_sessions(day, HISTORY_SESSIONS), root),
         trades=lake.read_partition(EVENT_TRADES, day, root),
         quotes=lake.read_partition(EVENT_QUOTES, day, root),
+        manifest=lake.read_partition(EVENT_MANIFEST, day, root),
         ssr_status=lake.read_partition(SSR_STATUS, day, root),
     )
 
@@ -71,6 +73,7 @@ def coverage(frame: pl.DataFrame) -> dict[str, float]:
 
 @daily_asset(
     EVENT_FEATURES,
+    EVENT_MANIFEST,
     schemas.event_features_contract(),
     quality.FEATURE_GATES,
     group=GROUP,
@@ -78,6 +81,7 @@ def coverage(frame: pl.DataFrame) -> dict[str, float]:
         INTRADAY_EVENTS,
         MINUTE_BARS,
         UNIVERSE,
+        EVENT_MANIFEST,
         EVENT_TRADES,
         EVENT_QUOTES,
         SSR_STATUS,

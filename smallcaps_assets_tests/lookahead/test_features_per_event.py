@@ -137,3 +137,10 @@ def test_a_leaky_family_is_caught(d_inputs):
         after = _row(future_rewritten(d_inputs, ts), event_id, families)
         caught += not after.equals(before, null_equal=True)
     assert caught >= 1
+
+
+def test_the_registry_builds_exactly_the_contract(d_inputs):
+    """On a real day: the families' columns and dtypes, in order, are FEATURE_SCHEMA's."""
+    from smallcaps_assets.stages.features.schema import FEATURE_SCHEMA
+
+    assert dict(feat.build_features(d_inputs).schema) == FEATURE_SCHEMA

@@ -14,7 +14,7 @@ def _inputs():
 
 
 def test_build_joins_every_family_one_row_per_event():
-    out = feat.build_features(_inputs(), feat.FAMILIES[:2])
+    out = feat.build_features(_inputs(), feat.FAMILIES[1:3])
     assert out.height == 2
     assert out.columns[: len(feat.KEY_COLUMNS)] == list(feat.KEY_COLUMNS)
     assert feat.input_ts_columns(out) == ["event_context_input_ts", "ssr_input_ts"]
@@ -55,4 +55,20 @@ def test_two_families_with_one_column_are_refused():
         ),
     )
     with pytest.raises(feat.FamilyError, match="repeats columns"):
-        feat.build_features(_inputs(), (feat.FAMILIES[0], dup))
+        feat.build_features(_inputs(), (feat.FAMILIES[1], dup))
+
+
+def test_every_family_has_its_schema_in_the_contract():
+    from smallcaps_assets.stages.features.schema import FAMILY_SCHEMAS, FEATURE_SCHEMA
+
+    assert [f.name for f in feat.FAMILIES] == list(FAMILY_SCHEMAS)
+    for family in feat.FAMILIES:
+        assert family.input_ts in FAMILY_SCHEMAS[family.name]
+    assert list(FEATURE_SCHEMA)[: len(feat.KEY_COLUMNS)] == list(feat.KEY_COLUMNS)
+
+
+def test_a_day_without_windows_gives_null_tape_features_not_zeros():
+    out = feat.build_features(_inputs())
+    assert out["tape_input_ts"].null_count() == 2
+    assert out["quote_crossed_locked_count"].null_count() == 2
+    assert out["tape_speed_tps"].null_count() == 2

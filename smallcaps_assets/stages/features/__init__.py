@@ -21,8 +21,10 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..events.schema import UTC_NS
+from ..windows import QUOTE_SCHEMA, TRADE_SCHEMA
 from .event_context import event_context_features
 from .ssr import ssr_features
+from .tape import tape_features
 
 KEY_COLUMNS = ("event_id", "symbol", "ts", "event_type", "session", "direction")
 
@@ -39,6 +41,7 @@ class FeatureInputs:
     daily_history: pl.DataFrame | None = None  # daily_bars of prior sessions, with a ``date`` column
     trades: pl.DataFrame | None = None  # event_trades of the day
     quotes: pl.DataFrame | None = None  # event_quotes of the day
+    manifest: pl.DataFrame | None = None  # event_manifest of the day (the windows' starts)
     ssr_status: pl.DataFrame | None = None
     news: pl.DataFrame | None = None  # news of the day and the previous session
     short_interest: pl.DataFrame | None = None
@@ -59,7 +62,18 @@ class FamilyError(ValueError):
     """A family's output breaks the convention (rows, keys or the input-time column)."""
 
 
+def _tape(i: FeatureInputs) -> pl.DataFrame:
+    events = i.events.select("event_id", "ts")
+    if i.manifest is not None:
+        events = events.join(i.manifest.select("event_id", "window_start"), on="event_id", how="left")
+    # A day without windows (no manifest event) reads as windows with no rows: every feature null.
+    trades = i.trades if i.trades is not None else pl.DataFrame(schema=TRADE_SCHEMA)
+    quotes = i.quotes if i.quotes is not None else pl.DataFrame(schema=QUOTE_SCHEMA)
+    return tape_features(events, trades, quotes)
+
+
 FAMILIES: tuple[Family, ...] = (
+    Family("tape", _tape),
     Family("event_context", lambda i: event_context_features(i.events)),
     Family("ssr", lambda i: ssr_features(i.events, i.ssr_status)),
 )

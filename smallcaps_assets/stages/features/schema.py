@@ -11,6 +11,7 @@ import polars as pl
 
 from ..events.registry import EVENT_TYPES
 from ..events.schema import UTC_NS
+from .tape import TAPE_SCHEMA
 
 KEY_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(),
@@ -22,6 +23,7 @@ KEY_SCHEMA: dict[str, pl.DataType] = {
 }
 
 FAMILY_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "tape": {c: t for c, t in TAPE_SCHEMA.items() if c != "event_id"},
     "event_context": {
         "prior_events_today": pl.Int64(),
         "prior_same_type_today": pl.Int64(),
