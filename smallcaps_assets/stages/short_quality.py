@@ -31,7 +31,11 @@ SHORT_VOLUME_GATES = (SV_SESSION_ROWS, SV_NOT_EMPTY)
 
 def short_interest_gates(rows: pl.DataFrame, day: dt.date) -> list[GateResult]:
     expected_on = pl.col("settlement_date").map_elements(published_on, return_dtype=pl.Date)
-    expected_at = pl.col("published_on").map_elements(published_at, return_dtype=pl.Datetime("ns", "UTC"))
+    expected_at = (
+        pl.col("published_on")
+        .map_elements(published_at, return_dtype=pl.Datetime("us", "UTC"))
+        .cast(pl.Datetime("ns", "UTC"))
+    )
     lag_ok = (pl.col("published_on") == expected_on) & (pl.col("published_at") == expected_at)
     values = ("short_interest", "avg_daily_volume", "days_to_cover")
     oldest = day - dt.timedelta(days=SETTLEMENT_LOOKBACK_DAYS)
