@@ -13,11 +13,12 @@ import dagster as dg
 
 from .. import calendar as cal
 from .. import freshness
-from ..asset_names import DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, SSR_STATUS
+from ..asset_names import ALTERNATIVE, DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, SSR_STATUS
 from ..partitions import trading_days
 
-# Reference data through minute bars: minute_bars and everything it reads.
-DAILY_INGEST = dg.AssetSelection.assets(MINUTE_BARS).upstream()
+# Reference data through minute bars (minute_bars and everything it reads), and the vendor's news
+# and FINRA short data (roots that nothing upstream of the bars reads).
+DAILY_INGEST = dg.AssetSelection.assets(MINUTE_BARS).upstream() | dg.AssetSelection.assets(*ALTERNATIVE)
 # The daily screen, the detectors and the SSR status, and everything they lead to: manifest and
 # event windows.
 EVENT_PIPELINE = dg.AssetSelection.assets(DAILY_EVENTS, INTRADAY_EVENTS, SSR_STATUS).downstream()
@@ -28,7 +29,7 @@ daily_ingest_job = dg.define_asset_job(
     selection=DAILY_INGEST,
     partitions_def=trading_days,
     description="One trading day's vendor data: reference, corporate actions, ticker details, daily "
-    "bars, universe and minute bars, with their gates.",
+    "bars, universe and minute bars; news, short interest and short volume; with their gates.",
 )
 event_pipeline_job = dg.define_asset_job(
     "event_pipeline",

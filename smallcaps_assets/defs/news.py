@@ -9,15 +9,14 @@ from ..asset_names import NEWS
 from ..assetkit import daily_asset, partition_day, run, usage_metadata
 from ..assetkit.metadata import partition_metadata
 from ..resources import PolygonResource
-from ..stages import news, news_quality
+from ..stages import news as news_stage
+from ..stages import news_quality
 
 GROUP = "alternative"
 
 
 @daily_asset(NEWS, schemas.News, news_quality.NEWS_GATES, group=GROUP, vendor=True, root=True)
-def news_articles(
-    context: dg.AssetExecutionContext, polygon: PolygonResource
-) -> Iterator[checks.CheckedEvent]:
+def news(context: dg.AssetExecutionContext, polygon: PolygonResource) -> Iterator[checks.CheckedEvent]:
     """Every article the vendor published in ``[previous session's end of extended hours, this
     session's)`` (20:00 ET, 17:00 ET after an early close), one row per (article, symbol): the
     windows of consecutive sessions tile time, so weekend and holiday news lands on the next
@@ -25,7 +24,7 @@ def news_articles(
     oldest first), never one request per symbol. A feature of day D reads D's and D-1's
     partitions and keeps what was published before each event."""
     day = partition_day(context)
-    start, end = news.news_window(day)
+    start, end = news_stage.news_window(day)
 
     async def fetch():
         async with polygon.connect() as client:
@@ -33,7 +32,7 @@ def news_articles(
             return [a.model_dump(mode="json", by_alias=True) for a in articles], client.usage
 
     articles, usage = run(fetch())
-    rows, dropped = news.news_frame(articles, start, end)
+    rows, dropped = news_stage.news_frame(articles, start, end)
     frame = schemas.enforce(schemas.News, rows)
     written = lake.write_partition(NEWS, day, frame, sort_by=["published_utc", "id", "symbol"])
     yield from checks.materialized_then_checked(

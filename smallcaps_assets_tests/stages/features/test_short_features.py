@@ -20,20 +20,6 @@ PUBLISHED = dt.date(2024, 3, 12)
 NEXT = dt.date(2024, 3, 13)
 
 
-def _events(day: dt.date, times: list[dt.time], symbol: str = "ABC") -> pl.DataFrame:
-    sess = cal.session(day)
-    et = sess.market_open.tzinfo
-    stamps = [dt.datetime.combine(day, t, sess.pre_open.astimezone(et).tzinfo) for t in times]
-    return pl.DataFrame(
-        {
-            "event_id": [f"{day}-{i}" for i in range(len(times))],
-            "symbol": [symbol] * len(times),
-            "ts": stamps,
-        },
-        schema={"event_id": pl.String, "symbol": pl.String, "ts": UTC_NS},
-    )
-
-
 def _et_events(day: dt.date, times: list[dt.time], symbol: str = "ABC") -> pl.DataFrame:
     from zoneinfo import ZoneInfo
 
