@@ -22,6 +22,9 @@ EVENT_MANIFEST = "event_manifest"
 EVENT_TRADES = "event_trades"
 EVENT_QUOTES = "event_quotes"
 SSR_STATUS = "ssr_status"
+NEWS = "news"
+SHORT_INTEREST = "short_interest"
+SHORT_VOLUME = "short_volume"
 EVENT_FEATURES = "event_features"
 
 # Reference data and bars: the vendor side of a trading day, from the ticker list to minute bars.
@@ -29,10 +32,13 @@ INGEST = (TICKER_REFERENCE, CORPORATE_ACTIONS, TICKER_DETAILS, DAILY_BARS, UNIVE
 # What the day's bars lead to: the daily screen, the detectors, the manifest and its windows, and
 # the short-sale restriction status (Rule 201) the features and backtests read.
 EVENTS = (DAILY_EVENTS, INTRADAY_EVENTS, EVENT_MANIFEST, EVENT_TRADES, EVENT_QUOTES, SSR_STATUS)
+# The vendor's news and FINRA short data, each stamped with when it became public: inputs of the
+# reference and news features.
+ALTERNATIVE = (NEWS, SHORT_INTEREST, SHORT_VOLUME)
 # The research half: what a model learns from (features) and against (labels).
 RESEARCH = (EVENT_FEATURES,)
 # Every asset, in graph order. Each one writes lake partitions and gets a DuckDB view.
-ALL = INGEST + EVENTS + RESEARCH
+ALL = INGEST + EVENTS + ALTERNATIVE + RESEARCH
 # What the lookbacks read (universe: 20 prior sessions of daily bars): a warm-up or a long backfill
 # runs these over the range first.
 DAILY_HISTORY = (TICKER_REFERENCE, CORPORATE_ACTIONS, DAILY_BARS)

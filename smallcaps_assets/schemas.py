@@ -135,6 +135,49 @@ class SsrStatus(_Contract):
     active_until: UTC_NS = pa.Field(nullable=True)  # type: ignore[valid-type]
 
 
+class News(_Contract):
+    """The vendor's articles published in the partition's window [previous session's 20:00 ET, this
+    session's 20:00 ET), one row per (article, symbol); stages/news.py."""
+
+    id: str = pa.Field(nullable=False)
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN)
+    published_utc: UTC_NS = pa.Field(nullable=False)  # type: ignore[valid-type]
+    title: str = pa.Field(nullable=True)
+    publisher: str = pa.Field(nullable=True)
+    author: str = pa.Field(nullable=True)
+    article_url: str = pa.Field(nullable=True)
+    n_tickers: pl.Int64 = pa.Field(nullable=False, ge=1)
+
+    class Config:
+        unique = ["id", "symbol"]
+
+
+class ShortInterest(_Contract):
+    """Per symbol, the latest FINRA short interest published before the partition's session
+    (``published_on`` < D); stages/short_data.py states the publication rule."""
+
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN, unique=True)
+    settlement_date: pl.Date = pa.Field(nullable=False)
+    published_on: pl.Date = pa.Field(nullable=False)
+    published_at: UTC_NS = pa.Field(nullable=False)  # type: ignore[valid-type]
+    short_interest: float = pa.Field(nullable=True)
+    avg_daily_volume: float = pa.Field(nullable=True)
+    days_to_cover: float = pa.Field(nullable=True)
+
+
+class ShortVolume(_Contract):
+    """FINRA's off-exchange short sale volume of the partition's session, public after its close
+    (``available_at``)."""
+
+    symbol: str = pa.Field(nullable=False, str_matches=SYMBOL_PATTERN, unique=True)
+    date: pl.Date = pa.Field(nullable=False)
+    available_at: UTC_NS = pa.Field(nullable=False)  # type: ignore[valid-type]
+    short_volume: float = pa.Field(nullable=True, ge=0)
+    exempt_volume: float = pa.Field(nullable=True, ge=0)
+    total_volume: float = pa.Field(nullable=True, ge=0)
+    short_volume_ratio_pct: float = pa.Field(nullable=True, ge=0, le=100)
+
+
 class DailyEvents(_Contract):
     """Symbol-days of the partition date on which a daily screen gate fired, with every measure."""
 

@@ -27,6 +27,9 @@ EXPECTED_ASSETS = {
     "event_trades",
     "event_quotes",
     "ssr_status",
+    "news",
+    "short_interest",
+    "short_volume",
 }
 # Every gate, by asset, with its blocking flag (blocking gates fail with ERROR, the others WARN).
 # The UI, the demo and the docs refer to these names: renaming one is a visible change.
@@ -83,6 +86,9 @@ EXPECTED_CHECKS = {
         "ssr_trigger_in_session": True,
         "ssr_active_interval": True,
     },
+    "news": {"news_in_window": True, "news_not_flooded": False},
+    "short_interest": {"short_interest_published_before_day": True, "short_interest_values_in_range": False},
+    "short_volume": {"short_volume_session_rows": True, "short_volume_not_empty": False},
 }
 
 
@@ -107,6 +113,8 @@ def test_asset_graph_snapshot():
     assert parents["event_manifest"] == {"intraday_events", "minute_bars", "universe", "event_manifest"}
     assert parents["event_trades"] == parents["event_quotes"] == {"event_manifest"}
     assert parents["ssr_status"] == {"universe", "minute_bars", "daily_bars", "ssr_status"}
+    # The vendor's news and FINRA short data are roots: one whole-market request per day each.
+    assert parents["news"] == parents["short_interest"] == parents["short_volume"] == set()
 
 
 def test_every_daily_asset_is_partitioned_and_gated_with_no_wall_clock_freshness():
@@ -139,12 +147,12 @@ def _job_assets_and_checks(name: str) -> tuple[set[str], set[str]]:
 
 
 def test_jobs_select_what_the_docs_say():
-    """daily_ingest = reference..minute_bars, event_pipeline = daily_events..event windows, and
+    """daily_ingest = reference..minute_bars plus news and short data, event_pipeline = daily_events..event windows, and
     daily_graph (the schedule's) = both; each with its assets' gates and nothing else."""
     ingest, ingest_checks = _job_assets_and_checks("daily_ingest")
     events, event_checks = _job_assets_and_checks("event_pipeline")
     graph, graph_checks = _job_assets_and_checks("daily_graph")
-    assert ingest == set(asset_names.INGEST)
+    assert ingest == set(asset_names.INGEST + asset_names.ALTERNATIVE)
     assert events == set(asset_names.EVENTS)
     assert graph == EXPECTED_ASSETS == ingest | events
     for assets, checks in ((ingest, ingest_checks), (events, event_checks), (graph, graph_checks)):

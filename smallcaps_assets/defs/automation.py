@@ -13,11 +13,12 @@ import dagster as dg
 
 from .. import calendar as cal
 from .. import freshness
-from ..asset_names import DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, RESEARCH, SSR_STATUS
+from ..asset_names import ALTERNATIVE, DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, RESEARCH, SSR_STATUS
 from ..partitions import trading_days
 
-# Reference data through minute bars: minute_bars and everything it reads.
-DAILY_INGEST = dg.AssetSelection.assets(MINUTE_BARS).upstream()
+# Reference data through minute bars (minute_bars and everything it reads), and the vendor's news
+# and FINRA short data (roots that nothing upstream of the bars reads).
+DAILY_INGEST = dg.AssetSelection.assets(MINUTE_BARS).upstream() | dg.AssetSelection.assets(*ALTERNATIVE)
 # The research half: features, labels and what reads them.
 RESEARCH_DAILY = dg.AssetSelection.assets(*RESEARCH).downstream()
 # The daily screen, the detectors and the SSR status, and everything they lead to up to the
@@ -32,7 +33,7 @@ daily_ingest_job = dg.define_asset_job(
     selection=DAILY_INGEST,
     partitions_def=trading_days,
     description="One trading day's vendor data: reference, corporate actions, ticker details, daily "
-    "bars, universe and minute bars, with their gates.",
+    "bars, universe and minute bars; news, short interest and short volume; with their gates.",
 )
 event_pipeline_job = dg.define_asset_job(
     "event_pipeline",

@@ -28,6 +28,7 @@ from .params import (
     tick_request,
     ticker_param,
     ticker_segment,
+    utc_instant,
 )
 
 __all__ = [
@@ -275,6 +276,32 @@ class PolygonClient(ClientCore):
             "/v3/reference/dividends", m.DIVIDEND_LIST, ticker, "ex_dividend_date",
             ex_dividend_date_gte, ex_dividend_date_lte, limit, 1000,
         )  # fmt: skip
+
+    async def news(
+        self,
+        ticker: str | None = None,
+        published_utc_gte: dt.datetime | None = None,
+        published_utc_lt: dt.datetime | None = None,
+        order: Literal["asc", "desc"] = "asc",
+        limit: int = 1000,
+    ) -> list[m.NewsArticle]:
+        """News articles (``/v2/reference/news``), optionally of one ticker, published in
+        ``[published_utc_gte, published_utc_lt)`` (aware datetimes, sent as RFC 3339 UTC), all pages.
+        Without a ticker a whole day of the market's news is a few pages of ``limit`` 1,000."""
+        check_choice(order, "order", ("asc", "desc"))
+        return await self.get_all(
+            "/v2/reference/news",
+            {
+                "ticker": ticker_param(ticker),
+                "published_utc.gte": utc_instant(published_utc_gte, "published_utc_gte"),
+                "published_utc.lt": utc_instant(published_utc_lt, "published_utc_lt"),
+                "order": order,
+                "sort": "published_utc",
+                "limit": check_limit(limit, 1000),
+            },
+            m.NEWS_ARTICLE_LIST,
+            endpoint="/v2/reference/news",
+        )
 
     async def market_status_now(self) -> m.MarketStatusNow:
         body = await self.get_json("/v1/marketstatus/now")

@@ -97,6 +97,18 @@ def opt_date(value: dt.date | str | None, name: str) -> str | None:
     return None if value is None else date_param(value, name)
 
 
+def utc_instant(value: dt.datetime | None, name: str) -> str | None:
+    """An optional aware datetime as RFC 3339 UTC to the second (``2024-03-06T01:00:00Z``), the
+    form the news endpoint documents for ``published_utc``; sub-second parts are refused."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    if value.microsecond:
+        raise ValueError(f"{name} must be a whole second, got {value!r}")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def ticker_param(ticker: str | None) -> str | None:
     """An optional ``ticker`` query value, validated like a path segment (httpx encodes query values)."""
     if ticker is None:

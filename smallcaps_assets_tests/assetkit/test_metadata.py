@@ -28,6 +28,9 @@ CONTRACTS = {
     names.EVENT_TRADES: schemas.event_trades_contract(),
     names.EVENT_QUOTES: schemas.event_quotes_contract(),
     names.SSR_STATUS: schemas.SsrStatus.to_schema(),
+    names.NEWS: schemas.News.to_schema(),
+    names.SHORT_INTEREST: schemas.ShortInterest.to_schema(),
+    names.SHORT_VOLUME: schemas.ShortVolume.to_schema(),
 }
 
 

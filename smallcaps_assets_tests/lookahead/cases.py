@@ -12,6 +12,7 @@ import datetime as dt
 
 import polars as pl
 
+from smallcaps_assets import calendar as cal
 from smallcaps_assets import lake
 
 from .harness import (
@@ -136,6 +137,72 @@ QUOTES_BEFORE_TS = VendorRewrite(
 
 def _second_session_before(day: dt.date) -> list[dt.date]:
     return prior_session(prior_session(day)[0])
+
+
+def _news_at_window_edges(original, ctx: Context):
+    """``news`` that also returns an article at D's window end and one a second before its start
+    (a vendor that ignores the bounds): the asset must keep neither."""
+
+    async def replaced(self, *args, **kwargs):
+        from smallcaps_assets.polygon import models
+        from smallcaps_assets.stages.news import news_window
+
+        start, end = news_window(ctx.day)
+        edges = [
+            models.NewsArticle(id=f"edge{i}", tickers=["ZZZZ"], title="edge", published_utc=t)
+            for i, t in enumerate((end, start - dt.timedelta(seconds=1)))
+        ]
+        return [*await original(self, *args, **kwargs), *edges]
+
+    return replaced
+
+
+NEWS_OUTSIDE_WINDOW = VendorRewrite(
+    "vendor news: an article at D's window end and one just before its start", "news", _news_at_window_edges
+)
+
+
+def _unpublished_short_interest(original, ctx: Context):
+    """``short_interest`` whose rows not yet published before D (published_on >= D) are x100."""
+
+    async def replaced(self, *args, **kwargs):
+        from smallcaps_assets.stages.short_data import published_on
+
+        rows = await original(self, *args, **kwargs)
+        late = [r for r in rows if published_on(r.settlement_date) >= ctx.day]
+        if not late:
+            raise AssertionError("the request returned no unpublished settlement: the rewrite tests nothing")
+        return [
+            r.model_copy(update={"short_interest": r.short_interest * 100})
+            if published_on(r.settlement_date) >= ctx.day
+            else r
+            for r in rows
+        ]
+
+    return replaced
+
+
+SHORT_INTEREST_UNPUBLISHED = VendorRewrite(
+    "vendor short interest settled but not yet published before D: x100",
+    "short_interest",
+    _unpublished_short_interest,
+)
+
+
+def _short_volume_next_session(original, ctx: Context):
+    """``short_volume`` that also returns the next session's rows (a vendor ignoring ``date``)."""
+
+    async def replaced(self, *args, **kwargs):
+        rows = await original(self, *args, **kwargs)
+        later = cal.next_trading_day(ctx.day)
+        return [*rows, *(r.model_copy(update={"date": later, "short_volume": 0.0}) for r in rows)]
+
+    return replaced
+
+
+SHORT_VOLUME_NEXT_SESSION = VendorRewrite(
+    "vendor short volume: the next session's rows too", "short_volume", _short_volume_next_session
+)
 
 
 # ---------------------------------------------------------------------- the cases
@@ -319,6 +386,28 @@ CASES: dict[str, Case] = {
         ),
         note="Features of D's events from D's inputs up to each event's ts and prior sessions; "
         "test_features_per_event.py checks each event's own cutoff.",
+    ),
+    "news": Case(
+        assets=("news",),
+        forbidden=(NEWS_OUTSIDE_WINDOW,),
+        allowed=(vendor_results("vendor news of D: none", "news", lambda r: []),),
+        note="Articles published in [post_close(D-1), post_close(D)); nothing at or after D's end.",
+    ),
+    "short_interest": Case(
+        assets=("short_interest",),
+        forbidden=(SHORT_INTEREST_UNPUBLISHED,),
+        allowed=(
+            vendor_results("vendor short interest: every other row", "short_interest", lambda r: r[::2]),
+        ),
+        note="Each symbol's latest settlement published before D (8 sessions after settlement).",
+    ),
+    "short_volume": Case(
+        assets=("short_volume",),
+        forbidden=(SHORT_VOLUME_NEXT_SESSION,),
+        allowed=(
+            vendor_results("vendor short volume of D: every other row", "short_volume", lambda r: r[::2]),
+        ),
+        note="Session D's own rows, stamped available after D's close.",
     ),
 }
 

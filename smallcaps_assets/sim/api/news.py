@@ -15,7 +15,9 @@ from .times import MAX_NS, NS
 
 
 def _news_rows(sim: SimApi) -> list[dict]:
-    """One article per catalyst day: published 06:00-08:59 ET that morning. Newest first."""
+    """One article per catalyst day (offering days included), published 5-54 s before the
+    pre-market news minute of ``prices.news_time_ns`` (so about 05:38-08:40 ET), ahead of the
+    jump it causes. Newest first."""
     if sim.news is not None:
         return sim.news
     rows = []
