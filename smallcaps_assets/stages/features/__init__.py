@@ -1,0 +1,1 @@
+"""Point-in-time feature families of ``event_features`` (pure polars; one module per family)."""
