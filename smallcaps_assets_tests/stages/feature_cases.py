@@ -18,9 +18,11 @@ from collections.abc import Callable
 
 import polars as pl
 
-from smallcaps_assets.bench.features_bars import synthetic_day
+from smallcaps_assets.bench.features_bars import BENCH_DAY, synthetic_day
 from smallcaps_assets.stages.events.schema import UTC_NS
 from smallcaps_assets.stages.features.days import event_day
+
+__all__ = ["BENCH_DAY", "changed_after", "changed_before", "small_day"]
 
 PRICES = ("open", "high", "low", "close", "vwap")
 Family = Callable[[pl.DataFrame, dict], pl.DataFrame]
