@@ -173,3 +173,26 @@ def test_no_look_ahead_rewrites_after_ts_change_nothing():
 def test_the_look_ahead_test_catches_a_leaky_variant():
     d = fc.small_day(events=40)
     assert len(fc.changed_after(_leaky, d)) >= 20
+
+
+def test_each_event_reads_its_own_day():
+    """Two days of the same bars: running sums restart at 04:00 and D's daily bar becomes D+1's
+    prior close (99 in the fixture), while D's events never read it."""
+    nxt = dt.date(2024, 3, 6)
+    both = pl.concat(
+        [day_bars(), day_bars().with_columns(pl.col("ts") + pl.duration(days=1, time_unit="ns"))]
+    )
+    ev = pl.concat(
+        [
+            events(("d", SYM, "09:32", "RTH")),
+            events(("d1", SYM, "09:32", "RTH")).with_columns(
+                pl.col("ts") + pl.duration(days=1, time_unit="ns")
+            ),
+        ]
+    )
+    out = bar_features(ev, both, daily(), None)
+    d, d1 = row(out, "d"), row(out, "d1")
+    assert d["vwap_distance_pct"] == d1["vwap_distance_pct"]
+    assert d["premarket_volume_shares"] == d1["premarket_volume_shares"] == 3000.0
+    assert d["gap_pct"] == pytest.approx(10.0) and d1["gap_pct"] == pytest.approx((11.0 / 99.0 - 1) * 100)
+    assert d1["bars_input_ts"] == at("09:32", nxt)
