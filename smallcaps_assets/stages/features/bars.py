@@ -48,7 +48,7 @@ from pydantic import Field
 
 from ... import calendar as cal
 from ..daily import adjust_as_of
-from ..events.params import FrozenParams
+from ..events.params import FrozenParams, InPlayParams, IntradaySettings
 from ..ssr import prior_close_today_units
 from .days import MINUTE_NS, UTC_NS, close_instant, per_day
 
@@ -56,8 +56,13 @@ from .days import MINUTE_NS, UTC_NS, close_instant, per_day
 class BarParams(FrozenParams):
     atr_sessions: int = Field(14, ge=1, description="sessions in the ATR")
     atr_min_sessions: int = Field(5, ge=1, description="fewer prior sessions give a null ATR")
-    baseline_floor: float = Field(100.0, ge=0, description="baseline so far >= this x minutes (shares)")
-    min_baseline_days: int = Field(5, ge=1, description="days a baseline needs to be used")
+    # the in-play filter's floor and the detectors' minimum history, so rvol_tod matches rvol_so_far
+    baseline_floor: float = Field(
+        InPlayParams().baseline_floor, ge=0, description="baseline so far >= this x minutes (shares)"
+    )
+    min_baseline_days: int = Field(
+        IntradaySettings().min_baseline_days, ge=1, description="days a baseline needs to be used"
+    )
     price_tiers: tuple[float, ...] = Field((1.0, 2.0, 5.0, 10.0, 20.0), min_length=1)
 
 
@@ -93,21 +98,23 @@ def price_tier(price: pl.Expr, bounds: tuple[float, ...]) -> pl.Expr:
 
 
 def prior_closes(
-    day: dt.date, symbols: list[str], universe: pl.DataFrame | None, daily_history
+    day: dt.date, symbols: list[str], universe: pl.DataFrame | None, daily_history: pl.DataFrame | None
 ) -> pl.DataFrame:
-    """symbol, prior_close in D's share units: the universe's (raw, its prior session's units)
-    rescaled by D's split_ratio, else the previous session's daily close likewise."""
+    """symbol, prior_close in D's share units: the universe's (raw, in its prior session's units)
+    rescaled by D's split_ratio (``ssr.prior_close_today_units``), else the previous session's
+    daily close rescaled likewise; null when neither is known."""
     hist = daily_history if daily_history is not None else pl.DataFrame(schema={"date": pl.Date})
-    today = hist.filter(pl.col("date") == day) if hist.height else None
-    prev = cal.previous_trading_day(day)
-    prev_bars = hist.filter(pl.col("date") == prev) if hist.height else None
+    today = hist.filter(pl.col("date") == day)  # read for its split_ratio only
+    prev = hist.filter(pl.col("date") == cal.previous_trading_day(day))
     from_daily = prior_close_today_units(
-        symbols, prev_bars if prev_bars is not None and prev_bars.height else None, today
+        symbols, prev if prev.height else None, today if today.height else None
     )
     if universe is None or universe.is_empty():
         return from_daily
     uni = universe.filter(pl.col("date") == day) if "date" in universe.columns else universe
-    from_uni = prior_close_today_units(symbols, uni.select("symbol", close="prior_close"), today)
+    from_uni = prior_close_today_units(
+        symbols, uni.select("symbol", close="prior_close"), today if today.height else None
+    )
     return from_uni.join(from_daily, on="symbol", how="left", suffix="_d").select(
         "symbol", prior_close=pl.coalesce("prior_close", "prior_close_d")
     )
@@ -202,7 +209,16 @@ def bar_features(
     return per_day(events, BAR_FEATURES, one_day)
 
 
-def _bar_day(day, ev, bars, daily_history, universe, base, p: BarParams) -> pl.DataFrame:
+def _bar_day(
+    day: dt.date,
+    ev: pl.DataFrame,
+    bars: pl.DataFrame,
+    daily_history: pl.DataFrame | None,
+    universe: pl.DataFrame | None,
+    base: pl.DataFrame | None,
+    p: BarParams,
+) -> pl.DataFrame:
+    """The features of one day's events (``bar_features`` runs it per trading day)."""
     sess = cal.session(day)
     open_ns, pre_ns = sess.ns("market_open"), sess.ns("pre_open")
     ev = ev.select("event_id", "symbol", pl.col("ts").cast(UTC_NS), "session")

@@ -120,7 +120,15 @@ def reference_features(
     return per_day(events, REFERENCE_FEATURES, one_day)
 
 
-def _reference_day(day, ev, universe, bars, daily_history, p: ReferenceParams) -> pl.DataFrame:
+def _reference_day(
+    day: dt.date,
+    ev: pl.DataFrame,
+    universe: pl.DataFrame | None,
+    bars: pl.DataFrame,
+    daily_history: pl.DataFrame | None,
+    p: ReferenceParams,
+) -> pl.DataFrame:
+    """The features of one day's events (``reference_features`` runs it per trading day)."""
     sess = cal.session(day)
     ev = ev.select("event_id", "symbol", pl.col("ts").cast(UTC_NS))
     symbols = ev["symbol"].unique().sort().to_list()
