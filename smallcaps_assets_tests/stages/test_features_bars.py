@@ -196,3 +196,20 @@ def test_each_event_reads_its_own_day():
     assert d["premarket_volume_shares"] == d1["premarket_volume_shares"] == 3000.0
     assert d["gap_pct"] == pytest.approx(10.0) and d1["gap_pct"] == pytest.approx((11.0 / 99.0 - 1) * 100)
     assert d1["bars_input_ts"] == at("09:32", nxt)
+
+
+def test_rvol_tod_equals_the_detectors_rvol_so_far_on_the_offline_market(small_market):
+    """Same baseline, floor and bars: at an event's own bar the two measures are one number."""
+    from smallcaps_assets import calendar as cal
+    from smallcaps_assets.bench.detect import sim_day
+    from smallcaps_assets.stages.events import IntradayParams, baselines, detect_intraday, make_context
+
+    day = dt.date(2024, 3, 14)
+    tickers = [p.ticker for p in small_market.profiles() if p.is_small_cap_candidate][:25]
+    bars = sim_day(small_market, day, tickers)
+    base = baselines(pl.concat([sim_day(small_market, d, tickers) for d in cal.sessions_before(day, 5)]))
+    prior = pl.DataFrame({"symbol": tickers, "prior_close": [10.0] * len(tickers)})
+    ev = detect_intraday(bars, make_context(prior, base), IntradayParams(in_play={"enabled": False}))
+    got = bar_features(ev, bars, None, None, baseline=base).join(ev, on="event_id")
+    assert got.height == ev.height >= 50 and got["rvol_tod"].null_count() == 0
+    assert (got["rvol_tod"] - got["rvol_so_far"]).abs().max() < 1e-9
