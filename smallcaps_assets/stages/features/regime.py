@@ -5,8 +5,8 @@ gets the same values, all known at the previous session's close.
 
 Features (unit, window), for ``<etf>`` in ``broad`` and ``small``:
 
-* ``regime_<etf>_trend_pct``: last close / mean close of the last ``trend_sessions`` (20)
-  sessions - 1, in percent; null with fewer than 20 closes in those sessions.
+* ``regime_<etf>_trend_pct``: last close / mean of the last ``trend_sessions`` (20) closes - 1,
+  in percent; null with fewer than 20 closes in the window.
 * ``regime_<etf>_gap_pct``: the latest session's open / the close of the session before it - 1,
   in percent (the last overnight gap the market has seen); null without both bars.
 * ``regime_<etf>_volatility_pct``: the standard deviation (ddof 1) of the last ``vol_sessions``
@@ -14,18 +14,20 @@ Features (unit, window), for ``<etf>`` in ``broad`` and ``small``:
   than 21 closes.
 * ``regime_input_ts``: the close of the latest session read (null when no ETF bar was read).
 
-Only the sessions of the calendar window before D count (the last 21 sessions), so an ETF that
-stopped trading gives nulls, not stale values. Prices are split-adjusted as of D - 1.
+The window is the calendar's last ``max(trend_sessions, vol_sessions + 1)`` (21) sessions before D,
+so an ETF that stopped trading gives nulls, not stale values. Prices are split-adjusted as of the
+window's last session.
 
-Which ETFs. On live data pass ``RegimeParams(broad="SPY", small_cap="IWM")``. The defaults name the
-offline market's two ETFs with the highest dollar volume at seed 7 (mean close x volume over the
-first 60 sessions from 2022-10-03): ``YXRN`` ("Solaris Value ETF", about $520M a day) as the broad
-ETF and ``CRNN`` ("Pioneer Value ETF", about $100M a day) as the small-cap one. Honestly: the
-offline market has no common market factor. Every symbol's daily path is drawn from its own
-random stream, ETFs included, so these two are independent random walks with small daily
-volatility (about 1.2%), and their trend, gap and volatility carry no information about any
-small cap's day. On the offline market the regime features are a null control: a model that finds
-signal in them is fitting noise.
+Which ETFs. On live data pass ``RegimeParams(broad="SPY", small_cap="IWM")``. The offline market
+lists 38 ETFs among its 600 tickers, none of them a small-cap index. The defaults name its two
+ETFs with the highest dollar volume at seed 7 (mean close x volume over every third session of the
+first 60 from 2022-10-03): ``YXRN`` ("Solaris Value ETF", about $520M a day) plays the broad ETF
+and ``CRNN`` ("Pioneer Value ETF", about $100M a day) the small-cap one; both are listed over the
+whole span. Honestly: the offline market has no common market factor. Every symbol's daily path
+is drawn from its own random stream, ETFs included, so these two are independent random walks
+with a daily volatility of about 1.2%, and their trend, gap and volatility carry no information
+about any small cap's day. On the offline market the regime features are a null control: a model
+that finds signal in them is fitting noise.
 """
 
 from __future__ import annotations
