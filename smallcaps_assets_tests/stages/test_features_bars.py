@@ -81,7 +81,7 @@ def test_every_feature_on_a_hand_built_day():
     r = row(out, "rth")  # knowable: 07:00, 09:00, 09:30, 09:31 (the 09:33 bar is not)
     assert r["vwap_distance_pct"] == pytest.approx((11.5 / (111_700 / 10_000) - 1) * 100)
     assert r["vwap_rth_distance_pct"] == pytest.approx((11.5 / (79_400 / 7_000) - 1) * 100)
-    assert r["rvol_tod"] == pytest.approx(10_000 / (200.0 * 332))  # 332 minutes from 04:00 to 09:32
+    assert r["rvol_tod_ratio"] == pytest.approx(10_000 / (200.0 * 332))  # 332 minutes from 04:00 to 09:32
     assert r["gap_pct"] == pytest.approx(10.0)  # open 11.0 vs prior close 5 x 2
     assert r["premarket_change_pct"] == pytest.approx(9.0)
     assert r["premarket_volume_shares"] == 3000.0
@@ -97,7 +97,7 @@ def test_every_feature_on_a_hand_built_day():
     p = row(out, "pm")  # only the 07:00 bar is knowable
     assert p["vwap_distance_pct"] == pytest.approx((10.8 / 10.6 - 1) * 100)
     assert p["vwap_rth_distance_pct"] is None and p["gap_pct"] is None and p["runup_from_open_pct"] is None
-    assert p["rvol_tod"] == pytest.approx(1000 / (200.0 * 240))
+    assert p["rvol_tod_ratio"] == pytest.approx(1000 / (200.0 * 240))
     assert p["premarket_change_pct"] == pytest.approx(8.0)
     assert p["premarket_volume_shares"] == 1000.0
     assert p["premarket_high_distance_pct"] == pytest.approx((10.8 / 10.9 - 1) * 100)
@@ -123,7 +123,7 @@ def test_missing_inputs_give_nulls_not_zeros():
     few = bar_features(
         events(("e", SYM, "09:32", "RTH")), day_bars(), daily(), None, baseline=baseline(days=4)
     )
-    assert row(few, "e")["rvol_tod"] is None  # 4 baseline days < min_baseline_days
+    assert row(few, "e")["rvol_tod_ratio"] is None  # 4 baseline days < min_baseline_days
     short = daily().filter(pl.col("date") >= PRIOR[3])  # three prior sessions < atr_min_sessions
     assert (
         row(bar_features(events(("e", SYM, "09:32", "RTH")), day_bars(), short, None), "e")[
@@ -211,5 +211,5 @@ def test_rvol_tod_equals_the_detectors_rvol_so_far_on_the_offline_market(small_m
     prior = pl.DataFrame({"symbol": tickers, "prior_close": [10.0] * len(tickers)})
     ev = detect_intraday(bars, make_context(prior, base), IntradayParams(in_play={"enabled": False}))
     got = bar_features(ev, bars, None, None, baseline=base).join(ev, on="event_id")
-    assert got.height == ev.height >= 50 and got["rvol_tod"].null_count() == 0
-    assert (got["rvol_tod"] - got["rvol_so_far"]).abs().max() < 1e-9
+    assert got.height == ev.height >= 50 and got["rvol_tod_ratio"].null_count() == 0
+    assert (got["rvol_tod_ratio"] - got["rvol_so_far"]).abs().max() < 1e-9

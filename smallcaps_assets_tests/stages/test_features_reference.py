@@ -43,7 +43,7 @@ def test_universe_values_and_halts_known_at_ts():
     )
     out = reference_features(ev, UNIVERSE, two_halts(), None)
     assert out.columns == ["event_id", *REFERENCE_FEATURES]
-    assert out["halts_so_far_today"].to_list() == [0, 1, 1, 2, 2]
+    assert out["halts_so_far_count"].to_list() == [0, 1, 1, 2, 2]
     assert out["float_shares"].to_list() == [4.0e6] * 5 and out["market_cap_usd"].to_list() == [9.0e7] * 5
     assert out["former_runner_days"].null_count() == 5  # no daily bars given
     prior_close = cal.session(cal.previous_trading_day(DAY)).market_close
@@ -142,12 +142,12 @@ def _leaky(ev: pl.DataFrame, inputs: dict) -> pl.DataFrame:
 def test_no_look_ahead_and_a_leaky_variant_is_caught():
     d, resumed = with_halts(fc.small_day(events=20))
     whole = _family(d["events"], d)
-    assert whole["halts_so_far_today"].max() == 1  # the pauses were found: the test can fail
+    assert whole["halts_so_far_count"].max() == 1  # the pauses were found: the test can fail
     # each paused symbol: 0 before its resumption bar closes, 1 from that instant on
     for sym, resume in zip(d["paused"], resumed, strict=True):
         mine = whole.join(d["events"], on="event_id").filter(pl.col("symbol") == sym).sort("ts")
         expected = [int(t >= resume) for t in mine["ts"].to_list()]
-        assert mine["halts_so_far_today"].to_list() == expected and 0 in expected and 1 in expected
+        assert mine["halts_so_far_count"].to_list() == expected and 0 in expected and 1 in expected
     assert fc.changed_after(_family, d) == []
     assert set(fc.changed_before(_family, d)) == set(d["events"]["event_id"])
     assert len(fc.changed_after(_leaky, d)) >= 4

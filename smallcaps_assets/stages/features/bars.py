@@ -16,7 +16,7 @@ Features (unit, window):
   over the day's bars from 04:00 ET (bar price = the bar's vwap, else (high + low + close) / 3).
 * ``vwap_rth_distance_pct``: the same against the VWAP anchored at 09:30 ET (bars from the open;
   null until an RTH bar is knowable).
-* ``rvol_tod``: volume so far today (04:00 ET to ``ts``) / the time-of-day baseline summed over
+* ``rvol_tod_ratio``: volume so far today (04:00 ET to ``ts``) / the time-of-day baseline summed over
   the same minutes (``events.baselines`` of the prior sessions' minute bars, floored at
   ``baseline_floor`` shares a minute as the in-play filter does); null without a baseline of at
   least ``min_baseline_days`` days.
@@ -56,7 +56,7 @@ from .days import MINUTE_NS, UTC_NS, close_instant, per_day
 class BarParams(FrozenParams):
     atr_sessions: int = Field(14, ge=1, description="sessions in the ATR")
     atr_min_sessions: int = Field(5, ge=1, description="fewer prior sessions give a null ATR")
-    # the in-play filter's floor and the detectors' minimum history, so rvol_tod matches rvol_so_far
+    # the in-play filter's floor and the detectors' minimum history, so rvol_tod_ratio matches rvol_so_far
     baseline_floor: float = Field(
         InPlayParams().baseline_floor, ge=0, description="baseline so far >= this x minutes (shares)"
     )
@@ -69,7 +69,7 @@ class BarParams(FrozenParams):
 BAR_FEATURES: dict[str, pl.DataType] = {
     "vwap_distance_pct": pl.Float64(),
     "vwap_rth_distance_pct": pl.Float64(),
-    "rvol_tod": pl.Float64(),
+    "rvol_tod_ratio": pl.Float64(),
     "gap_pct": pl.Float64(),
     "premarket_change_pct": pl.Float64(),
     "premarket_volume_shares": pl.Float64(),
@@ -195,7 +195,7 @@ def bar_features(
     events' days (other days are ignored). ``daily_history``: daily bars with a ``date`` column
     (sessions before each event day, plus the day itself for its ``split_ratio``). ``universe``:
     the day's universe (``prior_close``; a ``date`` column when it spans days). ``baseline``: the
-    output of ``events.baselines`` over the prior sessions' minute bars (None: ``rvol_tod`` null).
+    output of ``events.baselines`` over the prior sessions' minute bars (None: ``rvol_tod_ratio`` null).
     """
     p = params or BarParams()
     bars = minute_bars.with_columns(pl.col("ts").cast(UTC_NS))
@@ -265,7 +265,7 @@ def _bar_day(
         vwap_rth_distance_pct=pl.when(pl.col("rth_vol") > 0).then(
             pct(last, pl.col("rth_pv") / pl.col("rth_vol"))
         ),
-        rvol_tod=pl.when(with_bar & pl.col("base_so_far").is_not_null()).then(
+        rvol_tod_ratio=pl.when(with_bar & pl.col("base_so_far").is_not_null()).then(
             pl.col("cum_vol") / pl.max_horizontal(pl.col("base_so_far"), p.baseline_floor * minutes_so_far)
         ),
         gap_pct=pct(pl.col("rth_open"), pc),

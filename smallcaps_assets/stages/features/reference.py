@@ -7,7 +7,7 @@ Features (unit, window):
   which uses data from before D's open); null when the vendor has none.
 * ``market_cap_usd``: the universe's market cap of D: shares outstanding x the prior session's
   close (dollars).
-* ``halts_so_far_today``: trading pauses of the symbol on D known at ``ts``, counted exactly as the
+* ``halts_so_far_count``: trading pauses of the symbol on D known at ``ts``, counted exactly as the
   ``halt_resumption`` detector finds them (a gap of at least ``min_gap_minutes`` between regular-
   session bars after a move into the LULD band, docs/events.md). A pause is known when its
   resumption bar closes (that detector's event ``ts``), so the count includes the pauses whose
@@ -51,7 +51,7 @@ class ReferenceParams(FrozenParams):
 REFERENCE_FEATURES: dict[str, pl.DataType] = {
     "float_shares": pl.Float64(),
     "market_cap_usd": pl.Float64(),
-    "halts_so_far_today": pl.Int64(),
+    "halts_so_far_count": pl.Int64(),
     "former_runner_days": pl.Int64(),
     "reference_input_ts": UTC_NS,
 }
@@ -150,7 +150,7 @@ def _reference_day(
     )
     traded = day_bars.select("symbol").unique()
     j = j.with_columns(
-        halts_so_far_today=pl.when(pl.col("symbol").is_in(traded["symbol"].implode())).then(
+        halts_so_far_count=pl.when(pl.col("symbol").is_in(traded["symbol"].implode())).then(
             pl.col("halts_so_far").fill_null(0)
         )
     )
@@ -166,7 +166,7 @@ def _reference_day(
     return j.select(
         "event_id",
         "float_shares",
-        "halts_so_far_today",
+        "halts_so_far_count",
         "former_runner_days",
         market_cap_usd="market_cap",
         reference_input_ts=pl.max_horizontal(
