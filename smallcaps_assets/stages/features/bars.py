@@ -8,7 +8,8 @@ that bar, so no bar that closes after ``ts`` can change a feature. Daily inputs 
 before the event's day D only: the prior close (the universe's, else the previous session's daily
 bar) and ATR14, both in D's share units (a split executed on D rescales them by D's
 ``split_ratio``, which is announced before D's open; D's own prices are never read). Percentages
-are in percent (5.0 = 5%). A feature whose inputs are missing is null, never zero.
+are in percent (5.0 = 5%). A feature whose inputs are missing is null, never zero; an event
+without a knowable bar (its symbol has not traded yet today) has null price features.
 
 Features (unit, window):
 
@@ -16,18 +17,20 @@ Features (unit, window):
   over the day's bars from 04:00 ET (bar price = the bar's vwap, else (high + low + close) / 3).
 * ``vwap_rth_distance_pct``: the same against the VWAP anchored at 09:30 ET (bars from the open;
   null until an RTH bar is knowable).
-* ``rvol_tod_ratio``: volume so far today (04:00 ET to ``ts``) / the time-of-day baseline summed over
-  the same minutes (``events.baselines`` of the prior sessions' minute bars, floored at
-  ``baseline_floor`` shares a minute as the in-play filter does); null without a baseline of at
-  least ``min_baseline_days`` days.
+* ``rvol_tod_ratio``: volume so far today (04:00 ET to ``ts``) / the time-of-day baseline summed
+  over the same minutes (``events.baselines`` of the prior sessions' minute bars), the baseline
+  floored at ``baseline_floor`` shares a minute as the in-play filter does: at the event's own bar
+  it equals the event's ``rvol_so_far``. Null without a baseline of ``min_baseline_days`` days.
 * ``gap_pct``: RTH open (open of the first bar from 09:30) / prior close - 1; null before that bar
   is knowable or without a prior close.
-* ``premarket_change_pct``: last pre-market close / prior close - 1.
-* ``premarket_volume_shares``: volume of the knowable pre-market bars (04:00-09:30 ET).
-* ``premarket_high_distance_pct``: last price / pre-market high - 1.
+* ``premarket_change_pct``: last pre-market close / prior close - 1 (null without a pre-market bar).
+* ``premarket_volume_shares``: volume of the knowable pre-market bars (04:00-09:30 ET; 0 when the
+  symbol traded only after the open).
+* ``premarket_high_distance_pct``: last price / pre-market high - 1 (null without a pre-market bar).
 * ``runup_from_open_pct``: last price / RTH open - 1.
-* ``move_from_prior_close_atr``: (last price - prior close) / ATR14, ATR14 = mean true range of
-  the last ``atr_sessions`` sessions before D (at least ``atr_min_sessions``).
+* ``move_from_prior_close_atr``: (last price - prior close) / ATR14, in ATRs; ATR14 = the mean
+  true range (high/low against the previous close) of the last ``atr_sessions`` sessions before
+  D, split-adjusted into D's units; null with fewer than ``atr_min_sessions`` sessions.
 * ``hod_distance_pct`` / ``lod_distance_pct``: last price / the high (low) of the day so far
   (04:00 ET to ``ts``, pre-market included) - 1.
 * ``minutes_since_open_min``: (``ts`` - 09:30 ET) in minutes, negative in the pre-market.
@@ -56,7 +59,7 @@ from .days import MINUTE_NS, UTC_NS, close_instant, per_day
 class BarParams(FrozenParams):
     atr_sessions: int = Field(14, ge=1, description="sessions in the ATR")
     atr_min_sessions: int = Field(5, ge=1, description="fewer prior sessions give a null ATR")
-    # the in-play filter's floor and the detectors' minimum history, so rvol_tod_ratio matches rvol_so_far
+    # the in-play filter's floor and the detectors' baseline history: rvol_tod_ratio = rvol_so_far
     baseline_floor: float = Field(
         InPlayParams().baseline_floor, ge=0, description="baseline so far >= this x minutes (shares)"
     )
