@@ -15,11 +15,15 @@ from ..asset_names import (
     EVENT_TRADES,
     INTRADAY_EVENTS,
     MINUTE_BARS,
+    NEWS,
+    SHORT_INTEREST,
+    SHORT_VOLUME,
     SSR_STATUS,
     UNIVERSE,
 )
 from ..assetkit import daily_asset, partition_day, sessions_window
 from ..assetkit.metadata import partition_metadata
+from ..stages import events as ev
 from ..stages import features as feat
 from ..stages import features_quality as quality
 
@@ -27,6 +31,8 @@ GROUP = "research"
 # ATR(14), the 20-session regime and the former-runner count need 20 prior sessions; 25 leaves room
 # for a symbol that missed a few.
 HISTORY_SESSIONS = 25
+# The time-of-day volume baselines, as intraday_events builds them.
+BASELINE_SESSIONS = 20
 # Set for every windowed event whose window held a print or a quote before ts.
 TAPE_PROBE = "tape_input_ts"
 
@@ -41,6 +47,24 @@ def prior_sessions(day, n: int) -> list:
     return out[::-1]
 
 
+def daily_history(day, root=None) -> pl.DataFrame | None:
+    """daily_bars of the prior sessions, plus D's rows with only their split_ratio (announced
+    before the open): D's prices are end-of-day data, so they are never handed to a family."""
+    history = lake.read_partitions(DAILY_BARS, prior_sessions(day, HISTORY_SESSIONS), root)
+    today = lake.read_partition(DAILY_BARS, day, root)
+    if today is None:
+        return history
+    today = today.select("symbol", "split_ratio").with_columns(date=pl.lit(day, dtype=pl.Date))
+    return pl.concat([today] if history is None else [history, today], how="diagonal_relaxed")
+
+
+def _baseline(day, symbols: list[str], root=None) -> pl.DataFrame | None:
+    prior = lake.read_partitions(MINUTE_BARS, prior_sessions(day, BASELINE_SESSIONS), root)
+    if prior is None:
+        return None
+    return ev.baselines(prior.filter(pl.col("symbol").is_in(symbols)))
+
+
 def feature_inputs(day, root=None) -> feat.FeatureInputs:
     """The day's inputs from the lake; a missing optional input is None (its features null)."""
     events = lake.read_partition(INTRADAY_EVENTS, day, root)
@@ -48,16 +72,22 @@ def feature_inputs(day, root=None) -> feat.FeatureInputs:
     universe = lake.read_partition(UNIVERSE, day, root)
     if events is None or bars is None or universe is None:
         raise dg.Failure(f"intraday_events, minute_bars or universe for {day} is missing")
+    prev = cal.previous_trading_day(day)
+    symbols = sorted(set(events["symbol"]))
     return feat.FeatureInputs(
         day=day,
         events=events,
-        minute_bars=bars,
+        minute_bars=bars.filter(pl.col("symbol").is_in(symbols)),
         universe=universe,
-        daily_history=lake.read_partitions(DAILY_BARS, prior_sessions(day, HISTORY_SESSIONS), root),
+        daily_history=daily_history(day, root),
+        baseline=_baseline(day, symbols, root) if symbols else None,
         trades=lake.read_partition(EVENT_TRADES, day, root),
         quotes=lake.read_partition(EVENT_QUOTES, day, root),
         manifest=lake.read_partition(EVENT_MANIFEST, day, root),
         ssr_status=lake.read_partition(SSR_STATUS, day, root),
+        news=lake.read_partitions(NEWS, [d for d in (prev, day) if d], root),
+        short_interest=lake.read_partition(SHORT_INTEREST, day, root),
+        short_volume=lake.read_partition(SHORT_VOLUME, prev, root) if prev else None,
     )
 
 
@@ -79,13 +109,17 @@ def coverage(frame: pl.DataFrame) -> dict[str, float]:
     group=GROUP,
     deps=[
         INTRADAY_EVENTS,
-        MINUTE_BARS,
         UNIVERSE,
         EVENT_MANIFEST,
         EVENT_TRADES,
         EVENT_QUOTES,
         SSR_STATUS,
-        dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-HISTORY_SESSIONS, -1)),
+        SHORT_INTEREST,
+        dg.AssetDep(SHORT_VOLUME, partition_mapping=sessions_window(-1, -1)),
+        dg.AssetDep(NEWS, partition_mapping=sessions_window(-1, 0)),
+        # D's own rows are read for their split_ratio alone.
+        dg.AssetDep(DAILY_BARS, partition_mapping=sessions_window(-HISTORY_SESSIONS, 0)),
+        dg.AssetDep(MINUTE_BARS, partition_mapping=sessions_window(-BASELINE_SESSIONS, 0)),
     ],
 )
 def event_features(context: dg.AssetExecutionContext) -> Iterator[checks.CheckedEvent]:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from .. import calendar as cal
-from ..schemas import UTC_NS
+from .events.schema import UTC_NS
 
 TRIGGER_DECLINE = 0.10  # Rule 201: a decline of 10% or more from the prior close
 # Prices are cents (or 1/100 cent below $1); a relative slack far below a tick keeps a low of

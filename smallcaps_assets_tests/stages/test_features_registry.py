@@ -8,18 +8,29 @@ from .feature_registry_cases import DAY, at, events
 
 
 def _inputs():
+    """Two events and nothing else: every optional input missing, bars and universe empty."""
+    from smallcaps_assets import schemas
+
     ev = events([("e1", "AAA", at(10, 0), "flush"), ("e2", "BBB", at(10, 1), "hod_break")])
-    empty = pl.DataFrame()
-    return feat.FeatureInputs(day=DAY, events=ev, minute_bars=empty, universe=empty)
+    bars = pl.DataFrame(
+        schema=schemas.MinuteBars.to_schema().columns
+        and {c: t.dtype.type for c, t in schemas.MinuteBars.to_schema().columns.items()}
+    )
+    universe = pl.DataFrame(schema={c: t.dtype.type for c, t in schemas.Universe.to_schema().columns.items()})
+    return feat.FeatureInputs(day=DAY, events=ev, minute_bars=bars, universe=universe)
 
 
 def test_build_joins_every_family_one_row_per_event():
-    out = feat.build_features(_inputs(), feat.FAMILIES[1:3])
+    out = feat.build_features(_inputs())
     assert out.height == 2
     assert out.columns[: len(feat.KEY_COLUMNS)] == list(feat.KEY_COLUMNS)
-    assert feat.input_ts_columns(out) == ["event_context_input_ts", "ssr_input_ts"]
+    assert feat.input_ts_columns(out) == [f"{f.name}_input_ts" for f in feat.FAMILIES]
     assert "prior_events_today" in feat.feature_columns(out)
     assert "ts" not in feat.feature_columns(out)
+
+
+def _by_name(name):
+    return next(f for f in feat.FAMILIES if f.name == name)
 
 
 def _family(frame_fn):
@@ -55,7 +66,7 @@ def test_two_families_with_one_column_are_refused():
         ),
     )
     with pytest.raises(feat.FamilyError, match="repeats columns"):
-        feat.build_features(_inputs(), (feat.FAMILIES[1], dup))
+        feat.build_features(_inputs(), (_by_name("event_context"), dup))
 
 
 def test_every_family_has_its_schema_in_the_contract():

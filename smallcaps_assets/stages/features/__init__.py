@@ -22,7 +22,12 @@ import polars as pl
 
 from ..events.schema import UTC_NS
 from ..windows import QUOTE_SCHEMA, TRADE_SCHEMA
+from .bars import bar_features
 from .event_context import event_context_features
+from .news import news_features
+from .reference import reference_features
+from .regime import regime_features
+from .short import short_features
 from .ssr import ssr_features
 from .tape import tape_features
 
@@ -38,14 +43,17 @@ class FeatureInputs:
     events: pl.DataFrame  # intraday_events of the day
     minute_bars: pl.DataFrame  # minute_bars of the day
     universe: pl.DataFrame  # universe of the day (point in time)
-    daily_history: pl.DataFrame | None = None  # daily_bars of prior sessions, with a ``date`` column
+    # daily_bars of prior sessions with a ``date`` column, plus D's rows reduced to their
+    # split_ratio (known before the open; D's prices are end-of-day data and never here)
+    daily_history: pl.DataFrame | None = None
+    baseline: pl.DataFrame | None = None  # time-of-day volume baselines of prior sessions (events.baselines)
     trades: pl.DataFrame | None = None  # event_trades of the day
     quotes: pl.DataFrame | None = None  # event_quotes of the day
     manifest: pl.DataFrame | None = None  # event_manifest of the day (the windows' starts)
     ssr_status: pl.DataFrame | None = None
     news: pl.DataFrame | None = None  # news of the day and the previous session
-    short_interest: pl.DataFrame | None = None
-    short_volume: pl.DataFrame | None = None
+    short_interest: pl.DataFrame | None = None  # short_interest of the day (published before it)
+    short_volume: pl.DataFrame | None = None  # short_volume of the previous session
 
 
 @dataclass(frozen=True)
@@ -73,8 +81,16 @@ def _tape(i: FeatureInputs) -> pl.DataFrame:
 
 
 FAMILIES: tuple[Family, ...] = (
+    Family(
+        "bars",
+        lambda i: bar_features(i.events, i.minute_bars, i.daily_history, i.universe, baseline=i.baseline),
+    ),
     Family("tape", _tape),
+    Family("reference", lambda i: reference_features(i.events, i.universe, i.minute_bars, i.daily_history)),
+    Family("regime", lambda i: regime_features(i.events, i.daily_history)),
     Family("event_context", lambda i: event_context_features(i.events)),
+    Family("news", lambda i: news_features(i.events, i.news)),
+    Family("short", lambda i: short_features(i.events, i.short_interest, i.short_volume, i.day, i.universe)),
     Family("ssr", lambda i: ssr_features(i.events, i.ssr_status)),
 )
 

@@ -1,4 +1,4 @@
-"""event_features' output contract: every column and its dtype (a leaf: imports polars only).
+"""event_features' output contract: every column and its dtype, from each family's own schema.
 
 ``schemas.event_features_contract`` is built from ``FEATURE_SCHEMA``; a test builds the features of
 a simulated day and checks the registry's output is exactly this, so the contract, the families and
@@ -11,7 +11,17 @@ import polars as pl
 
 from ..events.registry import EVENT_TYPES
 from ..events.schema import UTC_NS
+from .bars import BAR_FEATURES
+from .news import NEWS_FEATURE_SCHEMA
+from .reference import REFERENCE_FEATURES
+from .regime import REGIME_FEATURES
+from .short import SHORT_FEATURE_SCHEMA
 from .tape import TAPE_SCHEMA
+
+
+def _without_key(schema: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
+    return {c: t for c, t in schema.items() if c != "event_id"}
+
 
 KEY_SCHEMA: dict[str, pl.DataType] = {
     "event_id": pl.String(),
@@ -22,8 +32,12 @@ KEY_SCHEMA: dict[str, pl.DataType] = {
     "direction": pl.Int64(),
 }
 
+# In registry order (stages/features/__init__.py FAMILIES); a test checks both agree.
 FAMILY_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "tape": {c: t for c, t in TAPE_SCHEMA.items() if c != "event_id"},
+    "bars": _without_key(BAR_FEATURES),
+    "tape": _without_key(TAPE_SCHEMA),
+    "reference": _without_key(REFERENCE_FEATURES),
+    "regime": _without_key(REGIME_FEATURES),
     "event_context": {
         "prior_events_today": pl.Int64(),
         "prior_same_type_today": pl.Int64(),
@@ -33,6 +47,8 @@ FAMILY_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "event_score": pl.Float64(),
         "event_context_input_ts": UTC_NS,
     },
+    "news": _without_key(NEWS_FEATURE_SCHEMA),
+    "short": _without_key(SHORT_FEATURE_SCHEMA),
     "ssr": {
         "ssr_active": pl.Boolean(),
         "ssr_carried_over": pl.Boolean(),
