@@ -103,7 +103,6 @@ def coverage(frame: pl.DataFrame) -> dict[str, float]:
 
 @daily_asset(
     EVENT_FEATURES,
-    EVENT_MANIFEST,
     schemas.event_features_contract(),
     quality.FEATURE_GATES,
     group=GROUP,
