@@ -383,6 +383,14 @@ CASES: dict[str, Case] = {
                     ),
                 ),
             ),
+            LakeRewrite("minute_bars[D]: prices x1.3", "minute_bars", day_d, scale(1.3, *PRICES)),
+            LakeRewrite("event_trades[D]: sizes x5", "event_trades", day_d, scale(5, "size")),
+            LakeRewrite(
+                "daily_bars[D-1]: prices x0.5 (prior close, ATR)",
+                "daily_bars",
+                prior_session,
+                scale(0.5, *PRICES),
+            ),
         ),
         note="Features of D's events from D's inputs up to each event's ts and prior sessions; "
         "test_features_per_event.py checks each event's own cutoff.",
