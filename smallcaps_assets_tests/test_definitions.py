@@ -30,6 +30,7 @@ EXPECTED_ASSETS = {
     "news",
     "short_interest",
     "short_volume",
+    "event_features",
 }
 # Every gate, by asset, with its blocking flag (blocking gates fail with ERROR, the others WARN).
 # The UI, the demo and the docs refer to these names: renaming one is a visible change.
@@ -87,6 +88,12 @@ EXPECTED_CHECKS = {
         "ssr_active_interval": True,
     },
     "news": {"news_in_window": True, "news_not_flooded": False},
+    "event_features": {
+        "features_one_row_per_event": True,
+        "features_inputs_before_ts": True,
+        "features_finite": True,
+        "features_tape_coverage": False,
+    },
     "short_interest": {"short_interest_published_before_day": True, "short_interest_values_in_range": False},
     "short_volume": {"short_volume_session_rows": True, "short_volume_not_empty": False},
 }
@@ -147,18 +154,27 @@ def _job_assets_and_checks(name: str) -> tuple[set[str], set[str]]:
 
 
 def test_jobs_select_what_the_docs_say():
-    """daily_ingest = reference..minute_bars plus news and short data, event_pipeline = daily_events..event windows, and
-    daily_graph (the schedule's) = both; each with its assets' gates and nothing else."""
+    """daily_ingest = reference..minute_bars plus news and short data, event_pipeline =
+    daily_events..event windows, research_daily = features and labels, and daily_graph (the
+    schedule's) = all three; each with its assets' gates and nothing else."""
     ingest, ingest_checks = _job_assets_and_checks("daily_ingest")
     events, event_checks = _job_assets_and_checks("event_pipeline")
+    research, research_checks = _job_assets_and_checks("research_daily")
     graph, graph_checks = _job_assets_and_checks("daily_graph")
     assert ingest == set(asset_names.INGEST + asset_names.ALTERNATIVE)
     assert events == set(asset_names.EVENTS)
-    assert graph == EXPECTED_ASSETS == ingest | events
-    for assets, checks in ((ingest, ingest_checks), (events, event_checks), (graph, graph_checks)):
+    assert research == set(asset_names.RESEARCH)
+    assert graph == EXPECTED_ASSETS == ingest | events | research
+    jobs = (
+        (ingest, ingest_checks),
+        (events, event_checks),
+        (research, research_checks),
+        (graph, graph_checks),
+    )
+    for assets, checks in jobs:
         assert checks == {f"{a}:{name}" for a in assets for name in EXPECTED_CHECKS[a]}
     assert defs.get_schedule_def("daily_close").job_name == "daily_graph"
-    assert {j.name for j in defs.jobs} == {"daily_ingest", "event_pipeline", "daily_graph"}
+    assert {j.name for j in defs.jobs} == {"daily_ingest", "event_pipeline", "research_daily", "daily_graph"}
     assert {s.name for s in defs.schedules} == {"daily_close"}
     assert {s.name for s in defs.sensors} == {"pipeline_automation", "pipeline_freshness"}
 
@@ -180,7 +196,7 @@ def test_vendor_assets_share_the_polygon_pool():
         for key in a.keys:
             name = key.to_user_string()
             pool = a.get_pool_for_key(key) if hasattr(a, "get_pool_for_key") else next(iter(a.op.pools), None)
-            if name in ("universe", "daily_events", "intraday_events", "ssr_status"):
+            if name in ("universe", "daily_events", "intraday_events", "ssr_status", *asset_names.RESEARCH):
                 assert not pool
             else:
                 assert pool == "polygon_api", name

@@ -31,6 +31,7 @@ CONTRACTS = {
     names.NEWS: schemas.News.to_schema(),
     names.SHORT_INTEREST: schemas.ShortInterest.to_schema(),
     names.SHORT_VOLUME: schemas.ShortVolume.to_schema(),
+    names.EVENT_FEATURES: schemas.event_features_contract(),
 }
 
 
