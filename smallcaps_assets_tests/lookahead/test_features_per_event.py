@@ -144,3 +144,20 @@ def test_the_registry_builds_exactly_the_contract(d_inputs):
     from smallcaps_assets.stages.features.schema import FEATURE_SCHEMA
 
     assert dict(feat.build_features(d_inputs).schema) == FEATURE_SCHEMA
+
+
+def test_a_healthy_day_passes_every_feature_gate(d_inputs):
+    from smallcaps_assets.stages import features_quality as fq
+
+    frame = feat.build_features(d_inputs)
+    windowed = set(d_inputs.trades["event_id"].unique().to_list())
+    assert windowed, "D has no downloaded window: the tape features go untested"
+    results = fq.feature_gates(frame, d_inputs.events["event_id"], windowed, "tape_input_ts")
+    assert [r.name for r in results if not r.passed] == []
+    tape = frame.filter(pl.col("event_id").is_in(list(windowed)))
+    assert tape["quote_spread_mean_bps"].is_not_null().mean() >= 0.9
+    assert frame.filter(~pl.col("event_id").is_in(list(windowed)))["tape_input_ts"].null_count() == (
+        frame.height - tape.height
+    )
+    # Bars features exist for every event (each has bars before its ts).
+    assert frame["bars_input_ts"].null_count() == 0
