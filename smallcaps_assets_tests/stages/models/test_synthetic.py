@@ -1,0 +1,86 @@
+"""The validity check in small: a null market gives an out-of-sample AUC of 0.5 within a bound
+derived from the sample size, a planted signal is recovered, and two leaky variants (shuffled,
+unpurged folds; a feature that sees t1) move the null AUC away from 0.5, so the check can fail.
+
+Bound: with features independent of the labels the AUC is U / (n1 n0) with standard error
+sqrt((n1 + n0 + 1) / (12 n1 n0)) (Hanley-McNeil at AUC = 0.5, ``metrics.null_auc_se``); the tests
+allow z = 3 of them (about 0.04 at the ~2,000 out-of-sample events here). Outcomes cluster by
+symbol-day, which widens the true spread a little beyond the iid formula; z = 3 leaves room.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from smallcaps_assets.stages.models.experiment import run_month
+from smallcaps_assets.stages.models.metrics import auc as auc_of
+from smallcaps_assets.stages.models.metrics import classification_metrics, null_auc_bound
+from smallcaps_assets.stages.models.train import TrainParams, predict, target, train_model
+
+from .synthetic_cases import FEATURES, LEAKY_FEATURES, synthetic_events
+
+MONTHS = (dt.date(2024, 2, 1), dt.date(2024, 3, 1))
+# Few, shallow trees: the tests stay fast; the same settings for every variant.
+FAST = TrainParams(num_boost_round=200, early_stopping_rounds=20, min_data_in_leaf=10, learning_rate=0.1)
+Z = 3.0
+# At ~1,500 training events the model recovers ~0.7 of the planted lift; the issue's 0.8 holds for
+# the bench's >= 5,000 events a market.
+MIN_SMALL_SCALE_LIFT = 0.6
+
+
+def walk_forward_oos(
+    events: pl.DataFrame, features: list[str]
+) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
+    """Pooled out-of-sample (y, prob) over the walk-forward months, and the joined rows."""
+    preds = pl.concat([run_month(events, m, features, {"events": "v1"}, FAST).predictions for m in MONTHS])
+    rows = preds.join(events.drop("symbol", "ts"), on="event_id")
+    return target(rows, "barrier_pt").to_numpy(), rows["prob"].to_numpy(), rows
+
+
+def auc_and_bound(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    m = classification_metrics(y, p)
+    return m["auc"], null_auc_bound(m["n_pos"], m["n_neg"], Z)
+
+
+@pytest.fixture(scope="module")
+def null_events() -> pl.DataFrame:
+    return synthetic_events(3000, seed=1)
+
+
+def test_null_market_auc_within_the_bound(null_events):
+    y, p, _ = walk_forward_oos(null_events, FEATURES)
+    auc, bound = auc_and_bound(y, p)
+    assert y.size > 1900
+    assert 0.03 < bound < 0.05
+    assert abs(auc - 0.5) <= bound, (auc, bound)
+
+
+def test_planted_signal_is_recovered():
+    events = synthetic_events(3000, seed=1, planted=1.5)
+    y, p, rows = walk_forward_oos(events, FEATURES)
+    auc, bound = auc_and_bound(y, p)
+    bayes = auc_of(y, rows["signal"].to_numpy())  # P(y | signal) rises with it
+    assert auc > 0.5 + bound
+    assert (auc - 0.5) / (bayes - 0.5) >= MIN_SMALL_SCALE_LIFT, (auc, bayes)
+
+
+def test_leak_shuffled_unpurged_folds_moves_the_null_auc(null_events):
+    """Random folds without purge or embargo: events of one symbol-day (overlapping labels, one
+    shared outcome) land on both sides and ``day_feature`` names the cluster."""
+    r = np.random.default_rng(0).random(null_events.height)
+    fit = null_events.filter(r < 0.48)
+    valid = null_events.filter((r >= 0.48) & (r < 0.6))
+    test = null_events.filter(r >= 0.6)
+    model = train_model(fit, valid, FEATURES, FAST)
+    auc, bound = auc_and_bound(target(test, "barrier_pt").to_numpy(), predict(model, test))
+    assert auc > 0.5 + bound, (auc, bound)
+
+
+def test_leak_feature_that_sees_t1_moves_the_null_auc(null_events):
+    y, p, _ = walk_forward_oos(null_events, LEAKY_FEATURES)
+    auc, bound = auc_and_bound(y, p)
+    assert auc > 0.5 + bound, (auc, bound)
