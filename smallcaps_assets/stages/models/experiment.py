@@ -21,7 +21,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict
 
 from .metrics import calibration_table, classification_metrics, feature_attribution
-from .splits import FIT, ROLE, TEST, VALID, FoldRecord, SplitParams, split_month
+from .splits import FIT, ROLE, TEST, VALID, FoldRecord, SplitParams, split_month, walk_forward_months
 from .train import TrainedModel, TrainParams, model_matrix, predict, target, train_model
 
 PREDICTION_SCHEMA: dict[str, pl.DataType] = {
@@ -34,6 +34,8 @@ PREDICTION_SCHEMA: dict[str, pl.DataType] = {
     "prob": pl.Float64(),
 }
 Metrics = dict[str, float | int | None]
+# The label columns a model reads (event_labels); t1 is set exactly when barrier_label is.
+LABEL_COLUMNS = ("t1", "barrier_label", "label_return")
 
 
 class ExperimentRecord(BaseModel):
@@ -56,9 +58,12 @@ class ExperimentRecord(BaseModel):
     attribution: list[dict[str, float | str | None]]  # per feature: gain, gain_share, mean_abs_contrib
 
     def metadata(self) -> dict[str, float | int | str | None]:
-        """Flat figures: ``<split>_<metric>``, fold counts, the hash and the best iteration."""
+        """Flat figures: ``<split>_<metric>`` (NaN when undefined, so the series still plots),
+        fold counts, the hash and the best iteration."""
         out: dict[str, float | int | str | None] = {
-            f"{split}_{name}": value for split, m in self.metrics.items() for name, value in m.items()
+            f"{split}_{name}": float("nan") if value is None else value
+            for split, m in self.metrics.items()
+            for name, value in m.items()
         }
         out |= {k: v for k, v in self.fold.model_dump().items() if k.startswith("n_")}
         out |= {"model_sha256": self.model_sha256, "best_iteration": self.best_iteration}
@@ -71,6 +76,12 @@ class MonthResult:
     predictions: pl.DataFrame  # PREDICTION_SCHEMA, one row per event of the month
     record: ExperimentRecord
     roles: pl.DataFrame  # event_id, role (splits.ROLES) of every input row
+
+
+def model_input(features: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
+    """event_features with the label columns a model reads, joined on event_id (left: an event
+    without a label row is unlabelled, never dropped)."""
+    return features.join(labels.select("event_id", *LABEL_COLUMNS), on="event_id", how="left")
 
 
 def _metrics(frame: pl.DataFrame, prob: np.ndarray, name: str) -> Metrics:
@@ -124,3 +135,20 @@ def run_month(
         attribution=attribution.to_dicts(),
     )
     return MonthResult(model, predictions.cast(PREDICTION_SCHEMA), record, tagged.select("event_id", ROLE))
+
+
+def walk_forward(
+    events: pl.DataFrame,
+    features: list[str],
+    data_versions: dict[str, str],
+    train_params: TrainParams = TrainParams(),
+    split_params: SplitParams = SplitParams(),
+) -> list[MonthResult]:
+    """``run_month`` for every month of ``splits.walk_forward_months`` (months without a single
+    training row are skipped: they have no model)."""
+    out = []
+    for month in walk_forward_months(events, split_params):
+        _, fold = split_month(events, month, split_params)
+        if fold.n_fit > 0:
+            out.append(run_month(events, month, features, data_versions, train_params, split_params))
+    return out

@@ -109,10 +109,16 @@ def model_matrix(frame: pl.DataFrame, features: list[str] | tuple[str, ...]) -> 
     missing = [c for c in features if c not in frame.columns]
     if missing:
         raise ValueError(f"missing feature columns {missing}")
-    bad = [c for c in features if frame.schema[c] not in (*NUMERIC, pl.Boolean, pl.Null)]
+    bad = sorted(set(features) - set(numeric_features(frame, features)))
     if bad:
         raise ValueError(f"features {bad} are not numeric or boolean")
     return frame.select(pl.col(c).cast(pl.Float64) for c in features)
+
+
+def numeric_features(frame: pl.DataFrame, columns: list[str] | tuple[str, ...]) -> list[str]:
+    """The columns a model can read as they are (numeric or boolean), in order; text columns
+    (e.g. ``event_type``) need an encoding first and are left out."""
+    return [c for c in columns if frame.schema[c] in (*NUMERIC, pl.Boolean, pl.Null)]
 
 
 def model_sha256(text: str) -> str:

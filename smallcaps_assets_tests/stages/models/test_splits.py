@@ -146,18 +146,28 @@ def test_matches_brute_force_reference_across_symbols(embargo_minutes):
     p = SplitParams(embargo_minutes=embargo_minutes, valid_fraction=0.25)
     months = walk_forward_months(events, p)
     assert months == [dt.date(2024, 2, 1), dt.date(2024, 3, 1), dt.date(2024, 4, 1)]
-    purged = 0
+    purged = purged_valid = 0
     for month in months:
         tagged, rec = split_month(events, month, p)
         assert roles(tagged) == brute_force_roles(events, month, p, rec.valid_start)
         assert fold_violations(rec) == []
-        purged += rec.n_purged_test + rec.n_purged_valid
+        purged += rec.n_purged_test
+        purged_valid += rec.n_purged_valid
         # The issue's gate, pairwise: no training interval meets a test interval widened by e.
         train = tagged.filter(pl.col("role").is_in([FIT, VALID])).to_dicts()
         test = tagged.filter((pl.col("role") == TEST) & pl.col("t1").is_not_null()).to_dicts()
         e = p.embargo
         assert not any(overlaps(a["ts"], a["t1"], b["ts"] - e, b["t1"] + e) for a in train for b in test)
-    assert purged > 0  # the random intervals do exercise the purge
+    assert purged > 0  # the random intervals do exercise the purge (and the valid purge at 1 day)
+    assert purged_valid > 0 or embargo_minutes < 24 * 60
+
+
+def test_reference_catches_a_splitter_without_embargo():
+    """The comparison can fail: a splitter that forgets the embargo disagrees with the reference."""
+    events = random_events(400, seed=11)
+    p = SplitParams(embargo_minutes=24 * 60)
+    leaky, rec = split_month(events, MARCH, p.model_copy(update={"embargo_minutes": 0}))
+    assert roles(leaky) != brute_force_roles(events, MARCH, p, rec.valid_start)
 
 
 def test_row_count_gap_is_not_enough():

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from smallcaps_assets.stages.models.experiment import run_month
+from smallcaps_assets.stages.models.experiment import walk_forward
 from smallcaps_assets.stages.models.metrics import auc as auc_of
 from smallcaps_assets.stages.models.metrics import classification_metrics, null_auc_bound
 from smallcaps_assets.stages.models.train import TrainParams, predict, target, train_model
@@ -36,7 +36,9 @@ def walk_forward_oos(
     events: pl.DataFrame, features: list[str]
 ) -> tuple[np.ndarray, np.ndarray, pl.DataFrame]:
     """Pooled out-of-sample (y, prob) over the walk-forward months, and the joined rows."""
-    preds = pl.concat([run_month(events, m, features, {"events": "v1"}, FAST).predictions for m in MONTHS])
+    results = walk_forward(events, features, {"events": "v1"}, FAST)
+    assert [r.record.month for r in results] == list(MONTHS)
+    preds = pl.concat([r.predictions for r in results])
     rows = preds.join(events.drop("symbol", "ts"), on="event_id")
     return target(rows, "barrier_pt").to_numpy(), rows["prob"].to_numpy(), rows
 

@@ -10,13 +10,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from smallcaps_assets.stages.models.experiment import PREDICTION_SCHEMA, run_month
+from smallcaps_assets.stages.models.experiment import PREDICTION_SCHEMA, model_input, run_month
 from smallcaps_assets.stages.models.splits import FIT, TEST, VALID, split_month
 from smallcaps_assets.stages.models.train import (
     TrainParams,
     load_booster,
     model_matrix,
     model_sha256,
+    numeric_features,
     predict,
     target,
     train_model,
@@ -50,6 +51,17 @@ def test_model_matrix_casts_and_refuses_text():
         model_matrix(frame, ["a", "s"])
     with pytest.raises(ValueError, match="missing"):
         model_matrix(frame, ["zz"])
+    assert numeric_features(frame, ["s", "a", "b", "c"]) == ["a", "b", "c"]
+
+
+def test_model_input_keeps_unlabelled_events():
+    features = pl.DataFrame({"event_id": ["a", "b"], "f": [1.0, 2.0]})
+    labels = pl.DataFrame(
+        {"event_id": ["a"], "t1": [None], "barrier_label": [1], "label_return": [0.1], "mfe_pct": [1.0]}
+    )
+    out = model_input(features, labels)
+    assert out.columns == ["event_id", "f", "t1", "barrier_label", "label_return"]
+    assert out["barrier_label"].to_list() == [1, None]
 
 
 def test_round_trip_determinism_and_hash(folds):
@@ -96,4 +108,5 @@ def test_run_month_record_and_predictions():
     assert top["feature"] == "signal" and top["gain_share"] > 0.5 and top["mean_abs_contrib"] > 0
     meta = rec.metadata()
     assert meta["test_auc"] == test["auc"] and meta["n_fit"] == rec.fold.n_fit
+    assert all(v is not None for v in meta.values())
     assert json.loads(rec.model_dump_json())["model_sha256"] == result.model.sha256
