@@ -12,7 +12,11 @@
 
 ``null_auc_bound`` is the yardstick of the validity check: with features independent of the labels
 the AUC is the Mann-Whitney U over n1 * n0, whose standard error is sqrt((n1 + n0 + 1) / (12 n1 n0))
-(the Hanley-McNeil form at AUC = 0.5); ``z`` standard errors give the bound.
+(the Hanley-McNeil form at AUC = 0.5); ``z`` standard errors give the bound. That formula
+assumes independent events. Event outcomes cluster (one symbol's events of a day share its news
+and its tape) and so do a model's predictions within a cluster, which widens the AUC's spread:
+``clustered_auc_se`` is the cluster-robust standard error (DeLong's placement values summed per
+cluster, Obuchowski 1997), equal to DeLong's with one event per cluster.
 """
 
 from __future__ import annotations
@@ -36,6 +40,32 @@ def null_auc_se(n_pos: int, n_neg: int) -> float:
 def null_auc_bound(n_pos: int, n_neg: int, z: float = 3.0) -> float:
     """Half-width of the band around 0.5 a null model's AUC stays in (z standard errors)."""
     return z * null_auc_se(n_pos, n_neg)
+
+
+def clustered_auc_se(y, p, clusters) -> float | None:
+    """Cluster-robust standard error of the AUC of ``p`` for labels ``y`` (0/1), events grouped
+    by ``clusters`` (any hashable labels, e.g. symbol + day). None with one class or one cluster."""
+    y_arr = np.asarray(y, dtype=float)
+    p_arr = np.asarray(p, dtype=float)
+    keep = ~np.isnan(y_arr) & ~np.isnan(p_arr)
+    _, codes = np.unique(np.asarray(clusters)[keep], return_inverse=True)
+    y_arr, p_arr = y_arr[keep].astype(int), p_arr[keep]
+    pos, neg = p_arr[y_arr == 1], p_arr[y_arr == 0]
+    n1, n0, k = pos.size, neg.size, int(codes.max()) + 1 if codes.size else 0
+    if n1 == 0 or n0 == 0 or k < 2:
+        return None
+    neg_sorted, pos_sorted = np.sort(neg), np.sort(pos)
+    # Placement values: the share of negatives a positive beats (ties count half), and the share
+    # of positives that beat a negative; the AUC is the mean of either.
+    v10 = (np.searchsorted(neg_sorted, pos, "left") + np.searchsorted(neg_sorted, pos, "right")) / (2 * n0)
+    v01 = (2 * n1 - np.searchsorted(pos_sorted, neg, "left") - np.searchsorted(pos_sorted, neg, "right")) / (
+        2 * n1
+    )
+    area = float(v10.mean())
+    s10 = np.bincount(codes[y_arr == 1], weights=v10 - area, minlength=k)
+    s01 = np.bincount(codes[y_arr == 0], weights=v01 - area, minlength=k)
+    var = k / (k - 1) * ((s10**2).sum() / n1**2 + (s01**2).sum() / n0**2 + 2 * (s10 * s01).sum() / (n1 * n0))
+    return float(np.sqrt(max(var, 0.0)))
 
 
 def _arrays(y, p) -> tuple[np.ndarray, np.ndarray]:

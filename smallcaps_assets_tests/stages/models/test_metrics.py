@@ -11,6 +11,7 @@ from smallcaps_assets.stages.models.metrics import (
     auc,
     calibration_table,
     classification_metrics,
+    clustered_auc_se,
     null_auc_bound,
     null_auc_se,
     top_decile_precision,
@@ -60,3 +61,28 @@ def test_null_bound_formula_and_spread():
     y = np.r_[np.ones(100), np.zeros(100)]
     draws = [auc(y, rng.random(200)) for _ in range(400)]
     assert np.std(draws) == pytest.approx(null_auc_se(100, 100), rel=0.15)
+
+
+def test_clustered_se_matches_the_spread_of_clustered_scores():
+    """40 clusters of 10 events sharing an outcome tendency and a score: the AUC of the (useless)
+    scores spreads far wider than the iid formula says, as the cluster-robust SE does."""
+    rng = np.random.default_rng(1)
+    clusters = np.repeat(np.arange(40), 10)
+    aucs, ses = [], []
+    for _ in range(300):
+        y = (rng.random(400) < 1 / (1 + np.exp(-2 * rng.normal(size=40)[clusters]))).astype(int)
+        p = rng.normal(size=40)[clusters] + 0.1 * rng.normal(size=400)
+        aucs.append(auc(y, p))
+        ses.append(clustered_auc_se(y, p, clusters))
+    spread, iid = np.std(aucs), null_auc_se(200, 200)
+    assert spread > 1.8 * iid
+    assert np.mean(ses) == pytest.approx(spread, rel=0.2)
+
+
+def test_clustered_se_one_event_per_cluster_is_delong():
+    rng = np.random.default_rng(2)
+    y = np.r_[np.ones(300), np.zeros(300)].astype(int)
+    p = rng.random(600)
+    se = clustered_auc_se(y, p, np.arange(600))
+    assert se == pytest.approx(null_auc_se(300, 300), rel=0.1)
+    assert clustered_auc_se(y, p, np.zeros(600)) is None  # one cluster: no spread to measure
