@@ -22,14 +22,17 @@ EVENT_MANIFEST = "event_manifest"
 EVENT_TRADES = "event_trades"
 EVENT_QUOTES = "event_quotes"
 SSR_STATUS = "ssr_status"
+EVENT_LABELS = "event_labels"
 
 # Reference data and bars: the vendor side of a trading day, from the ticker list to minute bars.
 INGEST = (TICKER_REFERENCE, CORPORATE_ACTIONS, TICKER_DETAILS, DAILY_BARS, UNIVERSE, MINUTE_BARS)
 # What the day's bars lead to: the daily screen, the detectors, the manifest and its windows, and
 # the short-sale restriction status (Rule 201) the features and backtests read.
 EVENTS = (DAILY_EVENTS, INTRADAY_EVENTS, EVENT_MANIFEST, EVENT_TRADES, EVENT_QUOTES, SSR_STATUS)
+# What research reads: per-event outcomes (labels) next to the events (features join here too).
+RESEARCH = (EVENT_LABELS,)
 # Every asset, in graph order. Each one writes lake partitions and gets a DuckDB view.
-ALL = INGEST + EVENTS
+ALL = INGEST + EVENTS + RESEARCH
 # What the lookbacks read (universe: 20 prior sessions of daily bars): a warm-up or a long backfill
 # runs these over the range first.
 DAILY_HISTORY = (TICKER_REFERENCE, CORPORATE_ACTIONS, DAILY_BARS)

@@ -27,6 +27,7 @@ EXPECTED_ASSETS = {
     "event_trades",
     "event_quotes",
     "ssr_status",
+    "event_labels",
 }
 # Every gate, by asset, with its blocking flag (blocking gates fail with ERROR, the others WARN).
 # The UI, the demo and the docs refer to these names: renaming one is a visible change.
@@ -83,6 +84,13 @@ EXPECTED_CHECKS = {
         "ssr_trigger_in_session": True,
         "ssr_active_interval": True,
     },
+    "event_labels": {
+        "labels_t1_after_ts": True,
+        "labels_one_per_event": True,
+        "labels_missing_shares": True,
+        "labels_class_balance": False,
+        "next_session_complete": False,
+    },
 }
 
 
@@ -107,6 +115,14 @@ def test_asset_graph_snapshot():
     assert parents["event_manifest"] == {"intraday_events", "minute_bars", "universe", "event_manifest"}
     assert parents["event_trades"] == parents["event_quotes"] == {"event_manifest"}
     assert parents["ssr_status"] == {"universe", "minute_bars", "daily_bars", "ssr_status"}
+    assert parents["event_labels"] == {
+        "intraday_events",
+        "minute_bars",
+        "event_trades",
+        "event_manifest",
+        "ssr_status",
+        "daily_bars",
+    }
 
 
 def test_every_daily_asset_is_partitioned_and_gated_with_no_wall_clock_freshness():
@@ -145,7 +161,7 @@ def test_jobs_select_what_the_docs_say():
     events, event_checks = _job_assets_and_checks("event_pipeline")
     graph, graph_checks = _job_assets_and_checks("daily_graph")
     assert ingest == set(asset_names.INGEST)
-    assert events == set(asset_names.EVENTS)
+    assert events == set(asset_names.EVENTS + asset_names.RESEARCH)
     assert graph == EXPECTED_ASSETS == ingest | events
     for assets, checks in ((ingest, ingest_checks), (events, event_checks), (graph, graph_checks)):
         assert checks == {f"{a}:{name}" for a in assets for name in EXPECTED_CHECKS[a]}
@@ -172,7 +188,7 @@ def test_vendor_assets_share_the_polygon_pool():
         for key in a.keys:
             name = key.to_user_string()
             pool = a.get_pool_for_key(key) if hasattr(a, "get_pool_for_key") else next(iter(a.op.pools), None)
-            if name in ("universe", "daily_events", "intraday_events", "ssr_status"):
+            if name in ("universe", "daily_events", "intraday_events", "ssr_status", "event_labels"):
                 assert not pool
             else:
                 assert pool == "polygon_api", name

@@ -28,6 +28,7 @@ CONTRACTS = {
     names.EVENT_TRADES: schemas.event_trades_contract(),
     names.EVENT_QUOTES: schemas.event_quotes_contract(),
     names.SSR_STATUS: schemas.SsrStatus.to_schema(),
+    names.EVENT_LABELS: schemas.event_labels_contract(),
 }
 
 
