@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from smallcaps_assets.stages import labels as lb
+from smallcaps_assets.stages import labels_quality as lq
 
 NY = ZoneInfo("America/New_York")
 DAY = dt.date(2024, 3, 6)
@@ -327,3 +328,82 @@ def test_no_look_ahead_the_barrier_width_reads_only_bars_closed_by_ts():
         for e in evs.head(3).iter_rows(named=True)
     ]
     assert all(leaked)
+
+
+# ---------------------------------------------------------------------------------------- gates
+def _day_of_labels(n: int = 60) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Labels of ``n`` events (a third each: stop, vertical, profit) on three symbols."""
+    paths = {
+        "SSS": [*flat("10:00", 2), ("10:02", 10.0, 10.0, 9.85, 9.9), *flat("10:03", 40, 9.9)],
+        "VVV": flat("10:00", 45),
+        "PPP": [*flat("10:00", 2), ("10:02", 10.0, 10.15, 10.0, 10.1), *flat("10:03", 40, 10.1)],
+    }
+    b = pl.concat([bars(path, symbol=s) for s, path in paths.items()])
+    evs = pl.concat([events(symbol=s, eid=f"{s}{k:02d}") for k in range(n // 3) for s in paths])
+    return lb.event_labels(DAY, evs, b), evs
+
+
+def _gates(frame, evs, next_session=True, **kw):
+    return {
+        g.name: g for g in lq.label_gates(frame, evs["event_id"], next_session, lq.LabelQualityParams(**kw))
+    }
+
+
+def test_gates_pass_on_a_balanced_day_and_the_contract_holds():
+    from smallcaps_assets import schemas
+
+    frame, evs = _day_of_labels()
+    schemas.enforce(schemas.event_labels_contract(), frame)
+    gates = _gates(frame, evs)
+    assert all(g.passed for g in gates.values()), [g for g in gates.values() if not g.passed]
+    assert gates["labels_class_balance"].figures["share_pt"] == pytest.approx(1 / 3, abs=1e-4)
+    assert gates["next_session_complete"].figures["next_session"] == "complete"
+
+
+def test_a_t1_at_or_before_ts_fails_the_blocking_gate():
+    frame, evs = _day_of_labels()
+    early = frame.with_columns(t1=pl.when(pl.col("event_id") == "PPP00").then(pl.col("ts")).otherwise("t1"))
+    gate = _gates(early, evs)["labels_t1_after_ts"]
+    assert not gate.passed and gate.severity == "error" and gate.sample["event_id"].to_list() == ["PPP00"]
+    unknown = frame.with_columns(t1=pl.when(pl.col("event_id") == "SSS00").then(None).otherwise("t1"))
+    assert not _gates(unknown, evs)["labels_t1_after_ts"].passed  # a label without its t1
+
+
+def test_labels_must_join_the_events_one_to_one():
+    frame, evs = _day_of_labels()
+    assert not _gates(frame.head(frame.height - 1), evs)["labels_one_per_event"].passed
+    assert not _gates(pl.concat([frame, frame.head(1)]), evs)["labels_one_per_event"].passed
+    assert not _gates(frame, evs.head(5))["labels_one_per_event"].passed
+
+
+def test_missing_and_nonfinite_shares_are_bounded():
+    frame, evs = _day_of_labels()
+    inf = frame.with_columns(
+        label_return=pl.when(pl.col("event_id") == "VVV01").then(float("inf")).otherwise("label_return")
+    )
+    gate = _gates(inf, evs)["labels_missing_shares"]
+    assert not gate.passed and gate.figures["worst_nonfinite"] == pytest.approx(1 / 60, abs=1e-4)
+    no_fwd = frame.with_columns(
+        fwd_return_60m=pl.when(pl.col("symbol") != "PPP").then(None).otherwise("fwd_return_60m")
+    )
+    assert _gates(no_fwd, evs, max_missing_forward=0.7)["labels_missing_shares"].passed
+    assert not _gates(no_fwd, evs, max_missing_forward=0.6)["labels_missing_shares"].passed
+
+
+def test_class_balance_warns_when_one_outcome_dominates():
+    frame, evs = _day_of_labels()
+    vertical_only = frame.filter(pl.col("symbol") == "VVV")
+    gate = _gates(vertical_only, evs.filter(pl.col("symbol") == "VVV"), min_labelled=10)[
+        "labels_class_balance"
+    ]
+    assert not gate.passed and gate.severity == "warn" and gate.figures["share_vertical"] == 1.0
+    # Too few labels to judge: no warning.
+    assert _gates(vertical_only, evs.filter(pl.col("symbol") == "VVV"), min_labelled=30)[
+        "labels_class_balance"
+    ].passed
+
+
+def test_next_session_pending_is_a_warning():
+    frame, evs = _day_of_labels()
+    gate = _gates(frame, evs, next_session=False)["next_session_complete"]
+    assert not gate.passed and gate.severity == "warn" and gate.figures["next_session"] == "pending"
