@@ -295,6 +295,40 @@ CASES: dict[str, Case] = {
         note="Prior close from D-1 in D's share units, D's own minute bars, the carry-over from D-1's "
         "status; nothing of D's daily bar but its split_ratio.",
     ),
+    "event_labels": Case(
+        assets=("event_labels",),
+        allowed=(
+            LakeRewrite(
+                "minute_bars[D] from 11:00: prices x1.1",
+                "minute_bars",
+                day_d,
+                lambda frame, part: frame.with_columns(
+                    pl.when(pl.col("ts") >= et_instant(part.day, dt.time(11, 0)))
+                    .then(pl.col(c) * 1.1)
+                    .otherwise(pl.col(c))
+                    .alias(c)
+                    for c in PRICES
+                ),
+            ),
+            LakeRewrite("intraday_events[D]: every other event", "intraday_events", day_d, every_other_row),
+            LakeRewrite(
+                "ssr_status[D]: every symbol active all day",
+                "ssr_status",
+                day_d,
+                lambda frame, part: frame.with_columns(
+                    active_from=pl.lit(et_instant(part.day, dt.time(4, 0))).cast(frame.schema["active_from"]),
+                    active_until=pl.lit(et_instant(part.day, dt.time(20, 0))).cast(
+                        frame.schema["active_until"]
+                    ),
+                ),
+            ),
+            LakeRewrite("event_trades[D]: prices x1.01", "event_trades", day_d, scale(1.01, "price")),
+        ),
+        view=lambda frame: frame.select(pl.exclude("^next_.*$")),
+        note="Labels look forward inside D by design (the outcome after each event); what they must not "
+        "read is any later partition. The next-session returns read D+1's daily bars by design, so "
+        "both directions compare every other column (docs/labels.md).",
+    ),
 }
 
 
