@@ -3,6 +3,7 @@ the first session's labels complete once the second session's daily bars land.""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import polars as pl
@@ -132,3 +133,58 @@ def test_next_session_is_pending_until_the_next_day_lands(labels_lake):
     # The newest session has no next day yet: pending, a warning and not a failure.
     assert _meta(out, NEXT)["next_session"] == "pending"
     assert not any("next_session_complete" in c for d in out.days for c in d.failed_checks)
+
+
+def test_automation_reruns_a_day_when_the_next_session_lands():
+    """Every asset of D and of D+1 (but D+1's daily bars and labels) materialised with passing
+    checks: nothing is requested; D+1's daily bars land: D's labels, and only they, are requested."""
+    import dagster as dg
+    from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+        AssetCheckEvaluationTargetMaterializationData as Target,
+    )
+
+    from smallcaps_assets.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    checks_of: dict[str, list[str]] = {}
+    for a in defs.assets:
+        for spec in a.check_specs:
+            checks_of.setdefault(spec.asset_key.to_user_string(), []).append(spec.name)
+
+    def landed(name: str, day) -> None:
+        key, pk = dg.AssetKey(name), day.isoformat()
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=pk))
+        rec = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[pk]), limit=1
+        ).records[0]
+        target = Target(storage_id=rec.storage_id, run_id=rec.run_id, timestamp=rec.timestamp)
+        for check in checks_of.get(name, []):
+            instance.report_runless_asset_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=key,
+                    check_name=check,
+                    passed=True,
+                    partition=pk,
+                    target_materialization_data=target,
+                )
+            )
+
+    for name in asset_names.ALL:
+        landed(name, DAY)
+        if name not in (LABELS, asset_names.DAILY_BARS):
+            landed(name, NEXT)
+    when = dt.datetime.combine(cal.next_trading_day(NEXT), dt.time(12), dt.UTC)
+    selection = dg.AssetSelection.assets(LABELS)
+
+    def requested(cursor=None):
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=selection, evaluation_time=when, cursor=cursor
+        )
+        (labels_result,) = [r for r in result.results if r.key == dg.AssetKey(LABELS)]
+        return result.cursor, labels_result.true_subset.expensively_compute_partition_keys()
+
+    cursor, first = requested()
+    assert first == set()
+    landed(asset_names.DAILY_BARS, NEXT)
+    _, second = requested(cursor)
+    assert second == {DAY.isoformat()}
