@@ -39,6 +39,7 @@ from pydantic import Field
 from .. import calendar as cal
 from .events.params import FrozenParams, HaltResumptionParams
 from .events.schema import MINUTE_NS, UTC_NS
+from .labels_context import horizon_flags, next_session_returns
 from .trade_rules import with_eligibility
 
 SECOND_NS = 1_000_000_000
@@ -60,7 +61,7 @@ class LabelParams(FrozenParams):
     vol_cap: float = Field(0.5, gt=0, le=0.9, description="horizon volatility at most this")
     horizons_minutes: tuple[int, ...] = Field((1, 5, 15, 30, 60), min_length=1)
     # A trading pause is the halt detector's notion (detectors/halts.py): consecutive regular-hours
-    # bars whose starts are at least this far apart.
+    # bars whose starts are at least this far apart (labels_context.trading_pauses).
     pause_minutes: int = Field(HaltResumptionParams().min_gap_minutes, ge=2)
 
 
@@ -112,16 +113,6 @@ def eligible_trades(trades: pl.DataFrame | None) -> pl.DataFrame:
     )
 
 
-def trading_pauses(bars: pl.DataFrame, pause_minutes: int) -> pl.DataFrame:
-    """symbol, pause_start (close of the last bar before), pause_end (start of the reopening bar):
-    gaps of at least ``pause_minutes`` between consecutive regular-hours bar starts."""
-    rth = bars.filter(pl.col("session") == "RTH").sort("symbol", "ts")
-    gaps = rth.select("symbol", prev=pl.col("ts").shift(1).over("symbol"), pause_end="ts")
-    return gaps.filter((pl.col("pause_end") - pl.col("prev")) >= pl.duration(minutes=pause_minutes)).select(
-        "symbol", pl.col("prev").dt.offset_by("1m").alias("pause_start"), "pause_end"
-    )
-
-
 def pre_event_vol(events: pl.DataFrame, bars: pl.DataFrame, p: LabelParams) -> pl.DataFrame:
     """event_id, horizon_vol: std of the 1-minute log returns of the last ``vol_bars`` bars that
     closed at or before ts, x sqrt(vertical_minutes), floored and capped; null with fewer than
@@ -152,7 +143,7 @@ def _ns(frame: pl.DataFrame, col: str) -> np.ndarray:
 
 
 def _walk(o, h, lo, c, side, up, dn, trades_of_bar):
-    """The barrier walk over bars in time order: (label, hit, exit price, index of the exit bar).
+    """The barrier walk over bars in time order: (hit, exit price, index of the exit bar).
     ``up``/``dn`` are the upper and lower barrier prices; which is the profit-take depends on
     ``side``. ``trades_of_bar(i)`` gives the bar's eligible trade prices in order, or None."""
     up_hit, dn_hit = ("pt", "sl") if side > 0 else ("sl", "pt")
@@ -293,10 +284,10 @@ def event_labels(
             "event_id", "symbol", pl.col("ts").dt.epoch("ns"), "direction", "horizon_vol"
         ).iter_rows()
     ]
-    out = _with_horizon_flags(_frame(rows, ev, p), bars, ssr_status, p)
+    out = horizon_flags(_frame(rows, ev, p), bars, ssr_status, p.pause_minutes)
     schema = label_schema(p)
     return (
-        _with_next_session(out, next_daily)
+        next_session_returns(out, next_daily)
         .select(pl.col(c).cast(t) for c, t in schema.items())
         .sort("event_id")
     )
@@ -314,59 +305,3 @@ def _frame(rows: list[dict], ev: pl.DataFrame, p: LabelParams) -> pl.DataFrame:
     frame = pl.DataFrame(body).with_columns(pl.col(c).cast(UTC_NS) for c in ns_cols)
     keys = ev.select("event_id", "symbol", "ts", "event_type", side="direction")
     return keys.join(frame, on="event_id", how="left")
-
-
-def _with_horizon_flags(
-    labels: pl.DataFrame, bars: pl.DataFrame, ssr_status: pl.DataFrame | None, p: LabelParams
-) -> pl.DataFrame:
-    """halt_in_horizon: a trading pause overlaps [entry_ts, vertical_ts]; ssr_in_horizon: SSR
-    active at some instant of it (``active_from <= t < active_until``)."""
-    span = labels.select("event_id", "symbol", "entry_ts", "vertical_ts")
-    pauses = trading_pauses(bars, p.pause_minutes)
-    halted = (
-        span.join(pauses, on="symbol", how="inner")
-        .filter((pl.col("pause_start") < pl.col("vertical_ts")) & (pl.col("pause_end") > pl.col("entry_ts")))
-        .select("event_id")
-        .unique()
-    )
-    out = labels.with_columns(
-        halt_in_horizon=pl.when(pl.col("entry_ts").is_not_null()).then(
-            pl.col("event_id").is_in(halted["event_id"].implode())
-        )
-    )
-    if ssr_status is None:
-        return out.with_columns(ssr_in_horizon=pl.lit(None, dtype=pl.Boolean))
-    active = (
-        span.join(ssr_status.select("symbol", "active_from", "active_until"), on="symbol", how="inner")
-        .filter(
-            pl.col("active_from").is_not_null()
-            & (pl.col("active_from") <= pl.col("vertical_ts"))
-            & (pl.col("active_until") > pl.col("entry_ts"))
-        )
-        .select("event_id")
-    )
-    return out.with_columns(
-        ssr_in_horizon=pl.when(pl.col("entry_ts").is_not_null()).then(
-            pl.col("event_id").is_in(active["event_id"].implode())
-        )
-    )
-
-
-def _with_next_session(labels: pl.DataFrame, next_daily: pl.DataFrame | None) -> pl.DataFrame:
-    """The next session's open and close against the entry price: ``_raw`` as printed, and in the
-    next session's share units (the entry price times the next session's ``split_ratio``)."""
-    names = ("next_open_return", "next_close_return", "next_open_return_raw", "next_close_return_raw")
-    if next_daily is None:
-        return labels.with_columns(pl.lit(None, dtype=pl.Float64).alias(n) for n in names)
-    nxt = next_daily.select("symbol", n_open="open", n_close="close", n_ratio="split_ratio")
-    units = pl.col("entry_price") * pl.col("n_ratio")
-    return (
-        labels.join(nxt, on="symbol", how="left")
-        .with_columns(
-            next_open_return=pl.col("n_open") / units - 1.0,
-            next_close_return=pl.col("n_close") / units - 1.0,
-            next_open_return_raw=pl.col("n_open") / pl.col("entry_price") - 1.0,
-            next_close_return_raw=pl.col("n_close") / pl.col("entry_price") - 1.0,
-        )
-        .drop("n_open", "n_close", "n_ratio")
-    )
