@@ -284,7 +284,7 @@ def event_labels(
             "event_id", "symbol", pl.col("ts").dt.epoch("ns"), "direction", "horizon_vol"
         ).iter_rows()
     ]
-    out = horizon_flags(_frame(rows, ev, p), bars, ssr_status, p.pause_minutes)
+    out = horizon_flags(_frame(rows, ev, p), bars, ssr_status, p.pause_minutes, cal.session(day).market_close)
     schema = label_schema(p)
     return (
         next_session_returns(out, next_daily)

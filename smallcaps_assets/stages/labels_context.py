@@ -4,29 +4,47 @@ frames carrying ``event_id``, ``symbol``, ``entry_ts``, ``vertical_ts`` and ``en
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
+from .events.schema import UTC_NS
 
-def trading_pauses(bars: pl.DataFrame, pause_minutes: int) -> pl.DataFrame:
-    """symbol, pause_start (close of the last bar before), pause_end (start of the reopening bar):
-    gaps of at least ``pause_minutes`` between consecutive regular-hours bar starts."""
+
+def trading_pauses(
+    bars: pl.DataFrame, pause_minutes: int, market_close: dt.datetime | None = None
+) -> pl.DataFrame:
+    """symbol, pause_start (close of the last bar before), pause_known (when the gap had lasted
+    ``pause_minutes`` since that bar's start, so no later bar is needed to see it), pause_end (the
+    reopening bar's start, or ``market_close`` when no regular-hours bar follows): gaps of at least
+    ``pause_minutes`` between consecutive regular-hours bar starts, the halt detector's notion."""
     rth = bars.filter(pl.col("session") == "RTH").sort("symbol", "ts")
-    gaps = rth.select("symbol", prev=pl.col("ts").shift(1).over("symbol"), pause_end="ts")
-    return gaps.filter((pl.col("pause_end") - pl.col("prev")) >= pl.duration(minutes=pause_minutes)).select(
-        "symbol", pl.col("prev").dt.offset_by("1m").alias("pause_start"), "pause_end"
+    nxt = pl.col("ts").shift(-1).over("symbol")
+    close = pl.lit(market_close, dtype=UTC_NS) if market_close is not None else pl.lit(None, dtype=UTC_NS)
+    gaps = rth.select("symbol", "ts", pause_end=pl.coalesce(nxt, close))
+    return gaps.filter((pl.col("pause_end") - pl.col("ts")) >= pl.duration(minutes=pause_minutes)).select(
+        "symbol",
+        pause_start=pl.col("ts").dt.offset_by("1m"),
+        pause_known=pl.col("ts").dt.offset_by(f"{pause_minutes}m"),
+        pause_end="pause_end",
     )
 
 
 def horizon_flags(
-    labels: pl.DataFrame, bars: pl.DataFrame, ssr_status: pl.DataFrame | None, pause_minutes: int
+    labels: pl.DataFrame,
+    bars: pl.DataFrame,
+    ssr_status: pl.DataFrame | None,
+    pause_minutes: int,
+    market_close: dt.datetime | None = None,
 ) -> pl.DataFrame:
-    """halt_in_horizon: a trading pause overlaps [entry_ts, vertical_ts]; ssr_in_horizon: SSR
-    active at some instant of it (``active_from <= t < active_until``)."""
+    """halt_in_horizon: a trading pause seen by the vertical barrier (``pause_known <=
+    vertical_ts``) that had not ended by the entry; ssr_in_horizon: SSR active at some instant of
+    [entry_ts, vertical_ts] (``active_from <= t < active_until``)."""
     span = labels.select("event_id", "symbol", "entry_ts", "vertical_ts")
-    pauses = trading_pauses(bars, pause_minutes)
+    pauses = trading_pauses(bars, pause_minutes, market_close)
     halted = (
         span.join(pauses, on="symbol", how="inner")
-        .filter((pl.col("pause_start") < pl.col("vertical_ts")) & (pl.col("pause_end") > pl.col("entry_ts")))
+        .filter((pl.col("pause_known") <= pl.col("vertical_ts")) & (pl.col("pause_end") > pl.col("entry_ts")))
         .select("event_id")
         .unique()
     )

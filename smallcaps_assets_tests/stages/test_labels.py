@@ -144,6 +144,18 @@ def test_a_halt_inside_the_horizon_exits_a_stop_at_the_reopening_price():
     assert short["halt_in_horizon"] is False and short["barrier_hit"] == "vertical"
 
 
+def test_a_pause_counts_once_it_has_lasted_long_enough_inside_the_horizon():
+    # The last bar before the gap starts at 10:26: the 5-minute gap is seen at 10:31, after the
+    # 10:30 vertical barrier, so it is not in this horizon; one starting at 10:25 is (seen 10:30).
+    late = [*flat("10:00", 27), *flat("10:40", 30)]
+    assert label(bars(late))["halt_in_horizon"] is False
+    seen = [*flat("10:00", 26), *flat("10:40", 30)]
+    assert label(bars(seen))["halt_in_horizon"] is True
+    # No regular-hours bar after the gap at all: a pause up to the close, still seen.
+    assert label(bars(flat("10:00", 20)))["halt_in_horizon"] is True
+    assert label(bars(flat("10:00", 40)))["halt_in_horizon"] is False
+
+
 def test_a_bar_touching_both_barriers_is_resolved_by_its_trades_else_as_the_stop():
     path = [*flat("10:00", 2), ("10:02", 10.0, 10.12, 9.88, 10.0), *flat("10:03", 30)]
     up_first = trades([(et("10:00", 1.5), 10.0), (et("10:02", 10), 10.11), (et("10:02", 20), 9.89)])
