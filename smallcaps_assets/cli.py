@@ -283,6 +283,9 @@ def _print_summary(outcomes) -> None:
     for asset, n in sorted(rows.items()):
         typer.echo(f"  rows {asset:<20} {n:,}")
     _print_events(sorted(days))
+    balance = barrier_balance([d.metadata.get(names.EVENT_LABELS, {}) for o in outcomes for d in o.days])
+    if balance:
+        typer.echo(f"  barrier labels          {balance}")
     if names.EVENT_TRADES in rows:
         per_event = window_requests / windows_fetched if windows_fetched else 0.0
         typer.echo(
@@ -293,6 +296,20 @@ def _print_summary(outcomes) -> None:
     typer.echo(f"  files written           {len(files)}")
     failed = [d for o in outcomes for d in [*o.upstream_days, *o.days] if not d.success]
     typer.echo(f"  failed days             {len(failed)}")
+
+
+def barrier_balance(label_metadata: list[dict]) -> str | None:
+    """The barrier label's class balance over days of ``event_labels`` metadata (each day's
+    ``labelled`` count and ``share_*`` of each outcome), e.g. ``94 labelled: stop 11.7%, ...``."""
+    days = [m for m in label_metadata if m.get("labelled")]
+    total = sum(int(m["labelled"]) for m in days)
+    if not total:
+        return None
+    shares = {
+        name: sum(float(m[f"share_{key}"]) * int(m["labelled"]) for m in days) / total
+        for key, name in (("sl", "stop"), ("vertical", "vertical"), ("pt", "profit"))
+    }
+    return f"{total:,} labelled: " + ", ".join(f"{name} {share:.1%}" for name, share in shares.items())
 
 
 def _print_events(days: list) -> None:

@@ -53,7 +53,7 @@ def missing_upstream(
 
     An asset's dependency on its own earlier partitions (the score's history, the manifest's
     per-symbol limits) is left out: that history accrues as days are run, and pulling it in would
-    recurse to the first partition. An asset that declares warm-up sessions (``WARM_UP_METADATA``)
+    recurse to the first partition. So is a later partition (a forward mapping). An asset that declares warm-up sessions (``WARM_UP_METADATA``)
     gets that many of its own sessions before the first day instead, with their own upstream."""
     selected = {(k, d) for k in keys for d in days}
     seen: set[tuple[dg.AssetKey, dt.date]] = set()
@@ -77,7 +77,9 @@ def missing_upstream(
             mapped = graph.get_parent_partition_keys_for_child(day.isoformat(), parent, key)
             for pk in mapped.partitions_subset.get_partition_keys():
                 node = (parent, dt.date.fromisoformat(pk))
-                if node in selected or node in seen:
+                # A forward dependency (event_labels of D read D+1's daily bars) completes when
+                # that later session is run; it is never pulled in ahead of time.
+                if node[1] > day or node in selected or node in seen:
                     continue
                 seen.add(node)
                 if lake.partition_exists(parent.to_user_string(), node[1], root):

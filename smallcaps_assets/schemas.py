@@ -16,6 +16,7 @@ import polars as pl
 from .stages.events.registry import EVENT_TYPES
 from .stages.events.schema import EVENT_KEY_COLUMNS, EVENT_SCHEMA, SESSIONS, UTC_NS
 from .stages.features.schema import FEATURE_SCHEMA
+from .stages.labels import BARRIER_HITS, ENTRY_SOURCES, label_schema
 from .stages.manifest import MANIFEST_SCHEMA
 from .stages.windows import QUOTE_SCHEMA, TRADE_SCHEMA
 
@@ -294,6 +295,28 @@ def event_features_contract() -> pa.DataFrameSchema:
     keys = _event_key_domains()
     domains = {c: keys[c] for c in ("event_id", "symbol", "ts", "event_type", "session", "direction")}
     return _from_schema("EventFeatures", FEATURE_SCHEMA, domains, ["event_id"])
+
+
+def event_labels_contract() -> pa.DataFrameSchema:
+    """What happened after each intraday event (stages/labels.py, docs/labels.md): one row per
+    event, labels null where no entry or no pre-event volatility."""
+    domains = {
+        "event_id": pa.Column(str, nullable=False, unique=True),
+        "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
+        "ts": pa.Column(UTC_NS, nullable=False),
+        "event_type": pa.Column(str, checks=pa.Check.isin(list(EVENT_TYPES))),
+        "side": pa.Column(pl.Int64, checks=pa.Check.isin([-1, 1])),
+        "entry_price": pa.Column(float, nullable=True, checks=pa.Check.gt(0)),
+        "entry_source": pa.Column(str, nullable=True, checks=pa.Check.isin(list(ENTRY_SOURCES))),
+        "horizon_vol": pa.Column(float, nullable=True, checks=pa.Check.gt(0)),
+        "barrier_label": pa.Column(
+            pl.Int64, nullable=True, checks=pa.Check.isin(sorted(BARRIER_HITS.values()))
+        ),
+        "barrier_hit": pa.Column(str, nullable=True, checks=pa.Check.isin(list(BARRIER_HITS))),
+        "mfe_pct": pa.Column(float, nullable=True, checks=pa.Check.ge(0)),
+        "mae_pct": pa.Column(float, nullable=True, checks=pa.Check.le(0)),
+    }
+    return _from_schema("EventLabels", label_schema(), domains, [])
 
 
 def enforce(model: type[_Contract] | pa.DataFrameSchema, frame: pl.DataFrame) -> pl.DataFrame:

@@ -287,3 +287,15 @@ def test_every_input_probe_gets_its_documented_answer(
         ]
         assert '"symbol":' not in result.stderr and "{" not in result.stderr.split()  # no pandera JSON
         assert not lake.partition_exists("minute_bars", DAY, cli_lake)  # caught before writing
+
+
+def test_demo_summary_pools_the_barrier_balance_over_days():
+    from smallcaps_assets.cli import barrier_balance
+
+    days = [
+        {"labelled": 10, "share_sl": 0.1, "share_vertical": 0.5, "share_pt": 0.4},
+        {"labelled": 30, "share_sl": 0.2, "share_vertical": 0.5, "share_pt": 0.3},
+        {},  # a day whose labels were not run
+    ]
+    assert barrier_balance(days) == "40 labelled: stop 17.5%, vertical 50.0%, profit 32.5%"
+    assert barrier_balance([{}, {"labelled": 0}]) is None

@@ -31,6 +31,7 @@ EXPECTED_ASSETS = {
     "short_interest",
     "short_volume",
     "event_features",
+    "event_labels",
 }
 # Every gate, by asset, with its blocking flag (blocking gates fail with ERROR, the others WARN).
 # The UI, the demo and the docs refer to these names: renaming one is a visible change.
@@ -96,6 +97,13 @@ EXPECTED_CHECKS = {
     },
     "short_interest": {"short_interest_published_before_day": True, "short_interest_values_in_range": False},
     "short_volume": {"short_volume_session_rows": True, "short_volume_not_empty": False},
+    "event_labels": {
+        "labels_t1_after_ts": True,
+        "labels_one_per_event": True,
+        "labels_missing_shares": True,
+        "labels_class_balance": False,
+        "next_session_complete": False,
+    },
 }
 
 
@@ -122,6 +130,14 @@ def test_asset_graph_snapshot():
     assert parents["ssr_status"] == {"universe", "minute_bars", "daily_bars", "ssr_status"}
     # The vendor's news and FINRA short data are roots: one whole-market request per day each.
     assert parents["news"] == parents["short_interest"] == parents["short_volume"] == set()
+    assert parents["event_labels"] == {
+        "intraday_events",
+        "minute_bars",
+        "event_trades",
+        "event_manifest",
+        "ssr_status",
+        "daily_bars",
+    }
 
 
 def test_every_daily_asset_is_partitioned_and_gated_with_no_wall_clock_freshness():

@@ -66,6 +66,13 @@ def test_plan_skips_what_the_lake_holds_and_what_the_run_makes(tmp_path):
     assert prior not in held["universe"] and cal.sessions_before(DAY, 2)[0] in held["universe"]
 
 
+def test_plan_never_pulls_in_a_later_session(tmp_path):
+    """event_labels of D read D+1's daily bars (a forward mapping): the plan never runs D+1 ahead."""
+    plan = _plan(["event_labels"], [DAY], tmp_path)
+    assert max(d for days in plan.values() for d in days) == DAY
+    assert DAY in plan["daily_bars"] and cal.next_trading_day(DAY) not in plan["daily_bars"]
+
+
 def test_plan_is_empty_when_the_lake_is_complete(tmp_path, monkeypatch):
     monkeypatch.setattr(lake, "partition_exists", lambda asset, day, root=None: True)
     assert missing_upstream(GRAPH, {K("event_trades"), K("intraday_events")}, [DAY], tmp_path) == {}

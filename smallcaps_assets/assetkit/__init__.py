@@ -51,6 +51,7 @@ def daily_asset(
     vendor: bool = False,
     root: bool = False,
     warm_up_sessions: int = 0,
+    automation: dg.AutomationCondition | None = None,
 ):
     """``@dg.asset`` for one daily lake asset with the project's policies: trading-day partitions,
     one day per run, downstream automation (not on a ``root``, which
@@ -59,7 +60,8 @@ def daily_asset(
 
     ``warm_up_sessions``: an asset that reads its own earlier partitions (the score's history) asks
     ``smallcaps materialize`` to run this many of its own sessions before a range on a lake that
-    lacks them (``WARM_UP_METADATA``), so the first reported day is not cold."""
+    lacks them (``WARM_UP_METADATA``), so the first reported day is not cold. ``automation``
+    replaces the downstream automation (an asset that completes when a later session lands)."""
     metadata = contract_metadata(contract)
     if warm_up_sessions:
         metadata[WARM_UP_METADATA] = warm_up_sessions
@@ -71,7 +73,7 @@ def daily_asset(
         group_name=group,
         kinds=VENDOR_KINDS if vendor else LAKE_KINDS,
         deps=list(deps),
-        automation_condition=None if root else DOWNSTREAM_AUTOMATION,
+        automation_condition=None if root else (automation or DOWNSTREAM_AUTOMATION),
         metadata=metadata,
         check_specs=checks.specs(name, gates),
     )

@@ -32,6 +32,7 @@ CONTRACTS = {
     names.SHORT_INTEREST: schemas.ShortInterest.to_schema(),
     names.SHORT_VOLUME: schemas.ShortVolume.to_schema(),
     names.EVENT_FEATURES: schemas.event_features_contract(),
+    names.EVENT_LABELS: schemas.event_labels_contract(),
 }
 
 

@@ -9,11 +9,13 @@ after D is scrambled" and "the vendor's market ends on D" from the harness.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import polars as pl
 
 from smallcaps_assets import calendar as cal
 from smallcaps_assets import lake
+from smallcaps_assets.stages.labels import LabelParams
 
 from .harness import (
     AfterEvent,
@@ -21,6 +23,7 @@ from .harness import (
     Case,
     Context,
     LakeRewrite,
+    Part,
     VendorRewrite,
     before_cutoff,
     compose,
@@ -205,6 +208,33 @@ SHORT_VOLUME_NEXT_SESSION = VendorRewrite(
 )
 
 
+@dataclass(frozen=True)
+class BeyondLabelHorizons:
+    """D's minute bars no label can reach, scrambled: per symbol, every bar starting at or after
+    the latest horizon end of its events (the later of entry + the longest forward return and the
+    vertical barrier, read from the base lake's labels), and every bar of a symbol without events."""
+
+    label: str = "minute_bars[D] beyond every event's horizon, and of symbols without events"
+    longest_minutes: int = max(LabelParams().horizons_minutes)
+
+    def apply(self, ctx: Context, stack) -> None:
+        labels = lake.read_partition("event_labels", ctx.day, ctx.root)
+        bars = lake.read_partition("minute_bars", ctx.day, ctx.root)
+        if labels is None or bars is None:
+            raise AssertionError(f"{self.label}: no labels or minute bars for {ctx.day}")
+        reach = labels.group_by("symbol").agg(
+            end=pl.max_horizontal(
+                pl.col("entry_ts") + pl.duration(minutes=self.longest_minutes), "vertical_ts", "ts"
+            ).max()
+        )
+        marked = bars.join(reach, on="symbol", how="left").with_columns(
+            beyond=pl.col("end").is_null() | (pl.col("ts") >= pl.col("end"))
+        )
+        inside = marked.filter(~pl.col("beyond")).drop("end", "beyond")
+        outside = scramble(keep=("ts",))(marked.filter("beyond").drop("end", "beyond"), Part(ctx.day, None))
+        lake.write_partition("minute_bars", ctx.day, pl.concat([inside, outside]), root=ctx.root)
+
+
 # ---------------------------------------------------------------------- the cases
 _EVENT_WINDOWS = Case(
     assets=("event_trades", "event_quotes"),
@@ -361,6 +391,41 @@ CASES: dict[str, Case] = {
         ),
         note="Prior close from D-1 in D's share units, D's own minute bars, the carry-over from D-1's "
         "status; nothing of D's daily bar but its split_ratio.",
+    ),
+    "event_labels": Case(
+        assets=("event_labels",),
+        forbidden=(BeyondLabelHorizons(),),
+        allowed=(
+            LakeRewrite(
+                "minute_bars[D] from 11:00: prices x1.1",
+                "minute_bars",
+                day_d,
+                lambda frame, part: frame.with_columns(
+                    pl.when(pl.col("ts") >= et_instant(part.day, dt.time(11, 0)))
+                    .then(pl.col(c) * 1.1)
+                    .otherwise(pl.col(c))
+                    .alias(c)
+                    for c in PRICES
+                ),
+            ),
+            LakeRewrite("intraday_events[D]: every other event", "intraday_events", day_d, every_other_row),
+            LakeRewrite(
+                "ssr_status[D]: every symbol active all day",
+                "ssr_status",
+                day_d,
+                lambda frame, part: frame.with_columns(
+                    active_from=pl.lit(et_instant(part.day, dt.time(4, 0))).cast(frame.schema["active_from"]),
+                    active_until=pl.lit(et_instant(part.day, dt.time(20, 0))).cast(
+                        frame.schema["active_until"]
+                    ),
+                ),
+            ),
+            LakeRewrite("event_trades[D]: prices x1.01", "event_trades", day_d, scale(1.01, "price")),
+        ),
+        view=lambda frame: frame.select(pl.exclude("^next_.*$")),
+        note="Labels look forward inside D by design (the outcome after each event); what they must not "
+        "read is a bar beyond their horizon or any later partition. The next-session returns read D+1's daily bars by design, so "
+        "both directions compare every other column (docs/labels.md).",
     ),
     "event_features": Case(
         assets=("event_features",),

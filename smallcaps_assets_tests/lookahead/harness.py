@@ -287,6 +287,9 @@ class Case:
     # What of the output is known at the cutoff, for outputs without a ``ts`` per row (a status
     # whose fields fill in during the day); default: the rows stamped before it.
     known_at: Callable[[pl.DataFrame, dt.datetime], pl.DataFrame] | None = None
+    # The part of the output both directions compare, where part of it reads a later session by
+    # design (event_labels' next-session returns read D+1's daily bars): default, all of it.
+    view: Callable[[pl.DataFrame], pl.DataFrame] | None = None
 
     def at_cutoff(self, frame: pl.DataFrame, cutoff: dt.datetime) -> pl.DataFrame:
         return self.known_at(frame, cutoff) if self.known_at else frame.filter(pl.col("ts") < cutoff)
@@ -395,6 +398,9 @@ class Harness:
         if cutoff is not None:
             base = {a: case.at_cutoff(f, cutoff) for a, f in base.items()}
             after = {a: case.at_cutoff(f, cutoff) for a, f in after.items()}
+        if case.view is not None:
+            base = {a: case.view(f) for a, f in base.items()}
+            after = {a: case.view(f) for a, f in after.items()}
         empty = [a for a, f in base.items() if f.is_empty()]
         if empty:
             raise HarnessError(f"{case.name}: the base output of {empty} is empty: nothing to compare")
