@@ -27,6 +27,7 @@ SHORT_INTEREST = "short_interest"
 SHORT_VOLUME = "short_volume"
 EVENT_FEATURES = "event_features"
 EVENT_LABELS = "event_labels"
+SIGNAL_REPORT = "signal_report"
 
 # Reference data and bars: the vendor side of a trading day, from the ticker list to minute bars.
 INGEST = (TICKER_REFERENCE, CORPORATE_ACTIONS, TICKER_DETAILS, DAILY_BARS, UNIVERSE, MINUTE_BARS)
@@ -37,7 +38,7 @@ EVENTS = (DAILY_EVENTS, INTRADAY_EVENTS, EVENT_MANIFEST, EVENT_TRADES, EVENT_QUO
 # reference and news features.
 ALTERNATIVE = (NEWS, SHORT_INTEREST, SHORT_VOLUME)
 # The research half: what a model learns from (features) and against (labels), per event.
-RESEARCH = (EVENT_FEATURES, EVENT_LABELS)
+RESEARCH = (EVENT_FEATURES, EVENT_LABELS, SIGNAL_REPORT)
 # Every asset, in graph order. Each one writes lake partitions and gets a DuckDB view.
 ALL = INGEST + EVENTS + ALTERNATIVE + RESEARCH
 # What the lookbacks read (universe: 20 prior sessions of daily bars): a warm-up or a long backfill

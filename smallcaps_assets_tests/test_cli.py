@@ -299,3 +299,15 @@ def test_demo_summary_pools_the_barrier_balance_over_days():
     ]
     assert barrier_balance(days) == "40 labelled: stop 17.5%, vertical 50.0%, profit 32.5%"
     assert barrier_balance([{}, {"labelled": 0}]) is None
+
+
+def test_demo_summary_weights_feature_coverage_by_events():
+    from smallcaps_assets.cli import feature_coverage
+
+    days = [
+        {"events": 30, "features": 97, "coverage/tape": 0.1},
+        {"events": 10, "features": 97, "coverage/tape": 0.5},
+        {"events": 0, "features": 97},
+    ]
+    assert feature_coverage(days) == "40 events x 97 features, tape features for 20.0% (events with a window)"
+    assert feature_coverage([{}]) is None

@@ -32,6 +32,7 @@ EXPECTED_ASSETS = {
     "short_volume",
     "event_features",
     "event_labels",
+    "signal_report",
 }
 # Every gate, by asset, with its blocking flag (blocking gates fail with ERROR, the others WARN).
 # The UI, the demo and the docs refer to these names: renaming one is a visible change.
@@ -97,6 +98,7 @@ EXPECTED_CHECKS = {
     },
     "short_interest": {"short_interest_published_before_day": True, "short_interest_values_in_range": False},
     "short_volume": {"short_volume_session_rows": True, "short_volume_not_empty": False},
+    "signal_report": {"signal_report_ic_in_range": True, "signal_report_enough_events": False},
     "event_labels": {
         "labels_t1_after_ts": True,
         "labels_one_per_event": True,

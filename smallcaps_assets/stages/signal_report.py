@@ -16,8 +16,10 @@ The report describes data the labels already saw: it is for reading, never an in
 
 from __future__ import annotations
 
+import pandera.polars as pa
 import polars as pl
 
+from ..gates import Gate, GateResult
 from .features import feature_columns
 
 POOLED = "ALL"
@@ -114,3 +116,43 @@ def markdown(table: pl.DataFrame, target: str, top: int = 15) -> str:
         ic = "-" if r["ic"] is None else f"{r['ic']:+.3f}"
         lines.append(f"| `{r['feature']}` | {r['n']} | {ic} | {r['rank_ic']:+.3f} | {best} |")
     return "\n".join(lines)
+
+
+MIN_LABELLED = 200
+IC_IN_RANGE = Gate(
+    "signal_report_ic_in_range",
+    "Every IC and rank IC lies in [-1, 1] and is null exactly where fewer than 30 events have both values.",
+)
+ENOUGH_EVENTS = Gate(
+    "signal_report_enough_events",
+    f"At least {MIN_LABELLED} labelled events in the window: fewer make every IC noise.",
+    severity="warn",
+)
+REPORT_GATES = (IC_IN_RANGE, ENOUGH_EVENTS)
+
+
+def signal_report_contract() -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(
+        {
+            "feature": pa.Column(str, nullable=False),
+            "target": pa.Column(str, nullable=False),
+            "event_type": pa.Column(str, nullable=False),
+            "n": pa.Column(pl.Int64, nullable=False, checks=pa.Check.ge(0)),
+            "ic": pa.Column(float, nullable=True),
+            "rank_ic": pa.Column(float, nullable=True),
+        },
+        strict=True,
+        coerce=True,
+        unique=["feature", "target", "event_type"],
+        name="SignalReport",
+    )
+
+
+def report_gates(table: pl.DataFrame, labelled: int, min_events: int = MIN_EVENTS) -> list[GateResult]:
+    in_range = pl.all_horizontal(
+        [(pl.col(c).is_null() | pl.col(c).is_between(-1.0 - 1e-9, 1.0 + 1e-9)) for c in ("ic", "rank_ic")]
+    ) & (pl.col("rank_ic").is_null() | (pl.col("n") >= min_events))
+    return [
+        IC_IN_RANGE.rows(table, in_range, {"pairs": table.height}),
+        ENOUGH_EVENTS.judge(labelled >= MIN_LABELLED, {"labelled_events": labelled}),
+    ]

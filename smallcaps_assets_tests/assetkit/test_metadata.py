@@ -14,6 +14,7 @@ from smallcaps_assets import asset_names as names
 from smallcaps_assets import schemas
 from smallcaps_assets.assetkit.metadata import OWNERS, column_schema
 from smallcaps_assets.definitions import defs
+from smallcaps_assets.stages.signal_report import signal_report_contract
 
 CONTRACTS = {
     names.TICKER_REFERENCE: schemas.TickerReference.to_schema(),
@@ -33,6 +34,7 @@ CONTRACTS = {
     names.SHORT_VOLUME: schemas.ShortVolume.to_schema(),
     names.EVENT_FEATURES: schemas.event_features_contract(),
     names.EVENT_LABELS: schemas.event_labels_contract(),
+    names.SIGNAL_REPORT: signal_report_contract(),
 }
 
 

@@ -427,6 +427,14 @@ CASES: dict[str, Case] = {
         "read is a bar beyond their horizon or any later partition. The next-session returns read D+1's daily bars by design, so "
         "both directions compare every other column (docs/labels.md).",
     ),
+    "signal_report": Case(
+        assets=("signal_report",),
+        allowed=(
+            LakeRewrite("event_labels[D]: every other event", "event_labels", day_d, every_other_row),
+            LakeRewrite("event_features[D]: every other event", "event_features", day_d, every_other_row),
+        ),
+        note="ICs over D and its prior sessions' features and labels; no partition after D.",
+    ),
     "event_features": Case(
         assets=("event_features",),
         forbidden=(D_DAILY_BAR, D_SHARES),
