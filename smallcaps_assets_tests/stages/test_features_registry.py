@@ -83,3 +83,16 @@ def test_a_day_without_windows_gives_null_tape_features_not_zeros():
     assert out["tape_input_ts"].null_count() == 2
     assert out["quote_crossed_locked_count"].null_count() == 2
     assert out["tape_speed_tps"].null_count() == 2
+
+
+def test_docs_describe_every_feature_column():
+    """docs/features.md and the data dictionary name every column of the contract."""
+    from pathlib import Path
+
+    from smallcaps_assets.stages.features.schema import FEATURE_SCHEMA
+
+    root = Path(__file__).resolve().parents[2] / "docs"
+    for doc in ("features.md", "data_dictionary.md"):
+        text = (root / doc).read_text()
+        missing = [c for c in FEATURE_SCHEMA if f"`{c}`" not in text and c not in feat.KEY_COLUMNS]
+        assert not missing, f"docs/{doc} does not describe {missing}"
