@@ -19,7 +19,7 @@ import dagster as dg
 from . import calendar as cal
 from . import lake
 from . import runs_recovery as recovery
-from .assetkit.metadata import WARM_UP_METADATA
+from .assetkit.metadata import HISTORY_AS_FOUND_METADATA, WARM_UP_METADATA
 
 
 @dataclass
@@ -53,8 +53,10 @@ def missing_upstream(
 
     An asset's dependency on its own earlier partitions (the score's history, the manifest's
     per-symbol limits) is left out: that history accrues as days are run, and pulling it in would
-    recurse to the first partition. So is a later partition (a forward mapping). An asset that declares warm-up sessions (``WARM_UP_METADATA``)
-    gets that many of its own sessions before the first day instead, with their own upstream."""
+    recurse to the first partition. So is a later partition (a forward mapping), and an earlier
+    one of an asset that reads its history as found (``HISTORY_AS_FOUND_METADATA``: a report over
+    a window). An asset that declares warm-up sessions (``WARM_UP_METADATA``) gets that many of
+    its own sessions before the first day instead, with their own upstream."""
     selected = {(k, d) for k in keys for d in days}
     seen: set[tuple[dg.AssetKey, dt.date]] = set()
     needed: dict[dt.date, set[dg.AssetKey]] = {}
@@ -71,6 +73,7 @@ def missing_upstream(
             stack.append(node)
     while stack:
         key, day = stack.pop()
+        as_found = bool(graph.get(key).metadata.get(HISTORY_AS_FOUND_METADATA, False))
         for parent in sorted(graph.get(key).parent_keys, key=lambda k: k.to_user_string()):
             if parent == key or graph.get(parent).partitions_def is None:
                 continue
@@ -79,7 +82,7 @@ def missing_upstream(
                 node = (parent, dt.date.fromisoformat(pk))
                 # A forward dependency (event_labels of D read D+1's daily bars) completes when
                 # that later session is run; it is never pulled in ahead of time.
-                if node[1] > day or node in selected or node in seen:
+                if node[1] > day or (as_found and node[1] < day) or node in selected or node in seen:
                     continue
                 seen.add(node)
                 if lake.partition_exists(parent.to_user_string(), node[1], root):

@@ -73,6 +73,14 @@ def test_plan_never_pulls_in_a_later_session(tmp_path):
     assert DAY in plan["daily_bars"] and cal.next_trading_day(DAY) not in plan["daily_bars"]
 
 
+def test_a_report_reads_its_history_as_found(tmp_path):
+    """signal_report's 20-session window is read as found: the plan runs its inputs for D only."""
+    plan = _plan(["signal_report"], [DAY], tmp_path)
+    assert plan["event_features"] == [DAY] and plan["event_labels"] == [DAY]
+    # its inputs' own lookbacks still come in (the features' baselines, the events' warm-up)
+    assert len(plan["minute_bars"]) > 20
+
+
 def test_plan_is_empty_when_the_lake_is_complete(tmp_path, monkeypatch):
     monkeypatch.setattr(lake, "partition_exists", lambda asset, day, root=None: True)
     assert missing_upstream(GRAPH, {K("event_trades"), K("intraday_events")}, [DAY], tmp_path) == {}

@@ -21,7 +21,7 @@ from .. import checks
 from ..gates import Gate
 from ..partitions import trading_days
 from ..stages.reference import validate_symbols
-from .metadata import WARM_UP_METADATA, Contract, contract_metadata
+from .metadata import HISTORY_AS_FOUND_METADATA, WARM_UP_METADATA, Contract, contract_metadata
 
 T = TypeVar("T")
 
@@ -52,6 +52,7 @@ def daily_asset(
     root: bool = False,
     warm_up_sessions: int = 0,
     automation: dg.AutomationCondition | None = None,
+    history_as_found: bool = False,
 ):
     """``@dg.asset`` for one daily lake asset with the project's policies: trading-day partitions,
     one day per run, downstream automation (not on a ``root``, which
@@ -61,10 +62,14 @@ def daily_asset(
     ``warm_up_sessions``: an asset that reads its own earlier partitions (the score's history) asks
     ``smallcaps materialize`` to run this many of its own sessions before a range on a lake that
     lacks them (``WARM_UP_METADATA``), so the first reported day is not cold. ``automation``
-    replaces the downstream automation (an asset that completes when a later session lands)."""
+    replaces the downstream automation (an asset that completes when a later session lands).
+    ``history_as_found``: its lookbacks read whichever earlier partitions exist (a report over a
+    window), so ``smallcaps materialize`` never fills them (``HISTORY_AS_FOUND_METADATA``)."""
     metadata = contract_metadata(contract)
     if warm_up_sessions:
         metadata[WARM_UP_METADATA] = warm_up_sessions
+    if history_as_found:
+        metadata[HISTORY_AS_FOUND_METADATA] = True
     return dg.asset(
         name=name,
         partitions_def=trading_days,

@@ -23,6 +23,9 @@ COLUMN_SCHEMA = "dagster/column_schema"
 CODE_REFERENCES = "dagster/code_references"
 # Sessions of its own partitions an asset wants run before a range on a fresh lake (``daily_asset``).
 WARM_UP_METADATA = "smallcaps/warm_up_sessions"
+# An asset whose lookback reads the earlier partitions that exist, never asks for missing ones
+# (a report over a window of sessions): ``smallcaps materialize`` does not fill its history.
+HISTORY_AS_FOUND_METADATA = "smallcaps/history_as_found"
 Contract = type[pa.DataFrameModel] | pa.DataFrameSchema
 
 

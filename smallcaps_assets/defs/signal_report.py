@@ -33,6 +33,9 @@ def report_window(day) -> list:
     sr.signal_report_contract(),
     sr.REPORT_GATES,
     group=GROUP,
+    # The window reads the sessions that have features and labels; a fresh lake's first report
+    # covers fewer sessions rather than pulling 19 more days of the whole graph.
+    history_as_found=True,
     deps=[
         dg.AssetDep(EVENT_FEATURES, partition_mapping=sessions_window(-(WINDOW_SESSIONS - 1), 0)),
         dg.AssetDep(EVENT_LABELS, partition_mapping=sessions_window(-(WINDOW_SESSIONS - 1), 0)),
