@@ -235,9 +235,32 @@ def demo(
     # The lookbacks (25 sessions of daily bars, 20 of minute bars for the time-of-day baselines,
     # and the universe those minute bars need) are filled first, so every reported day is warm.
     outcomes = [_progress_run("*", days[0], days[-1], None, "pipeline", upstream=True)]
+    completed = _complete_labels(days) if outcomes[0].success else []
     _print_summary(outcomes)
-    if not all(o.success for o in outcomes):
+    if completed:
+        typer.echo(
+            f"  labels completed        {len(completed[1].days)} days with the next session's open and close"
+        )
+    if not all(o.success for o in [*outcomes, *completed]):
         raise typer.Exit(1)
+
+
+def _complete_labels(days: list) -> list:
+    """event_labels of D read D+1's daily bars: after the range, fetch the next session's daily bars
+    and run the labels again, so every reported day's next_* columns are filled (the
+    pipeline_automation sensor does the same as each session lands)."""
+    from . import calendar as cal
+
+    nxt = cal.next_trading_day(days[-1])
+    if nxt is None:
+        return []
+    bars = _progress_run(f"key:{names.DAILY_BARS}", nxt, nxt, None, "next session", upstream=True)
+    if not bars.success:
+        return [bars]
+    return [
+        bars,
+        _progress_run(f"key:{names.EVENT_LABELS}", days[0], days[-1], None, "labels", upstream=False),
+    ]
 
 
 def _print_summary(outcomes) -> None:

@@ -68,6 +68,9 @@ def signal_report(context: dg.AssetExecutionContext) -> Iterator[checks.CheckedE
     yield from checks.materialized_then_checked(
         dg.MaterializeResult(
             metadata=metadata,
-            check_results=checks.results(SIGNAL_REPORT, sr.report_gates(table, labelled)),
+            check_results=checks.results(
+                SIGNAL_REPORT,
+                sr.report_gates(table, labelled, window_full=metadata["sessions"] >= WINDOW_SESSIONS),
+            ),
         )
     )

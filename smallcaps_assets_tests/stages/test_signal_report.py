@@ -64,3 +64,24 @@ def test_nan_in_a_feature_is_left_out_not_propagated():
     t = sr.signal_table(feats, labels, ["fwd"], min_events=10)
     row = t.filter((pl.col("feature") == "signal") & (pl.col("event_type") == "ALL")).row(0, named=True)
     assert row["n"] == 59 and row["rank_ic"] == 1.0
+
+
+def test_too_few_events_warn_only_once_the_window_is_full():
+    feats, labels = _frames()
+    table = sr.signal_table(feats, labels, ["fwd"], min_events=10)
+    by_name = {r.name: r for r in sr.report_gates(table, labelled=60)}
+    assert by_name["signal_report_ic_in_range"].passed
+    assert not by_name["signal_report_enough_events"].passed
+    assert by_name["signal_report_enough_events"].severity == "warn"
+    filling = {r.name: r for r in sr.report_gates(table, labelled=60, window_full=False)}
+    assert filling["signal_report_enough_events"].passed
+    assert filling["signal_report_enough_events"].figures["judged"] == "false"
+    assert {r.name: r for r in sr.report_gates(table, labelled=200)}["signal_report_enough_events"].passed
+
+
+def test_an_ic_out_of_range_fails_the_blocking_gate():
+    bad = pl.DataFrame(
+        {"feature": ["x"], "target": ["fwd"], "event_type": ["ALL"], "n": [50], "ic": [1.5], "rank_ic": [0.2]}
+    )
+    res = sr.report_gates(bad, labelled=500)[0]
+    assert not res.passed and res.severity == "error"
