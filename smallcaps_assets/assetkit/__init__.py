@@ -95,11 +95,20 @@ def daily_spec(name: str, contract: Contract, description: str, *, group: str, d
     )
 
 
+SYMBOLS_HELP = (
+    "Backfill by symbol: e.g. ['ABCD', 'EFGH'] rewrites only those symbols' rows of each partition "
+    "and keeps every other row; empty (the default) = the whole partition."
+)
+
+
 class SymbolsConfig(dg.Config):
     """Backfill by symbol: when ``symbols`` is set, only those symbols' rows are recomputed and
-    every other row of each partition is kept as it is."""
+    every other row of each partition is kept as it is.
 
-    symbols: list[str] = Field(default_factory=list, description="e.g. ['ABCD', 'EFGH']; empty = all")
+    A plain default (not a default factory) so the Launchpad scaffolds ``symbols: []`` with its
+    description: Dagster turns only plain defaults into config defaults."""
+
+    symbols: list[str] = Field(default=[], description=SYMBOLS_HELP)
 
     def selected(self) -> list[str] | None:
         try:
