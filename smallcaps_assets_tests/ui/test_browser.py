@@ -106,6 +106,8 @@ def _poll(fetch, done, timeout_s: float = RUN_TIMEOUT_S):
 def demo_ui(tmp_path_factory):
     """``dagster dev`` on a small demo instance; yields its base URL."""
     _require_browser()
+    import dagster as dg
+
     from smallcaps_assets.materialize import materialize_range
 
     root = tmp_path_factory.mktemp("demo_ui")
@@ -116,10 +118,8 @@ def demo_ui(tmp_path_factory):
     mp.setenv("SMALLCAPS_DATA_DIR", str(root / "lake"))
     mp.setenv("SMALLCAPS_SIM_CONFIG", str(root / "sim.json"))
     mp.setenv("DAGSTER_HOME", str(root / "home"))
-    # daily_bars reads its own day's reference data only; the UI materialises it for UI_DAYS.
-    upstream = names.selection(names.TICKER_REFERENCE, names.CORPORATE_ACTIONS)
-    out = materialize_range(upstream, UI_DAYS[0], UI_DAYS[-1])
-    assert out.success, [(d.day, d.error) for d in out.days]
+    with dg.DagsterInstance.get():
+        pass  # creates the instance's tables before two processes use them
 
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -132,6 +132,11 @@ def demo_ui(tmp_path_factory):
         start_new_session=True,  # its own process group: teardown stops webserver, daemon and code server
     )
     try:
+        # While dagster dev starts: daily_bars reads its own day's reference data only, so that is
+        # all the lake needs for the UI to materialise daily_bars for UI_DAYS.
+        upstream = names.selection(names.TICKER_REFERENCE, names.CORPORATE_ACTIONS)
+        out = materialize_range(upstream, UI_DAYS[0], UI_DAYS[-1])
+        assert out.success, [(d.day, d.error) for d in out.days]
         _wait_for_location(base, server)
         # The community sign-up dialog opens on first visits to a local UI and covers the page.
         _graphql(base, "mutation { setNuxSeen }")
@@ -196,6 +201,7 @@ def ui_run(page, demo_ui, shots) -> dict:
     run = _poll(fetch, lambda r: r["status"] in ("SUCCESS", "FAILURE", "CANCELED"))
     page.goto(f"/runs/{run['runId']}")
     page.get_by_text("Success", exact=True).first.wait_for()
+    page.get_by_text("RUN_SUCCESS").first.wait_for()  # the event log has loaded
     page.screenshot(path=shots / "3-run.png")
     return run
 
