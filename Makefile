@@ -31,7 +31,7 @@ lint: install
 # missing /usr/bin/chromium is installed; otherwise say how, and the test skips (outside CI).
 browser-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; fi; \
 	fi
 
