@@ -200,8 +200,8 @@ def ui_run(page, demo_ui, shots) -> dict:
 
     run = _poll(fetch, lambda r: r["status"] in ("SUCCESS", "FAILURE", "CANCELED"))
     page.goto(f"/runs/{run['runId']}")
-    page.get_by_text("Success", exact=True).first.wait_for()
-    page.get_by_text("RUN_SUCCESS").first.wait_for()  # the event log has loaded
+    if run["status"] == "SUCCESS":  # else the test below reports the status
+        page.get_by_text("RUN_SUCCESS").first.wait_for()  # the event log has loaded
     page.screenshot(path=shots / "3-run.png")
     return run
 
