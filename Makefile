@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export SMALLCAPS_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: demo test lint ui install clean
+.PHONY: demo test lint ui install clean browser-deps ui-screenshots
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) (Python 3.11)"; exit 1; }
@@ -27,8 +27,23 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The browser test drives Debian's Chromium (never a Playwright browser download). As root (CI) a
+# missing /usr/bin/chromium is installed; otherwise say how, and the test skips (outside CI).
+browser-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; fi; \
+	fi
+
+# The suite (slow tests excluded), then the browser test alone (marked slow; it starts its own
+# dagster dev and must not share the two cores with the suite).
+test: lint browser-deps
 	$(BIN)/pytest -q -n 2 --durations=15
+	$(BIN)/pytest -q -m browser --durations=5
+
+# The browser test, writing its screenshots into docs/ui/ (committed; docs/operations.md).
+ui-screenshots: install browser-deps
+	SMALLCAPS_UI_SCREENSHOTS=$(CURDIR)/docs/ui $(BIN)/pytest -q -m browser
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml

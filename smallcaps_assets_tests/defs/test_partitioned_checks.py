@@ -54,3 +54,26 @@ def test_check_history_rows_carry_their_partition_one_per_check_per_run(
         assert sorted((e.asset_check_key, e.partition) for e in evaluations) == sorted(
             (k, DAY.isoformat()) for k in keys
         )
+
+
+def test_a_backfill_runs_each_day_of_a_daily_asset_under_its_partition_key():
+    """The asset backfill daemon's run requests (Dagster's own builder) for two days of every
+    one-day-per-run asset: one run per day, tagged with the day's partition key. Under
+    ``BackfillPolicy.multi_run(1)`` they carried a one-day range instead, and the check results of
+    those runs belonged to no partition (seen in the UI; smallcaps_assets_tests/ui/test_browser.py)."""
+    from dagster._core.definitions.automation_tick_evaluation_context import (
+        build_run_requests_with_backfill_policies,
+    )
+    from dagster._core.definitions.events import AssetKeyPartitionKey
+
+    from smallcaps_assets.asset_names import EVENT_QUOTES, EVENT_TRADES, INGEST
+    from smallcaps_assets.asset_names import EVENTS as EVENT_ASSETS
+
+    graph = defs.resolve_asset_graph()
+    windows = {EVENT_TRADES, EVENT_QUOTES}  # up to 20 days per run, by design (docs/operations.md)
+    days = ["2024-03-06", "2024-03-07"]
+    for name in [n for n in (*INGEST, *EVENT_ASSETS) if n not in windows]:
+        wanted = [AssetKeyPartitionKey(dg.AssetKey(name), d) for d in days]
+        requests = build_run_requests_with_backfill_policies(wanted, graph, None)
+        assert sorted(r.partition_key for r in requests) == days, name
+        assert all("dagster/asset_partition_range_start" not in r.tags for r in requests), name
