@@ -50,8 +50,8 @@ class EdgeConfig(_Strict):
     setups: tuple[str, ...] = ("gap_and_go", "opening_range_break", "consolidation_break")
     continuation_prob: float = Field(0.65, gt=0.0, lt=1.0, description="mean continuation rate of the setups")
     signal_strength: float = Field(1.0, ge=0.0, le=6.0, description="logistic slope of P(continue) in z")
-    flow_tilt: float = Field(0.15, ge=0.0, le=0.4, description="ask-share shift per unit of z")
-    flow_noise: float = Field(0.5, ge=0.0, le=5.0, description="per-minute noise of the flow, in z units")
+    flow_tilt: float = Field(0.25, ge=0.0, le=0.4, description="ask-share shift per unit of z")
+    flow_noise: float = Field(0.3, ge=0.0, le=5.0, description="per-minute noise of the flow, in z units")
     flow_minutes: int = Field(10, ge=1, le=60, description="minutes before the trigger that show the flow")
 
     @model_validator(mode="after")
