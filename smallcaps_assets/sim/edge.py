@@ -91,11 +91,12 @@ def draw_z(u: np.ndarray, won: np.ndarray, mean_prob: np.ndarray, strength: np.n
     ``u`` uniforms; ``mean_prob`` and ``strength`` per day (``strength`` 0 gives a plain normal).
     """
     out = np.zeros(len(u))
-    for mp, b in set(zip(np.asarray(mean_prob).tolist(), np.asarray(strength).tolist(), strict=True)):
+    mean_prob, strength = np.asarray(mean_prob), np.asarray(strength)
+    for mp, b in set(zip(mean_prob.tolist(), strength.tolist(), strict=True)):
+        sel = (mean_prob == mp) & (strength == b)
         if not 0.0 < mp < 1.0:
-            mp, b = 0.5, 0.0  # a certain outcome carries no signal
+            mp, b = 0.5, 0.0  # a certain outcome carries no signal: z is a plain normal
         lose_cdf, win_cdf = _conditional_cdfs(mp, b)
-        sel = (np.asarray(mean_prob) == mp) & (np.asarray(strength) == b)
         for flag, cdf in ((False, lose_cdf), (True, win_cdf)):
             s = sel & (won == flag)
             out[s] = np.interp(u[s], cdf, _GRID)
