@@ -36,17 +36,23 @@ class _Strict(BaseModel):
 
 
 class EdgeConfig(_Strict):
-    """Validity switch for ML tests.
+    """Validity switch for ML tests: a latent order-flow signal ``z`` per catalyst day (see ``sim/edge.py``).
 
     ``planted``: on catalyst days whose shape is in ``setups``, the move after the setup's trigger
-    continues in the setup's direction with probability ``continuation_prob``; all other shapes
-    continue with probability 0.5. ``null``: every shape continues with probability 0.5, so no
-    feature of the setup predicts its outcome.
+    continues in the setup's direction with probability ``sigmoid(a + signal_strength * z)``, ``a``
+    chosen so the average rate is ``continuation_prob``; other shapes continue with probability 0.5.
+    ``z`` shows only before the trigger: the ask share of the prints in the ``flow_minutes`` minutes
+    before it leans by ``flow_tilt * (z + flow_noise * noise)``. ``null``: the same ``z`` and the
+    same tape before the trigger, but every shape continues with probability 0.5 whatever ``z``.
     """
 
     mode: Literal["planted", "null"] = "planted"
     setups: tuple[str, ...] = ("gap_and_go", "opening_range_break", "consolidation_break")
-    continuation_prob: float = Field(0.65, ge=0.0, le=1.0)
+    continuation_prob: float = Field(0.65, gt=0.0, lt=1.0, description="mean continuation rate of the setups")
+    signal_strength: float = Field(1.0, ge=0.0, le=6.0, description="logistic slope of P(continue) in z")
+    flow_tilt: float = Field(0.25, ge=0.0, le=0.4, description="ask-share shift per unit of z")
+    flow_noise: float = Field(0.3, ge=0.0, le=5.0, description="per-minute noise of the flow, in z units")
+    flow_minutes: int = Field(10, ge=1, le=60, description="minutes before the trigger that show the flow")
 
     @model_validator(mode="after")
     def _known_setups(self) -> EdgeConfig:
@@ -55,10 +61,13 @@ class EdgeConfig(_Strict):
             raise ValueError(f"unknown setups {unknown}; known: {list(SETUP_SHAPES)}")
         return self
 
-    def prob_for(self, shape: str) -> float:
-        if self.mode == "planted" and shape in self.setups:
-            return self.continuation_prob
-        return 0.5
+    def base_prob(self, shape: str) -> float:
+        """The shape's mean continuation rate in planted mode; it fixes the daily path in both modes."""
+        return self.continuation_prob if shape in self.setups else 0.5
+
+    def strength_for(self, shape: str) -> float:
+        """The logistic slope of the shape's continuation in ``z`` (0: ``z`` says nothing)."""
+        return self.signal_strength if shape in self.setups else 0.0
 
 
 class DataFaults(_Strict):

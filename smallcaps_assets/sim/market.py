@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from .. import calendar as cal
-from . import prices, ticks
+from . import edge, prices, ticks
 from .config import SimConfig
 from .prices import DayPlan, Skeleton, Split
 from .reference import TickerProfile, profile_index, profiles
@@ -22,6 +22,18 @@ from .rng import generator, stable_key, uniforms
 
 MS = 1_000_000
 BAR_COLUMNS = ("o", "h", "l", "c", "v", "vw", "n")
+PLANTED_TRUTH_SCHEMA = {
+    "ticker": pl.String,
+    "date": pl.Date,
+    "shape": pl.String,
+    "concerned": pl.Boolean,
+    "direction": pl.Int64,
+    "trigger_ns": pl.Int64,
+    "flow_start_ns": pl.Int64,
+    "flow_z": pl.Float64,
+    "win_prob": pl.Float64,
+    "win": pl.Boolean,
+}
 
 
 class SimMarket:
@@ -385,6 +397,62 @@ class SimMarket:
             "effective_date": sk.dates[-1].isoformat(),
             "free_float": round(shares * p.float_pct),
             "free_float_percent": round(100.0 * p.float_pct, 2),
+        }
+
+    # ------------------------------------------------------------------ the planted edge
+    def planted_truth(self, date: dt.date) -> pl.DataFrame:
+        """The edge's ground truth for one session: one row per catalyst symbol-day.
+
+        ``trigger_ns`` is when the setup triggers; ``flow_start_ns`` when its order-flow window opens
+        (the tape shows ``flow_z`` in [flow_start_ns, trigger_ns)); ``win_prob`` is the true
+        ``P(continue | flow_z, shape)`` in this market's mode (0.5 everywhere in null mode), ``win``
+        the realised outcome, ``concerned`` whether the shape is one of ``edge.setups``. Computed
+        from the daily path alone: no minute plan is built.
+        """
+        rows = []
+        edge_cfg = self.config.edge
+        sess = cal.session(date)
+        if sess is None:
+            return pl.DataFrame(schema=PLANTED_TRUTH_SCHEMA)
+        for p in self.profiles():
+            sk = self.skeleton(p)
+            i = sk.pos.get(date)
+            if i is None or sk.shape[i] == prices.NO_CATALYST:
+                continue
+            shape = prices.SHAPE_NAMES[int(sk.shape[i])]
+            trigger_ns = prices.trigger_time_ns(sess, shape)
+            first = sess.ns("market_open")
+            rows.append(
+                {
+                    "ticker": p.ticker,
+                    "date": date,
+                    "shape": shape,
+                    "concerned": shape in edge_cfg.setups,
+                    "direction": prices.SHAPES[shape].direction,
+                    "trigger_ns": trigger_ns,
+                    "flow_start_ns": max(first, trigger_ns - edge_cfg.flow_minutes * 60_000_000_000),
+                    "flow_z": float(sk.flow_z[i]),
+                    "win_prob": float(sk.win_prob[i]),
+                    "win": bool(sk.win[i]),
+                }
+            )
+        return pl.DataFrame(rows, schema=PLANTED_TRUTH_SCHEMA)
+
+    def bayes_auc(self, days: list[dt.date], concerned_only: bool = True) -> dict:
+        """The Bayes-optimal AUC of the planted signal, measured: the AUC of the true probability
+        ``win_prob`` against the realised outcome over the catalyst days of ``days`` (the concerned
+        setups only by default). Also returns the analytic expectation of the same AUC
+        (``edge.expected_bayes_auc``) and the event counts, so a sample's value can be read against
+        its expectation."""
+        frames = [self.planted_truth(d) for d in days]
+        truth = pl.concat(frames) if frames else pl.DataFrame(schema=PLANTED_TRUTH_SCHEMA)
+        if concerned_only:
+            truth = truth.filter("concerned")
+        return {
+            "bayes_auc": edge.auc(truth["win_prob"].to_numpy(), truth["win"].to_numpy()),
+            "expected_bayes_auc": edge.expected_bayes_auc(self.config.edge) if concerned_only else None,
+            "events": truth.height,
+            "wins": int(truth["win"].sum()),
         }
 
     def catalysts(self, date: dt.date) -> pl.DataFrame:

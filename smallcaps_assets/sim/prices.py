@@ -15,6 +15,7 @@ jumps at each split, exactly as a stock's quoted price does.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from .. import calendar as cal
+from . import edge as planted_edge
 from .config import SETUP_SHAPES, SimConfig
 from .reference import TickerProfile
 from .rng import generator
@@ -165,7 +167,11 @@ class Skeleton:
     shape: np.ndarray  # index into SHAPE_NAMES, or NO_CATALYST
     gap: np.ndarray  # catalyst gap as a fraction (0.25 = +25%)
     move: np.ndarray  # catalyst move scale M (log units)
-    win: np.ndarray  # catalyst outcome: True if the setup continued
+    win: np.ndarray  # catalyst outcome in this market's edge mode: True if the setup continued
+    planted_win: np.ndarray  # the planted-mode outcome: it fixes the daily path in both modes
+    flow_z: np.ndarray  # the catalyst day's latent order-flow signal (0.0 on other days)
+    win_prob: np.ndarray  # P(continue | flow_z, shape) in this mode (0.0 on other days)
+    path_close: np.ndarray  # the close of the planted outcome; econ_close differs only where win does
     rvol: np.ndarray
     news_frac: np.ndarray  # where in the pre-market a catalyst's news lands (0..1)
     splits: tuple[Split, ...]
@@ -193,7 +199,7 @@ def _rolling_all(mask: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-_STREAMS = 11
+_STREAMS = 13
 
 
 def _yearly_draws(seed: int, index: int, sessions: list[dt.date]) -> np.ndarray:
@@ -217,6 +223,8 @@ def _yearly_draws(seed: int, index: int, sessions: list[dt.date]) -> np.ndarray:
                 *(rng.random(262) for _ in range(7)),
                 rng.normal(0.0, 1.0, 262),
                 rng.random(262),  # appended last so earlier streams keep their values
+                rng.random(262),  # the edge's latent z (appended: earlier streams unchanged)
+                rng.random(262),  # the null mode's outcome
             ]
         )
         pos = [first[sessions[j]] for j in cols]
@@ -242,7 +250,7 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
         sessions = [d for d in sessions if d < p.delist_date]
     k = len(sessions)
     draws = _yearly_draws(cfg.seed, p.index, sessions)
-    t3, overnight_z, u_cat, u_shape, u_gap, u_win, u_rvol, u_offer, u_mult, vol_z, u_news = draws
+    t3, overnight_z, u_cat, u_shape, u_gap, u_win, u_rvol, u_offer, u_mult, vol_z, u_news, u_z, u_null = draws
     overnight = overnight_z * 0.35 * p.daily_vol
     intraday = t3 * p.daily_vol * 0.85 + p.drift
     cum_w = np.cumsum(SHAPE_WEIGHTS / SHAPE_WEIGHTS.sum())
@@ -264,13 +272,24 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
     gap = np.where(shape == gap_down_idx, -(0.11 + 0.40 * u_gap), 0.11 * 27.0 ** (u_gap**2.2))
     gap = np.where(is_cat, gap, 0.0)
     move = 0.35 * np.log1p(np.abs(gap)) + 0.08
-    win_prob = np.array([cfg.edge.prob_for(n) for n in SHAPE_NAMES])
-    win = is_cat & (u_win < win_prob[np.clip(shape, 0, None)])
+    # The planted outcome fixes the daily path in both edge modes; z is drawn given it (sim/edge.py).
+    shape_at = np.clip(shape, 0, None)
+    base_prob = np.array([cfg.edge.base_prob(n) for n in SHAPE_NAMES])[shape_at]
+    strength = np.array([cfg.edge.strength_for(n) for n in SHAPE_NAMES])[shape_at]
+    win = is_cat & (u_win < base_prob)
+    flow_z = np.where(is_cat, planted_edge.draw_z(u_z, win, base_prob, strength), 0.0)
+    if cfg.edge.mode == "planted":
+        realised = win
+        win_prob = np.where(is_cat, planted_edge.true_prob(flow_z, base_prob, strength), 0.0)
+    else:
+        realised, win_prob = is_cat & (u_null < 0.5), np.where(is_cat, 0.5, 0.0)
     end_level = np.zeros(k)
+    real_level = np.zeros(k)
     for si, name in enumerate(SHAPE_NAMES):
         s = SHAPES[name]
         sel = is_cat & (shape == si)
         end_level[sel] = np.where(win[sel], _waypoint_level(s.win), _waypoint_level(s.loss))
+        real_level[sel] = np.where(realised[sel], _waypoint_level(s.win), _waypoint_level(s.loss))
     overnight = np.where(is_cat, np.log1p(gap), overnight)
     intraday = np.where(is_cat, end_level * move, intraday)
 
@@ -283,6 +302,10 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
     realised_gap = np.expm1(log_open - np.concatenate([[np.log(p.start_price)], log_close[:-1]]))
     gap = np.where(is_cat, realised_gap, 0.0)
     econ_open, econ_close = np.exp(log_open), np.exp(log_close)
+    # Where the null mode's coin differs from the planted outcome the day closes elsewhere; the next
+    # session still opens on the daily path, so later sessions are the same in both modes.
+    flipped = realised != win
+    real_close = np.where(flipped, np.exp(log_open + np.where(is_cat, real_level * move, 0.0)), econ_close)
     econ_shares = p.start_shares * np.cumprod(np.where(offering, offer_mult, 1.0))
 
     # Splits follow the raw price: a name stuck under $1 reverse-splits (exchange listing rules);
@@ -332,14 +355,18 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
     return Skeleton(
         dates=dates,
         econ_open=econ_open[sl],
-        econ_close=econ_close[sl],
+        econ_close=real_close[sl],
         factor=factor[sl],
         econ_shares=econ_shares[sl],
         econ_volume=econ_volume[sl],
         shape=shape[sl],
         gap=gap[sl],
         move=move[sl],
-        win=win[sl],
+        win=realised[sl],
+        planted_win=win[sl],
+        flow_z=flow_z[sl],
+        win_prob=win_prob[sl],
+        path_close=econ_close[sl],
         rvol=rvol[sl],
         news_frac=u_news[sl],
         splits=tuple(s for s in splits if s.execution_date < (delisted_on or dt.date.max)),
@@ -398,6 +425,9 @@ class DayPlan:
     win: bool | None
     gap: float
     tick: float
+    buy_tilt: np.ndarray  # per minute: shift of the ask share (the planted flow; zero on ordinary days)
+    flow_z: float | None  # the catalyst day's latent order-flow signal
+    win_prob: float | None  # P(continue | flow_z, shape) in this edge mode
 
 
 def _bridge(rng: np.random.Generator, a: float, b: float, n: int, sd: float) -> np.ndarray:
@@ -438,6 +468,12 @@ def _spikes(
         for _ in range(int(rng.integers(1, 3))):
             out.append((min(trig_m + int(rng.integers(1, 40)), rth_len - 2), sign))
     return sorted(out)
+
+
+def trigger_time_ns(sess: cal.Session, shape: str) -> int:
+    """When a catalyst shape's setup triggers (its trigger minute, rescaled on early-close days)."""
+    rth_len = (sess.ns("market_close") - sess.ns("market_open")) // 60_000_000_000
+    return sess.ns("market_open") + round(SHAPES[shape].trigger * (rth_len / 390.0)) * 60_000_000_000
 
 
 def news_minute(news_frac: float, rth_start: int) -> int:
@@ -570,6 +606,54 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
     sess = cal.session(date)
     if i is None or sess is None:
         return None
+    if sk.shape[i] != NO_CATALYST and sk.win[i] != sk.planted_win[i]:
+        # The null mode's coin flipped the planted outcome: up to the trigger the day is the planted
+        # one (same prices, same flow), after it the flipped path.
+        before = _day_plan(cfg, p, sk, i, sess, bool(sk.planted_win[i]), sk.path_close[i])
+        after = _day_plan(cfg, p, sk, i, sess, bool(sk.win[i]), sk.econ_close[i])
+        return _splice_at_trigger(before, after)
+    return _day_plan(cfg, p, sk, i, sess, bool(sk.win[i]), sk.econ_close[i])
+
+
+_PER_MINUTE = (
+    "minute_sd",
+    "spread",
+    "n_trades",
+    "n_avg",
+    "n_void",
+    "n_official",
+    "n_prints",
+    "n_segments",
+    "n_extra_quotes",
+    "n_quotes",
+    "lot",
+    "buy_tilt",
+)
+
+
+def _splice_at_trigger(before: DayPlan, after: DayPlan) -> DayPlan:
+    """Minutes before the trigger minute from ``before``, the rest from ``after``."""
+    assert before.trigger_ns is not None and before.trigger_ns == after.trigger_ns
+    t = (before.trigger_ns - before.t0_ns) // 60_000_000_000
+    cut = {f: np.concatenate([getattr(before, f)[:t], getattr(after, f)[t:]]) for f in _PER_MINUTE}
+    n_prints, n_quotes = cut["n_prints"], cut["n_quotes"]
+    return dataclasses.replace(
+        after,
+        **cut,
+        log_mid=np.concatenate([before.log_mid[: t + 1], after.log_mid[t + 1 :]]),
+        trade_seq0=1000 + np.concatenate([[0], np.cumsum(n_prints)[:-1]]) * 3,
+        quote_seq0=1000 + np.concatenate([[0], np.cumsum(n_quotes)[:-1]]) * 2,
+        halts=tuple(h for h in before.halts if h.start_ns < before.trigger_ns)
+        + tuple(h for h in after.halts if h.start_ns >= before.trigger_ns),
+        tick=before.tick,
+    )
+
+
+def _day_plan(
+    cfg: SimConfig, p: TickerProfile, sk: Skeleton, i: int, sess: cal.Session, won: bool, econ_close: float
+) -> DayPlan:
+    """The day with a given catalyst outcome and close (both ignored on ordinary days)."""
+    date = sk.dates[i]
     rng = generator(cfg.seed, "day", p.index, date.toordinal())
     t0_ns = sess.ns("pre_open")
     n_min = (sess.ns("post_close") - t0_ns) // 60_000_000_000
@@ -579,7 +663,7 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
 
     f = sk.factor[i]
     prev_close = float(sk.econ_close[i - 1] * f) if i > 0 else float(sk.econ_open[i] * f)
-    o, c = float(sk.econ_open[i] * f), float(sk.econ_close[i] * f)
+    o, c = float(sk.econ_open[i] * f), float(econ_close * f)
     lo, lc, lp = np.log(o), np.log(c), np.log(prev_close)
     per_min = p.daily_vol / np.sqrt(390.0)
     shape_i = int(sk.shape[i])
@@ -587,6 +671,7 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
 
     shape_name: str | None = None
     trigger_ns: int | None = None
+    buy_tilt = np.zeros(n_min)  # the planted order flow leans the ask share before a trigger
     direction = 0
     win: bool | None = None
     if shape_i == NO_CATALYST:
@@ -596,7 +681,7 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
         quiet_mult = np.ones(n_min)
     else:
         s = SHAPES[SHAPE_NAMES[shape_i]]
-        shape_name, direction, win = s.name, s.direction, bool(sk.win[i])
+        shape_name, direction, win = s.name, s.direction, won
         move_scale = float(sk.move[i])
         scale = rth_len / 390.0
         noise = 0.035 * move_scale / np.sqrt(10.0)
@@ -619,7 +704,12 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
             band = luld_band(float(np.exp(rth[at])), prev_close, p.luld_tier, at, rth_len)
             z = sign * np.log1p(band * rng.uniform(1.3, 1.8))
             rth[at:] += z * (1.0 - (np.arange(at, rth_len + 1) - at) / (rth_len - at))
-        trigger_ns = sess.ns("market_open") + round(s.trigger * scale) * 60_000_000_000
+        trigger_ns = trigger_time_ns(sess, s.name)
+        flow_noise = generator(cfg.seed, "flow", p.index, date.toordinal()).normal(0.0, 1.0, 60)
+        trigger_m = (trigger_ns - t0_ns) // 60_000_000_000
+        buy_tilt = planted_edge.flow_tilt(
+            cfg.edge, float(sk.flow_z[i]), flow_noise, rth_start, trigger_m, n_min
+        )
         # Pre-market: quiet until the news, a jump toward the gap, a run to the pre-market high,
         # then a drift down to the open.
         news = news_minute(float(sk.news_frac[i]), rth_start)
@@ -785,4 +875,7 @@ def day_plan(cfg: SimConfig, p: TickerProfile, date: dt.date) -> DayPlan | None:
         win=win,
         gap=float(sk.gap[i]),
         tick=tick,
+        buy_tilt=buy_tilt,
+        flow_z=None if shape_name is None else float(sk.flow_z[i]),
+        win_prob=None if shape_name is None else float(sk.win_prob[i]),
     )

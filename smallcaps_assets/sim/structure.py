@@ -155,9 +155,11 @@ def structure(cfg: SimConfig, p: TickerProfile, plan: DayPlan, minutes: np.ndarr
     ask = bid + spread_ticks * tu
     inside = np.where(spread_ticks >= 2, bid + (spread_ticks // 2) * tu, bid + tu // 2)
 
-    # Who trades: the buy share leans with the minute's move; some prints improve on the NBBO.
+    # Who trades: the buy share leans with the minute's move and, before a catalyst's trigger, with
+    # the planted order flow (``plan.buy_tilt``, zero elsewhere); some prints improve on the NBBO.
     move = (plan.log_mid[sm + 1] - plan.log_mid[sm]) / np.maximum(plan.minute_sd[sm], 1e-9)
-    buy = np.clip(0.5 + 0.3 * np.tanh(move / 2.0) + 0.3 * (u16(h, 2) - 0.5), 0.05, 0.95)
+    lean = 0.5 + 0.3 * np.tanh(move / 2.0) + 0.3 * (u16(h, 2) - 0.5) + plan.buy_tilt[sm]
+    buy = np.clip(lean, 0.05, 0.95)
     in_share = np.where(spread_ticks >= 2, 0.25, np.where(tu > 1, 0.10, 0.0))
     nseg = k1 - k0
     n_in = np.minimum(np.floor(nseg * in_share + u16(h, 3)), nseg).astype(np.int64)
