@@ -68,3 +68,19 @@ def quarantine(bars: pl.DataFrame, params: BadPrintParams = BadPrintParams()) ->
         .sort("_row")
         .drop("_row", "_ref", "_vw", *(f"_bad_{c}" for c in PRICES))
     )
+
+
+RAW = tuple(f"raw_{c}" for c in PRICES)
+
+
+def clean_bars(bars: pl.DataFrame, params: BadPrintParams = BadPrintParams()) -> pl.DataFrame:
+    """``bars`` (minute_bars' columns) with the cleaned prices in ``open``/``high``/``low``/
+    ``close``, the ``bad_print`` flag, and the raw prices of flagged bars in ``raw_<price>``
+    (null on unflagged bars, whose prices are untouched). Columns follow ``bars``' own, then
+    the flag and the raw prices; rows keep their order."""
+    flagged = quarantine(bars, params)
+    is_bad = pl.col(FLAG)
+    return flagged.with_columns(
+        **{f"raw_{c}": pl.when(is_bad).then(pl.col(c)).otherwise(None) for c in PRICES},
+        **{c: pl.when(is_bad).then(pl.col(f"{c}_clean")).otherwise(pl.col(c)) for c in PRICES},
+    ).select(*bars.columns, FLAG, *RAW)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import polars as pl
 
-from ..gates import Gate, GateResult
+from ..gates import SAMPLE_ROWS, Gate, GateResult
 from . import minute
 
 # A bar's range must contain its open and close.
@@ -15,6 +16,9 @@ OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
 )
 POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
 MIN_COVERAGE = 0.8
+# The healthy offline market flags 0.007% of its bars (docs/operations.md); a feed with bad ticks
+# flags a large share (28% at 5% bad trades).
+MAX_BAD_PRINT_SHARE = 0.001
 LISTED_SAMPLE = 50  # symbols named in the coverage figures
 
 OHLC_TEXT = "low <= open, close <= high on every bar."
@@ -34,12 +38,19 @@ MINUTE_IN_SESSION = Gate(
 )
 MINUTE_SORTED_UNIQUE = Gate("minute_sorted_unique", "Rows sorted and unique by (symbol, ts).")
 MINUTE_COVERAGE = Gate("minute_coverage", "Every universe symbol that traded (daily volume > 0) has bars.")
+MINUTE_BAD_PRINTS = Gate(
+    "minute_bad_prints",
+    "At most {p:.2%} of bars carry a quarantined bad print (their cleaned prices are used).",
+    "warn",
+    MAX_BAD_PRINT_SHARE,
+)
 MINUTE_GATES = (
     MINUTE_OHLC_CONSISTENT,
     MINUTE_POSITIVE,
     MINUTE_IN_SESSION,
     MINUTE_SORTED_UNIQUE,
     MINUTE_COVERAGE,
+    MINUTE_BAD_PRINTS,
 )
 
 
@@ -60,6 +71,29 @@ def daily_gates(bars: pl.DataFrame, reference: pl.DataFrame | None) -> list[Gate
             {"symbols": bars.height, "listed": len(listed), "coverage": round(coverage, 4)},
         ),
     ]
+
+
+def bad_print_gate(bars: pl.DataFrame, max_share: float = MAX_BAD_PRINT_SHARE) -> GateResult:
+    """The share of bars flagged ``bad_print``, with the most flagged symbols and a sample of
+    flagged bars (raw beside cleaned prices)."""
+    flagged = bars.filter("bad_print")
+    share = flagged.height / bars.height if bars.height else 0.0
+    by_symbol = flagged.group_by("symbol").len().sort("len", "symbol", descending=[True, False])
+    result = MINUTE_BAD_PRINTS.judge(
+        share <= max_share,
+        {
+            "bad_print_bars": flagged.height,
+            "bars": bars.height,
+            "bad_print_share": round(share, 6),
+            "symbols_flagged": by_symbol.height,
+            "most_flagged": ", ".join(f"{s} ({n})" for s, n in by_symbol.head(10).iter_rows()) or "none",
+        },
+        max_share,
+    )
+    sample = flagged.select(
+        "symbol", "ts", "open", "high", "low", "close", "vwap", "raw_open", "raw_high", "raw_low", "raw_close"
+    ).head(SAMPLE_ROWS)
+    return replace(result, failures=0 if result.passed else flagged.height, sample=sample)
 
 
 def minute_gates(
@@ -87,4 +121,5 @@ def minute_gates(
                 "did_not_trade_count": len(idle),
             },
         ),
+        bad_print_gate(bars),
     ]

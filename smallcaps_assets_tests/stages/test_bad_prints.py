@@ -7,7 +7,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from smallcaps_assets.stages.bad_prints import BadPrintParams, quarantine
+from smallcaps_assets.stages.bad_prints import BadPrintParams, clean_bars, quarantine
+from smallcaps_assets.stages.bars_quality import bad_print_gate
 
 
 def _bars(highs: list[float], symbol: str = "ABCD") -> pl.DataFrame:
@@ -76,3 +77,27 @@ def test_symbols_are_judged_apart_and_rows_keep_their_order():
 def test_bad_parameters_are_refused():
     with pytest.raises(ValueError, match="max_deviation"):
         quarantine(_bars([10.1]), BadPrintParams(max_deviation=0))
+
+
+def test_clean_bars_puts_the_cleaned_prices_in_place_and_keeps_the_raw_ones_of_flagged_bars():
+    bars = _bars([10.1, 10.1, 12.5, 10.1]).with_columns(volume=pl.lit(100.0))
+    out = clean_bars(bars)
+    assert out.columns == [*bars.columns, "bad_print", "raw_open", "raw_high", "raw_low", "raw_close"]
+    assert out["bad_print"].to_list() == [False, False, True, False]
+    assert out["high"].to_list() == [10.1, 10.1, 10.05, 10.1]
+    assert out["raw_high"].to_list() == [None, None, 12.5, None]
+    assert out["raw_open"].to_list() == [None, None, 10.0, None]
+    unflagged = out.filter(~pl.col("bad_print")).select(bars.columns)
+    assert unflagged.equals(bars.filter(pl.int_range(pl.len()) != 2))  # untouched
+
+
+def test_the_bad_print_gate_warns_above_its_share_with_figures_and_a_sample():
+    clean = clean_bars(_bars([10.1] * 10))
+    assert bad_print_gate(clean).passed
+    dirty = clean_bars(_bars([10.1, 10.1, 12.5, 10.1, 10.1, 10.1, 10.1, 10.1, 10.1, 10.1]))
+    gate = bad_print_gate(dirty)
+    assert not gate.passed and gate.severity == "warn"
+    assert gate.figures["bad_print_bars"] == 1 and gate.figures["bad_print_share"] == 0.1
+    assert gate.figures["most_flagged"] == "ABCD (1)"
+    assert gate.sample["raw_high"].to_list() == [12.5]
+    assert bad_print_gate(dirty, max_share=0.1).passed
