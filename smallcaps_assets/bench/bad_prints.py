@@ -21,7 +21,7 @@ from ..stages.bad_prints import FLAG, PRICES, BadPrintParams, quarantine
 def _bars(market: SimMarket, day: dt.date, tickers: list[str]) -> pl.DataFrame:
     frames = [
         market.minute_bars(t, day).select(
-            symbol=pl.lit(t), ts="t", open="o", high="h", low="l", close="c", vwap="vw"
+            symbol=pl.lit(t), ts="t", open="o", high="h", low="l", close="c", vwap="vw", transactions="n"
         )
         for t in tickers
     ]

@@ -33,6 +33,11 @@ class BadPrintParams:
     max_deviation: float = 0.10
     vwap_margin: float = 0.025
     window: int = 5  # earlier bars in the reference
+    # A bar of at most this many prints whose own VWAP sits further than ``whole_bar_deviation``
+    # from the earlier bars' median VWAP: its bad print dragged the VWAP along (the healthy
+    # offline market has 0.013% such bars, the 5% bad-tick one 1.4%, nearly all single prints).
+    whole_bar_prints: int = 3
+    whole_bar_deviation: float = 0.15
 
 
 def quarantine(bars: pl.DataFrame, params: BadPrintParams = BadPrintParams()) -> pl.DataFrame:
@@ -55,19 +60,40 @@ def quarantine(bars: pl.DataFrame, params: BadPrintParams = BadPrintParams()) ->
     out = out.with_columns(open_clean=open_clean, close_clean=close_clean)
     body_high = pl.max_horizontal("open_clean", "close_clean", "_vw")
     body_low = pl.min_horizontal("open_clean", "close_clean", "_vw")
-    return (
-        out.with_columns(
-            high_clean=pl.when(pl.col("_bad_high"))
-            .then(body_high)
-            .otherwise(pl.max_horizontal("high", body_high)),
-            low_clean=pl.when(pl.col("_bad_low"))
-            .then(body_low)
-            .otherwise(pl.min_horizontal("low", body_low)),
-            **{FLAG: pl.any_horizontal(*(f"_bad_{c}" for c in PRICES))},
-        )
-        .sort("_row")
-        .drop("_row", "_ref", "_vw", *(f"_bad_{c}" for c in PRICES))
+    out = out.with_columns(
+        high_clean=pl.when(pl.col("_bad_high"))
+        .then(body_high)
+        .otherwise(pl.max_horizontal("high", body_high)),
+        low_clean=pl.when(pl.col("_bad_low")).then(body_low).otherwise(pl.min_horizontal("low", body_low)),
+        **{FLAG: pl.any_horizontal(*(f"_bad_{c}" for c in PRICES))},
     )
+    out = _whole_bars(out, vwap, params) if "transactions" in bars.columns else out
+    return out.sort("_row").drop("_row", "_ref", "_vw", *(f"_bad_{c}" for c in PRICES))
+
+
+def _whole_bars(out: pl.DataFrame, vwap: pl.Expr, params: BadPrintParams) -> pl.DataFrame:
+    """Bars of a few prints that moved as a whole, VWAP included, far from the earlier bars (the
+    bar itself is left out of this reference, so its own VWAP cannot vouch for it): each price
+    further than ``max_deviation`` from that reference becomes the reference; high and low are
+    the extremes of what remains."""
+    prior = vwap.shift(1).rolling_median(window_size=params.window, min_samples=1)
+    out = out.with_columns(_prior=prior.over("symbol", order_by="ts"))
+    whole = (pl.col("transactions") <= params.whole_bar_prints) & (
+        (pl.col("_vw") / pl.col("_prior") - 1).abs() > params.whole_bar_deviation
+    )
+
+    def kept(col: str) -> pl.Expr:
+        far = (pl.col(col) / pl.col("_prior") - 1).abs() > params.max_deviation
+        return pl.when(far).then(pl.col("_prior")).otherwise(pl.col(col))
+
+    cleaned = {c: kept(c) for c in PRICES}
+    return out.with_columns(
+        open_clean=pl.when(whole).then(cleaned["open"]).otherwise("open_clean"),
+        close_clean=pl.when(whole).then(cleaned["close"]).otherwise("close_clean"),
+        high_clean=pl.when(whole).then(pl.max_horizontal(*cleaned.values())).otherwise("high_clean"),
+        low_clean=pl.when(whole).then(pl.min_horizontal(*cleaned.values())).otherwise("low_clean"),
+        **{FLAG: pl.col(FLAG) | whole.fill_null(False)},
+    ).drop("_prior")
 
 
 RAW = tuple(f"raw_{c}" for c in PRICES)
