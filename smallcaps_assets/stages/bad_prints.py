@@ -45,14 +45,17 @@ def quarantine(bars: pl.DataFrame, params: BadPrintParams = BadPrintParams()) ->
     prices is bad) and ``<price>_clean`` for each price. Rows keep their order."""
     if params.max_deviation <= 0 or params.vwap_margin < 0 or params.window < 0:
         raise ValueError("max_deviation must be > 0, vwap_margin and window >= 0")
-    vwap = pl.coalesce("vwap", "close")  # a bar without a VWAP leans on its close
+    # A bar without a VWAP (flat files without trades) is never judged: its own average is the
+    # witness the rule needs. Its close still feeds later bars' reference.
+    vwap = pl.coalesce("vwap", "close")
     order = pl.int_range(pl.len()).alias("_row")
     ref = vwap.rolling_median(window_size=params.window + 1, min_samples=1).over("symbol", order_by="ts")
     out = bars.with_columns(order, _ref=ref, _vw=vwap)
 
     def bad(col: str) -> pl.Expr:
         far_from_recent = (pl.col(col) / pl.col("_ref") - 1).abs() > params.max_deviation
-        return far_from_recent & ((pl.col(col) / pl.col("_vw") - 1).abs() > params.vwap_margin)
+        off_own_vwap = (pl.col(col) / pl.col("_vw") - 1).abs() > params.vwap_margin
+        return far_from_recent & off_own_vwap & pl.col("vwap").is_not_null()
 
     out = out.with_columns(**{f"_bad_{c}": bad(c) for c in PRICES})
     open_clean = pl.when(pl.col("_bad_open")).then(pl.col("_vw")).otherwise(pl.col("open"))
@@ -78,8 +81,10 @@ def _whole_bars(out: pl.DataFrame, vwap: pl.Expr, params: BadPrintParams) -> pl.
     the extremes of what remains."""
     prior = vwap.shift(1).rolling_median(window_size=params.window, min_samples=1)
     out = out.with_columns(_prior=prior.over("symbol", order_by="ts"))
-    whole = (pl.col("transactions") <= params.whole_bar_prints) & (
-        (pl.col("_vw") / pl.col("_prior") - 1).abs() > params.whole_bar_deviation
+    whole = (
+        pl.col("vwap").is_not_null()
+        & (pl.col("transactions") <= params.whole_bar_prints)
+        & ((pl.col("_vw") / pl.col("_prior") - 1).abs() > params.whole_bar_deviation)
     )
 
     def kept(col: str) -> pl.Expr:

@@ -19,6 +19,11 @@ MIN_COVERAGE = 0.8
 # The healthy offline market flags 0.007% of its bars (docs/operations.md); a feed with bad ticks
 # flags a large share (28% at 5% bad trades).
 MAX_BAD_PRINT_SHARE = 0.001
+# A daily bar's high (low) more than DAILY_RANGE_TOLERANCE above (below) the day's cleaned minute
+# path came from a print the minutes cannot explain. The healthy offline market: about 1% of
+# symbols (a real extreme the minute gate took for a bad print); at 5% bad trades: about 90%.
+DAILY_RANGE_TOLERANCE = 0.05
+MAX_DAILY_UNEXPLAINED_SHARE = 0.05
 LISTED_SAMPLE = 50  # symbols named in the coverage figures
 
 OHLC_TEXT = "low <= open, close <= high on every bar."
@@ -44,6 +49,13 @@ MINUTE_BAD_PRINTS = Gate(
     "warn",
     MAX_BAD_PRINT_SHARE,
 )
+MINUTE_DAILY_RANGE_EXPLAINED = Gate(
+    "minute_daily_range_explained",
+    "At most {p:.0%} of symbols have a daily high or low more than "
+    f"{DAILY_RANGE_TOLERANCE:.0%} outside their cleaned minute bars (a daily bad print).",
+    "warn",
+    MAX_DAILY_UNEXPLAINED_SHARE,
+)
 MINUTE_GATES = (
     MINUTE_OHLC_CONSISTENT,
     MINUTE_POSITIVE,
@@ -51,6 +63,7 @@ MINUTE_GATES = (
     MINUTE_SORTED_UNIQUE,
     MINUTE_COVERAGE,
     MINUTE_BAD_PRINTS,
+    MINUTE_DAILY_RANGE_EXPLAINED,
 )
 
 
@@ -96,6 +109,35 @@ def bad_print_gate(bars: pl.DataFrame, max_share: float = MAX_BAD_PRINT_SHARE) -
     return replace(result, failures=0 if result.passed else flagged.height, sample=sample)
 
 
+def daily_range_gate(
+    bars: pl.DataFrame,
+    daily: pl.DataFrame | None,
+    tolerance: float = DAILY_RANGE_TOLERANCE,
+    max_share: float = MAX_DAILY_UNEXPLAINED_SHARE,
+) -> GateResult:
+    """Daily bars whose high or low the day's cleaned minute path cannot explain, among the
+    symbols with minute bars: daily_bars stays the vendor's, and this gate says how often its
+    range rests on a bad print (the cleaned extremes are the minute bars' max high / min low)."""
+    path = bars.group_by("symbol").agg(path_high=pl.col("high").max(), path_low=pl.col("low").min())
+    joined = (
+        path.join(daily.select("symbol", "high", "low"), on="symbol", how="inner")
+        if daily is not None
+        else path.clear().with_columns(high=pl.lit(None, pl.Float64), low=pl.lit(None, pl.Float64))
+    )
+    unexplained = joined.filter(
+        (pl.col("high") > pl.col("path_high") * (1 + tolerance))
+        | (pl.col("low") < pl.col("path_low") * (1 - tolerance))
+    ).sort("symbol")
+    share = unexplained.height / joined.height if joined.height else 0.0
+    result = MINUTE_DAILY_RANGE_EXPLAINED.judge(
+        share <= max_share,
+        {"symbols": joined.height, "unexplained": unexplained.height, "unexplained_share": round(share, 4)},
+        max_share,
+    )
+    sample = unexplained.select("symbol", "high", "path_high", "low", "path_low").head(SAMPLE_ROWS)
+    return replace(result, failures=0 if result.passed else unexplained.height, sample=sample)
+
+
 def minute_gates(
     bars: pl.DataFrame, day: dt.date, symbols: list[str], daily: pl.DataFrame | None
 ) -> list[GateResult]:
@@ -122,4 +164,5 @@ def minute_gates(
             },
         ),
         bad_print_gate(bars),
+        daily_range_gate(bars, daily),
     ]

@@ -7,8 +7,8 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from smallcaps_assets.stages.bad_prints import BadPrintParams, clean_bars, quarantine
-from smallcaps_assets.stages.bars_quality import bad_print_gate
+from smallcaps_assets.stages.bad_prints import PRICES, BadPrintParams, clean_bars, quarantine
+from smallcaps_assets.stages.bars_quality import bad_print_gate, daily_range_gate
 
 
 def _bars(highs: list[float], symbol: str = "ABCD") -> pl.DataFrame:
@@ -101,3 +101,38 @@ def test_the_bad_print_gate_warns_above_its_share_with_figures_and_a_sample():
     assert gate.figures["most_flagged"] == "ABCD (1)"
     assert gate.sample["raw_high"].to_list() == [12.5]
     assert bad_print_gate(dirty, max_share=0.1).passed
+
+
+def test_a_single_print_bar_far_from_the_earlier_bars_is_put_back_at_their_vwap():
+    # One print at x1.25: open = high = low = close = VWAP, so its own VWAP cannot vouch for it.
+    bars = _bars([10.1] * 4).with_columns(transactions=pl.Series([50, 50, 1, 50]))
+    one = {c: pl.when(pl.int_range(pl.len()) == 2).then(12.5).otherwise(pl.col(c)) for c in PRICES}
+    out = clean_bars(bars.with_columns(**one, vwap=one["open"]))
+    assert out["bad_print"].to_list() == [False, False, True, False]
+    assert out.row(2, named=True) | {"ts": None} == out.row(2, named=True) | {
+        "ts": None,
+        "open": 10.0,
+        "high": 10.0,
+        "low": 10.0,
+        "close": 10.0,
+    }
+    assert out["raw_high"][2] == 12.5
+    # the same jump carried by many prints is a real move
+    busy = bars.with_columns(**one, vwap=one["open"], transactions=pl.lit(40))
+    assert not clean_bars(busy)["bad_print"].any()
+
+
+def test_a_bar_without_a_vwap_is_not_judged():
+    bars = _bars([10.1, 10.1, 12.5, 10.1]).with_columns(vwap=pl.Series([10.0, 10.0, None, 10.0]))
+    assert not quarantine(bars)["bad_print"].any()
+
+
+def test_the_daily_range_gate_names_daily_extremes_the_cleaned_minutes_cannot_explain():
+    minutes = clean_bars(_bars([10.1, 10.1, 12.5, 10.1]))  # the 12.5 print is cleaned away
+    daily = pl.DataFrame({"symbol": ["ABCD"], "high": [12.5], "low": [9.9]})
+    gate = daily_range_gate(minutes, daily)
+    assert not gate.passed and gate.severity == "warn"
+    assert gate.figures == {"symbols": 1, "unexplained": 1, "unexplained_share": 1.0}
+    assert gate.sample.row(0) == ("ABCD", 12.5, 10.1, 9.9, 9.9)
+    assert daily_range_gate(minutes, daily.with_columns(high=pl.lit(10.5))).passed  # within 5%
+    assert daily_range_gate(minutes, None).passed
