@@ -20,9 +20,8 @@ from ..assetkit import (
 )
 from ..assetkit.metadata import partition_metadata
 from ..resources import PolygonResource
-from ..stages import bad_prints
+from ..stages import bad_prints, minute
 from ..stages import bars_quality as quality
-from ..stages import minute
 
 GROUP = "bars"
 
