@@ -136,3 +136,59 @@ def test_the_daily_range_gate_names_daily_extremes_the_cleaned_minutes_cannot_ex
     assert gate.sample.row(0) == ("ABCD", 12.5, 10.1, 9.9, 9.9)
     assert daily_range_gate(minutes, daily.with_columns(high=pl.lit(10.5))).passed  # within 5%
     assert daily_range_gate(minutes, None).passed
+
+
+def _noisy_day(n: int = 120, seed: int = 3) -> pl.DataFrame:
+    """A random walk of minute bars with bad prints (x1.25 / x0.8 highs, lows, single prints)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vw = 10 * np.exp(np.cumsum(rng.normal(0, 0.004, n)))
+    high, low = vw * 1.003, vw * 0.997
+    tx = rng.integers(1, 40, n)
+    spikes = rng.random(n) < 0.15
+    high = np.where(spikes & (rng.random(n) < 0.5), vw * 1.25, high)
+    low = np.where(spikes & (high < vw * 1.2), vw * 0.8, low)
+    single = (tx == 1) & (rng.random(n) < 0.5)
+    vw = np.where(single, vw * 1.25, vw)
+    high, low = np.where(single, vw, high), np.where(single, vw, low)
+    return pl.DataFrame(
+        {
+            "symbol": ["ABCD"] * n,
+            "ts": [dt.datetime(2024, 3, 4, 13) + dt.timedelta(minutes=i) for i in range(n)],
+            "open": vw,
+            "high": high,
+            "low": low,
+            "close": vw,
+            "vwap": vw,
+            "transactions": tx,
+        }
+    )
+
+
+def _leaky(bars: pl.DataFrame) -> pl.DataFrame:
+    """A deliberately leaky variant: the reference also reads the next bar's VWAP."""
+    nxt = bars.with_columns(vwap=pl.col("vwap").shift(-1).fill_null(pl.col("vwap")))
+    out = clean_bars(nxt)
+    return out.with_columns(vwap=bars["vwap"])
+
+
+@pytest.mark.parametrize("fn", [clean_bars, _leaky], ids=["clean_bars", "leaky"])
+def test_rewriting_later_bars_never_changes_an_earlier_bar(fn):
+    bars = _noisy_day()
+    full = fn(bars)
+    assert full["bad_print"].sum() > 5
+    leaks = 0
+    for cut in range(10, bars.height, 7):
+        later = pl.int_range(pl.len()) >= cut
+        rewritten = bars.with_columns(
+            **{c: pl.when(later).then(pl.col(c) * 3).otherwise(c) for c in PRICES},
+            vwap=pl.when(later).then(pl.col("vwap") * 3).otherwise("vwap"),
+        )
+        leaks += not fn(rewritten).head(cut).equals(full.head(cut))
+        # and a rewrite before the cut does change what the gate says at or after it
+        earlier = bars.with_columns(
+            vwap=pl.when(pl.int_range(pl.len()) < cut).then(pl.col("vwap") * 3).otherwise("vwap")
+        )
+        assert not fn(earlier).equals(full)
+    assert (leaks == 0) == (fn is clean_bars)
