@@ -33,13 +33,14 @@ def test_a_high_a_quarter_above_the_vwaps_is_flagged_and_rebuilt_from_the_body()
     assert out["high"][2] == 12.5  # the raw price is kept beside the clean one
 
 
-def test_a_bad_open_and_low_are_replaced_by_the_vwap_and_the_clean_body():
+def test_a_bad_open_and_low_are_replaced_from_the_good_prices():
     bars = _bars([10.1] * 4).with_columns(
         open=pl.Series([10.0, 10.0, 8.0, 10.0]), low=pl.Series([9.9, 9.9, 8.0, 9.9])
     )
     out = quarantine(bars)
     assert out["bad_print"].to_list() == [False, False, True, False]
-    assert out["open_clean"][2] == 10.0 and out["low_clean"][2] == 10.0
+    # the VWAP (10.0) clamped into the good prices (close 10.05, high 10.1); low = min of the rest
+    assert out["open_clean"][2] == 10.05 and out["low_clean"][2] == 10.05
 
 
 def test_a_real_move_carried_by_the_vwap_is_not_flagged():
@@ -82,7 +83,8 @@ def test_bad_parameters_are_refused():
 def test_clean_bars_puts_the_cleaned_prices_in_place_and_keeps_the_raw_ones_of_flagged_bars():
     bars = _bars([10.1, 10.1, 12.5, 10.1]).with_columns(volume=pl.lit(100.0))
     out = clean_bars(bars)
-    assert out.columns == [*bars.columns, "bad_print", "raw_open", "raw_high", "raw_low", "raw_close"]
+    raw = ["raw_open", "raw_high", "raw_low", "raw_close", "raw_vwap"]
+    assert out.columns == [*bars.columns, "bad_print", *raw]
     assert out["bad_print"].to_list() == [False, False, True, False]
     assert out["high"].to_list() == [10.1, 10.1, 10.05, 10.1]
     assert out["raw_high"].to_list() == [None, None, 12.5, None]
