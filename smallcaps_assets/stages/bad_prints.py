@@ -43,6 +43,8 @@ class BadPrintParams:
     vwap_margin: float = 0.025
     window: int = 5  # earlier bars in the reference
     few_prints: int = 10
+    corroboration: float = 0.01  # two far prices on one side this far apart are two prints
+    vwap_follow: float = 0.05  # ... and a busy bar's VWAP that moved this far followed them
     # A bar of at most this many prints whose own VWAP sits further than ``whole_bar_deviation``
     # from the earlier bars' median VWAP: its bad print dragged the VWAP along (the healthy
     # offline market has 0.013% such bars, the 5% bad-tick one 1.4%, nearly all single prints).
@@ -81,10 +83,31 @@ def quarantine(bars: pl.DataFrame, params: BadPrintParams = BadPrintParams()) ->
         *(~far(c) for c in PRICES)
     )
 
+    def up(col: str) -> pl.Expr:
+        return pl.col(col) / pl.col("_ref") - 1 > params.max_deviation
+
+    def down(col: str) -> pl.Expr:
+        return 1 - pl.col(col) / pl.col("_ref") > params.max_deviation
+
+    def apart(a: str, b: str) -> pl.Expr:
+        return (pl.col(a) / pl.col(b) - 1).abs() > params.corroboration
+
+    # One wrong print is one price, and among many prints it barely moves the VWAP: a busy bar
+    # whose VWAP followed to one side, with an extreme and an open or close far out on that side
+    # at distinct prices (two prints there), made a real move.
+    busy = (pl.col("_n") > params.few_prints).fill_null(True)
+    vwap_up = pl.col("_vw") / pl.col("_ref") - 1 > params.vwap_follow
+    vwap_down = 1 - pl.col("_vw") / pl.col("_ref") > params.vwap_follow
+    two_up = (up("close") & apart("high", "close")) | (up("open") & apart("high", "open"))
+    two_down = (down("close") & apart("low", "close")) | (down("open") & apart("low", "open"))
+    moved_up = busy & vwap_up & up("high") & two_up
+    moved_down = busy & vwap_down & down("low") & two_down
+
     def bad(col: str) -> pl.Expr:
         off_own_vwap = (pl.col(col) / pl.col("_vw") - 1).abs() > params.vwap_margin
         disowned = off_own_vwap | straddles | pl.col("_whole")
-        return pl.col("vwap").is_not_null() & far(col) & disowned
+        real = (moved_up & up(col)) | (moved_down & down(col))
+        return pl.col("vwap").is_not_null() & far(col) & disowned & ~real
 
     out = out.with_columns(**{f"_bad_{c}": bad(c) for c in PRICES})
     good = [pl.when(~pl.col(f"_bad_{c}")).then(pl.col(c)) for c in PRICES]

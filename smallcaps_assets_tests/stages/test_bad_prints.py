@@ -194,3 +194,20 @@ def test_rewriting_later_bars_never_changes_an_earlier_bar(fn):
         )
         assert not fn(earlier).equals(full)
     assert (leaks == 0) == (fn is clean_bars)
+
+
+def test_a_busy_bar_whose_vwap_close_and_low_all_fell_made_a_real_move():
+    # 2,500 prints: low 2.97 and close 3.34 far below the earlier VWAPs (5.0), the VWAP followed.
+    bars = _bars([5.05] * 4).with_columns(
+        open=pl.lit(5.0), low=pl.lit(4.95), close=pl.lit(5.0), vwap=pl.lit(5.0), transactions=pl.lit(2500)
+    )
+    fall = pl.int_range(pl.len()) == 3
+    moved = bars.with_columns(
+        low=pl.when(fall).then(2.97).otherwise("low"),
+        close=pl.when(fall).then(3.34).otherwise("close"),
+        vwap=pl.when(fall).then(4.2).otherwise("vwap"),
+    )
+    assert not clean_bars(moved)["bad_print"].any()
+    # the same low with the VWAP and the close unmoved is one wrong print
+    lone = moved.with_columns(close=pl.lit(5.0), vwap=pl.lit(5.0))
+    assert clean_bars(lone)["bad_print"].to_list() == [False, False, False, True]
