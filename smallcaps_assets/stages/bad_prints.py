@@ -17,6 +17,11 @@ A price further than ``max_deviation`` from the reference is bad when the bar it
   ``whole_bar_deviation`` from the earlier bars' median VWAP (the bar left out, since a single
   wrong print is the whole bar): then the prices are judged against those earlier bars.
 
+except on the side of a real move: a bar of more than ``few_prints`` prints whose VWAP moved more
+than ``vwap_follow`` to one side, with its extreme and its open or close far out on that side at
+prices more than ``corroboration`` apart (two prints there; one wrong print is one price and
+barely moves a busy bar's VWAP).
+
 Cleaning never leans on the bar's VWAP alone, which the bad print may have dragged: a bad open or
 close becomes the bar's VWAP clamped into the range of its good prices (or the reference when no
 price is good), and high and low are the extremes of the good and cleaned prices. The VWAP of a

@@ -16,8 +16,8 @@ OHLC_OK = (pl.col("low") <= pl.min_horizontal("open", "close")) & (
 )
 POSITIVE = (pl.col("low") > 0) & (pl.col("volume") >= 0)
 MIN_COVERAGE = 0.8
-# The healthy offline market flags 0.007% of its bars (docs/operations.md); a feed with bad ticks
-# flags a large share (28% at 5% bad trades).
+# The healthy offline market flags about 0.01% of its bars (0.27% of its volatile catalyst
+# symbols', docs/operations.md); a feed with bad ticks flags a large share (28% at 5% bad trades).
 MAX_BAD_PRINT_SHARE = 0.001
 # A daily bar's high (low) more than DAILY_RANGE_TOLERANCE above (below) the day's cleaned minute
 # path came from a print the minutes cannot explain. The healthy offline market: about 1% of
