@@ -116,3 +116,18 @@ def events_effect(start: dt.date, end: dt.date, bad_tick_rate: float = 0.05, see
         "healthy_flagged_bars": flagged,
         "faulty_cleaned_vs_healthy_raw": out["faulty_cleaned"] / max(out["healthy_raw"], 1) - 1,
     }
+
+
+def format_report(report: dict) -> str:
+    """One line per figure (the events' figures indented under ``events``)."""
+
+    def lines(d: dict, indent: str = "") -> list[str]:
+        out = []
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out += [f"{indent}{k}:", *lines(v, indent + "  ")]
+            else:
+                out.append(f"{indent}{k}: {round(v, 6) if isinstance(v, float) else v}")
+        return out
+
+    return "\n".join(lines(report))

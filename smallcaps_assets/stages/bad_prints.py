@@ -26,7 +26,7 @@ Cleaning never leans on the bar's VWAP alone, which the bad print may have dragg
 close becomes the bar's VWAP clamped into the range of its good prices (or the reference when no
 price is good), and high and low are the extremes of the good and cleaned prices. The VWAP of a
 flagged bar is clamped into its cleaned range. Measured against the offline market's fault ground
-truth in ``bench.bad_prints`` (docs/operations.md has the figures).
+truth in ``bench.bad_prints`` (`smallcaps bench bad-prints [--events]`; docs/operations.md has the figures).
 """
 
 from __future__ import annotations

@@ -30,3 +30,17 @@ def test_intraday_events_on_a_bad_tick_market_stay_within_ten_percent_of_the_cle
     assert abs(r["faulty_cleaned_vs_healthy_raw"]) <= 0.10, r
     assert r["faulty_raw"] > 3 * r["healthy_raw"], r
     assert r["healthy_flagged_bars"] / r["healthy_bars"] < 0.005, r
+
+
+def test_bench_bad_prints_prints_its_figures_as_json():
+    import json
+
+    from typer.testing import CliRunner
+
+    from smallcaps_assets.cli import app
+
+    args = ["bench", "bad-prints", "--json", "--start", "2024-03-04", "--end", "2024-03-04"]
+    result = CliRunner().invoke(app, [*args, "--symbols-per-day", "2"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["sessions"] == 1 and report["truly_bad_bars"] > 0 and report["precision"] > 0.9
