@@ -71,6 +71,20 @@ class PolygonResource(dg.ConfigurableResource):
             return connect(**kwargs)
         return connect(sim_config=self.sim_config(), api_faults=self.api_faults(), **kwargs)
 
+    def market_source(self) -> str:
+        """Which market answers, for keys of cached downloads (the event-window ledger): "" for
+        the vendor or an HTTP server (its market cannot be seen from here), else ``sim-`` and a
+        fingerprint of the offline market's config, so a market with other faults or another
+        seed is downloaded again. ``end`` is left out: it only says how far the market runs, and
+        its default moves with the clock."""
+        import hashlib
+
+        if os.environ.get("POLYGON_API_KEY") or os.environ.get("POLYGON_BASE_URL"):
+            return ""
+        config = self.sim_config().model_dump(mode="json", exclude={"end"})
+        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+        return f"sim-{digest[:12]}"
+
     def mode(self) -> str:
         from .polygon import describe_mode
 

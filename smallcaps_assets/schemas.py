@@ -117,6 +117,14 @@ class MinuteBars(_Contract):
     vwap: float = pa.Field(nullable=True)
     transactions: pl.Int64 = pa.Field(nullable=True)
     session: str = pa.Field(isin=["PM", "RTH", "AH"])
+    # open/high/low/close/vwap above are the cleaned prices (stages.bad_prints); a flagged bar
+    # keeps its vendor prices here, null elsewhere.
+    bad_print: bool = pa.Field(nullable=False)
+    raw_open: float = pa.Field(nullable=True)
+    raw_high: float = pa.Field(nullable=True)
+    raw_low: float = pa.Field(nullable=True)
+    raw_close: float = pa.Field(nullable=True)
+    raw_vwap: float = pa.Field(nullable=True)
 
     class Config:
         unique = ["symbol", "ts"]

@@ -54,6 +54,8 @@ EXPECTED_CHECKS = {
         "minute_in_session": True,
         "minute_sorted_unique": True,
         "minute_coverage": True,
+        "minute_bad_prints": False,
+        "minute_daily_range_explained": False,
     },
     "daily_events": {"daily_event_rate": False},
     "intraday_events": {

@@ -30,3 +30,15 @@ def test_the_simulated_resource_still_carries_them_for_tests():
     faults = SimulatedPolygonResource(fault_429_rate=0.5, fault_seed=3).api_faults()
     assert faults.too_many_requests_rate == 0.5 and faults.seed == 3
     assert PolygonResource().api_faults().too_many_requests_rate == 0.0
+
+
+def test_market_source_tells_offline_markets_apart_and_is_empty_for_the_vendor(monkeypatch):
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    monkeypatch.delenv("POLYGON_BASE_URL", raising=False)
+    monkeypatch.delenv("SMALLCAPS_SIM_CONFIG", raising=False)
+    seed7, seed8 = SimulatedPolygonResource(sim_seed=7), SimulatedPolygonResource(sim_seed=8)
+    assert seed7.market_source().startswith("sim-")
+    assert seed7.market_source() == SimulatedPolygonResource(sim_seed=7).market_source()
+    assert seed7.market_source() != seed8.market_source()
+    monkeypatch.setenv("POLYGON_BASE_URL", "http://127.0.0.1:9")
+    assert seed7.market_source() == ""

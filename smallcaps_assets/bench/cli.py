@@ -1,4 +1,4 @@
-"""``smallcaps bench sim|detect|ingest|windows|ui-run|features``: one Typer group, added once by the root CLI.
+"""``smallcaps bench sim|detect|ingest|windows|ui-run|features|bad-prints``: one Typer group, added once by the root CLI.
 
 Every command prints a readable report, or with ``--json`` one JSON object (the figures the docs
 quote). The benchmark modules are imported when their command runs.
@@ -195,3 +195,30 @@ def _format_features(r: dict) -> str:
         f"tape/quote features:  {r['windows']:,} windows in {r['tape_seconds']:.2f} s = "
         f"{r['windows_per_s']:,.0f} windows/s"
     )
+
+
+@bench_app.command("bad-prints")
+def bad_prints(
+    as_json: JsonOpt = False,
+    start: Annotated[str, typer.Option("--start", help="First session (YYYY-MM-DD).")] = "2024-03-04",
+    end: Annotated[str, typer.Option("--end", help="Last session (YYYY-MM-DD).")] = "2024-04-01",
+    symbols_per_day: Annotated[int, typer.Option("--symbols-per-day", min=1)] = 25,
+    bad_tick_rate: Annotated[float, typer.Option("--bad-tick-rate", min=0.0, max=0.05)] = 0.05,
+    events: Annotated[bool, typer.Option("--events", help="Also count intraday events.")] = False,
+    seed: BenchSeedOpt = 7,
+) -> None:
+    """The bad-print gate against the offline market's fault ground truth (precision, recall,
+    flags without faults) and, with --events, its effect on the intraday events; see
+    smallcaps_assets/bench/bad_prints.py."""
+    import datetime as dt
+
+    from . import bad_prints as bench
+
+    try:
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    report = bench.measure(first, last, symbols_per_day, bad_tick_rate, seed)
+    if events:
+        report["events"] = bench.events_effect(first, last, bad_tick_rate, seed)
+    _emit(report, as_json, bench.format_report)

@@ -20,8 +20,8 @@ from ..assetkit import (
 )
 from ..assetkit.metadata import partition_metadata
 from ..resources import PolygonResource
+from ..stages import bad_prints, minute
 from ..stages import bars_quality as quality
-from ..stages import minute
 
 GROUP = "bars"
 
@@ -44,7 +44,9 @@ def minute_bars(
     """Minute bars from 04:00 to 20:00 ET (13:00/17:00 on early closes) for the day's universe,
     one aggregates request per symbol (or the minute_aggs_v1 flat file, with VWAP rebuilt from
     trades_v1 when present; metadata ``vwap_source``), with the ET session (PM / RTH / AH) of
-    each bar. Minutes without trades are absent, as at the vendor."""
+    each bar. Minutes without trades are absent, as at the vendor. Bad prints are quarantined
+    (``stages.bad_prints``): open/high/low/close are the cleaned prices every reader uses,
+    ``bad_print`` flags the bars changed and ``raw_<price>`` keeps their vendor prices."""
     day = partition_day(context)
     uni = lake.read_partition(UNIVERSE, day)
     if uni is None:
@@ -80,7 +82,7 @@ def minute_bars(
         frames, usage = run(fetch())
         bars = pl.concat(frames) if frames else minute.minute_frame("X", []).clear()
         usage_meta = usage_metadata(usage)
-    bars = minute.with_session(bars, day).sort("symbol", "ts")
+    bars = bad_prints.clean_bars(minute.with_session(bars, day).sort("symbol", "ts"))
     frame = schemas.enforce(schemas.MinuteBars, bars)
     if selected:
         written = lake.replace_symbols(MINUTE_BARS, day, frame, selected, sort_by=["symbol", "ts"])
@@ -95,6 +97,7 @@ def minute_bars(
                 **partition_metadata(written),
                 "symbols": frame["symbol"].n_unique(),
                 "bars": frame.height,
+                "bad_print_bars": int(frame["bad_print"].sum()),
                 "source": config.source,
                 **vwap_meta,
                 **rewritten,

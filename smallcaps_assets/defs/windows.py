@@ -86,7 +86,8 @@ def event_windows(context: dg.AssetExecutionContext, config: WindowsConfig, poly
             raise dg.Failure(f"event_manifest for {day} is missing")
         manifests[day] = manifest
     shas = {day: mf.content_hash(m) for day, m in manifests.items()}
-    windows = {day: win.windows_from_manifest(m, day) for day, m in manifests.items()}
+    source = polygon.market_source()
+    windows = {day: win.windows_from_manifest(m, day, source) for day, m in manifests.items()}
 
     with win.WindowLedger(ledger_path()) as ledger:
 
@@ -160,6 +161,7 @@ def event_windows(context: dg.AssetExecutionContext, config: WindowsConfig, poly
                 **common,
                 "raw_quotes": int(outcomes["raw_quotes"].sum()) if outcomes.height else 0,
                 "quotes_1hz": sum(d.quotes.height for d in per_day),
+                **quality.crossed_locked_counts(pl.concat([d.quotes for d in per_day])),
             },
             check_results=checks.results(EVENT_QUOTES, quote_gates),
         )

@@ -95,21 +95,27 @@ class EventWindow:
     day: dt.date
     start_ns: int
     end_ns: int
+    # Which market answered (``PolygonResource.market_source``): "" for the vendor, a config
+    # fingerprint for the offline market, so windows of a market with other faults or another
+    # seed are fetched again instead of being served from the ledger.
+    source: str = ""
 
     @property
     def request_key(self) -> str:
-        """What was asked for: a moved window is a different request and is fetched again."""
-        return f"{self.symbol}|{self.start_ns}|{self.end_ns}"
+        """What was asked for, and from which market: a moved window is a different request
+        and is fetched again."""
+        key = f"{self.symbol}|{self.start_ns}|{self.end_ns}"
+        return f"{key}|{self.source}" if self.source else key
 
 
-def windows_from_manifest(manifest: pl.DataFrame, day: dt.date) -> list[EventWindow]:
+def windows_from_manifest(manifest: pl.DataFrame, day: dt.date, source: str = "") -> list[EventWindow]:
     rows = manifest.select(
         "event_id",
         "symbol",
         pl.col("window_start").dt.epoch("ns"),
         pl.col("window_end").dt.epoch("ns"),
     ).iter_rows()
-    return [EventWindow(e, s, day, int(a), int(b)) for e, s, a, b in rows]
+    return [EventWindow(e, s, day, int(a), int(b), source) for e, s, a, b in rows]
 
 
 # --------------------------------------------------------------------------- frames

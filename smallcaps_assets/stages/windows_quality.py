@@ -41,6 +41,18 @@ BID_LE_ASK = (
 )
 
 
+def crossed_locked_counts(quotes: pl.DataFrame) -> dict[str, int | float]:
+    """How many 1 Hz quotes are crossed (bid > ask) and locked (bid == ask), and their shares."""
+    n = quotes.height
+    crossed, locked = int(quotes["crossed"].sum()), int(quotes["locked"].sum())
+    return {
+        "crossed_quotes": crossed,
+        "locked_quotes": locked,
+        "crossed_share": round(crossed / n, 5) if n else 0.0,
+        "locked_share": round(locked / n, 5) if n else 0.0,
+    }
+
+
 def windows_gates(
     manifest: pl.DataFrame,
     outcomes: pl.DataFrame,
@@ -57,7 +69,7 @@ def windows_gates(
 
     dup_seq = trades.select("event_id", "sequence_number").is_duplicated()
     dup_sec = quotes.select("event_id", "second").is_duplicated()
-    crossed_share = float(quotes["crossed"].mean()) if quotes.height else 0.0
+    counts = crossed_locked_counts(quotes)
     trade_gates = [
         WINDOWS_COVERAGE.judge(
             not missing,
@@ -76,8 +88,8 @@ def windows_gates(
         QUOTES_ONE_PER_SECOND.judge(not dup_sec.any(), {"duplicates": int(dup_sec.sum())}),
         QUOTES_BID_LE_ASK.rows(quotes, BID_LE_ASK),
         QUOTES_CROSSED_SHARE.judge(
-            crossed_share <= max_crossed_share,
-            {"crossed_share": round(crossed_share, 5), "crossed": int(quotes["crossed"].sum())},
+            counts["crossed_share"] <= max_crossed_share,
+            counts,
             max_crossed_share,
         ),
     ]

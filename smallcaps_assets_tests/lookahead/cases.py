@@ -307,7 +307,10 @@ CASES: dict[str, Case] = {
     "minute_bars": Case(
         assets=("minute_bars",),
         allowed=(LakeRewrite("universe[D]: every other symbol", "universe", day_d, every_other_row),),
-        note="D's bars of D's universe; nothing after D.",
+        note=(
+            "D's bars of D's universe; nothing after D. A bar's bad-print flag and cleaned prices"
+            " read only that bar and earlier bars of D (stages/test_bad_prints.py)."
+        ),
     ),
     "daily_events": Case(
         assets=("daily_events",),

@@ -48,6 +48,7 @@ def windows_frames(manifest: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, 
             "bid_price": [5.0] * len(ids),
             "ask_price": [5.01] * len(ids),
             "crossed": [False] * len(ids),
+            "locked": [False] * len(ids),
         }
     ).with_columns(pl.col("second", "sip_timestamp").cast(win.UTC_NS))
     outcomes = pl.DataFrame({"event_id": ids, "outcome": ["data"] * len(ids)})

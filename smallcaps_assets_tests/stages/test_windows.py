@@ -234,3 +234,9 @@ def test_a_window_that_fails_for_good_is_reported_and_left_for_the_next_run(tmp_
         assert ledger.count() == len(windows) - len(failed)
         report, usage = _download(windows, ledger)
         assert report.fetched == len(failed) and usage.http_requests == 2 * len(failed)
+
+
+def test_request_key_names_the_market_only_when_one_is_given():
+    assert WINDOW.request_key == f"ABCD|{T0}|{T0 + 600 * NS}"  # vendor keys unchanged
+    other = win.EventWindow("ev1", "ABCD", WINDOW.day, WINDOW.start_ns, WINDOW.end_ns, "sim-abc")
+    assert other.request_key == f"{WINDOW.request_key}|sim-abc"
