@@ -80,24 +80,26 @@ def event_model(context: dg.AssetExecutionContext, config: EventModelConfig) -> 
         raise dg.Failure(
             f"event_model {month:%Y-%m}: event_features or event_labels has no partition by then"
         )
-    rows = model_input(features.drop("date"), labels.drop("date"))
+    features = features.drop("date")
+    rows = model_input(features, labels.drop("date"))
     split = SplitParams(embargo_minutes=config.embargo_minutes)
     train = TrainParams(target=config.target)
     _, fold = split_month(rows, month, split)
     if fold.n_fit == 0:
         raise dg.Failure(
             f"event_model {month:%Y-%m}: no labelled event ends before {fold.test_start - split.embargo} "
-            f"(data from {min(features['date'])}): too little history to train this month"
+            f"(data from {days[0]}): too little history to train this month"
         )
-    names = numeric_features(rows, feature_columns(rows))
+    # From event_features alone: the label columns joined into rows are never features.
+    names = numeric_features(features, feature_columns(features))
     versions = {
         EVENT_FEATURES: lake.partitions_sha256(EVENT_FEATURES, days),
         EVENT_LABELS: lake.partitions_sha256(EVENT_LABELS, days),
-        "sessions": f"{min(features['date'])}..{max(features['date'])}",
+        "sessions": f"{days[0]}..{days[-1]}",
     }
     result = run_month(rows, month, names, versions, train, split)
     gates = models_quality.model_gates(result.record, result.predictions["prob"].to_numpy())
-    blocking_passed = all(g.passed for g, spec in zip(gates, models_quality.MODEL_GATES) if spec.blocking)
+    blocking_passed = all(g.passed for g in gates if g.severity == "error")
     frame = schemas.enforce(schemas.event_model_contract(), artifact.model_row(result, blocking_passed))
     written = lake.write_partition(EVENT_MODEL, month, frame)
     record, f = result.record, result.record.fold
