@@ -71,7 +71,7 @@ def test_model_of_a_month_is_stored_with_its_hash_metrics_and_gates(model_lake):
     root, result, _, _, _ = model_lake
     assert result.success
     stored = lake.read_partition("event_model", dt.date(2024, 3, 1), root)
-    text, record, passed = artifact.read_model_row(stored)
+    _text, record, passed = artifact.read_model_row(stored)
     assert passed and record.month == dt.date(2024, 3, 1)
     assert record.features == ["signal", "noise", "day_feature"]  # never a label column
     assert record.fold.fit_max_t1 < month_start(dt.date(2024, 3, 1)) - dt.timedelta(days=1)
@@ -100,7 +100,7 @@ def test_a_month_without_history_fails_in_one_line(model_lake):
 
 
 def test_predictions_of_a_day_come_from_its_months_model_out_of_sample(model_lake):
-    root, result, preds, _, march = model_lake
+    root, _result, preds, _, march = model_lake
     assert all(p.success for p in preds)
     stored = lake.read_partition("event_model", dt.date(2024, 3, 1), root)
     text, record, _ = artifact.read_model_row(stored)
