@@ -1,0 +1,276 @@
+"""``smallcaps bench validity``: the models on a market where the truth is known.
+
+The graph's pure stages run in process on the offline market, once with a NULL edge (every setup
+continues with probability 0.5: nothing is predictable) and once with a PLANTED one
+(``SimConfig(edge=EdgeConfig(mode=...))``, everything else identical): per session, the production
+universe rules (``calibrate.universe_like``), the day's minute bars, the intraday detectors and the
+score with 20-session baselines (as ``intraday_events``), ``event_features`` (every family; the
+windowed families are null because no tick window is downloaded) and ``event_labels`` (entries
+from the bars); then the walk-forward models (``stages.models.experiment.walk_forward``: monthly,
+purged, embargoed) predict every month after the first out of sample.
+
+Figures (``--json``):
+
+- ``null_auc`` and ``null_events``: the pooled out-of-sample AUC of the null market's models and
+  the labelled events it is measured on; ``null_band`` is 3 cluster-robust standard errors
+  (clusters = symbol-day, ``metrics.clustered_auc_se``), the band the AUC must stay in.
+- ``planted_auc``: the same on the planted market, over the events of the catalyst symbol-days the
+  planted edge concerns, from their trigger on (``SimMarket.planted_truth``); ``planted_auc_all``
+  over every event.
+- ``bayes_auc``: the simulator's Bayes-optimal AUC of its planted signal over the same catalyst
+  days (``SimMarket.bayes_auc``), NaN when the simulator does not report it.
+- ``recovered_lift`` = (planted_auc - 0.5) / (bayes_auc - 0.5); ``seconds`` (wall clock, both
+  markets).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable
+
+import polars as pl
+
+from .. import calendar as cal
+from ..calibrate import universe_like
+from ..sim.config import EdgeConfig, SimConfig
+from ..sim.market import SimMarket
+from ..stages import events as ev
+from ..stages import features as feat
+from ..stages import labels as lab
+from ..stages.manifest import ManifestRules, with_windows
+from ..stages.models.experiment import model_input, walk_forward
+from ..stages.models.metrics import auc, clustered_auc_se
+from ..stages.models.splits import SplitParams
+from ..stages.models.train import TrainParams, numeric_features, target
+from ..stages.windows import quotes_1hz, trades_frame, windows_from_manifest
+from . import machine_info
+from .detect import sim_day
+
+BASELINE_SESSIONS = 20
+SCORE_WINDOW = 60
+HISTORY_SESSIONS = 25
+Z = 3.0
+
+
+def _daily(market: SimMarket, day: dt.date, cache: dict) -> pl.DataFrame:
+    """The whole market's daily bars of ``day`` as ``daily_bars`` rows (split_ratio 1)."""
+    if day not in cache:
+        g = market.grouped_daily(day, adjusted=False)
+        cache[day] = g.select(
+            date=pl.lit(day, pl.Date),
+            symbol="T",
+            open="o",
+            high="h",
+            low="l",
+            close="c",
+            volume=pl.col("v").cast(pl.Float64),
+            vwap="vw",
+            transactions=pl.col("n").cast(pl.Int64),
+            split_ratio=pl.lit(1.0),
+        )
+    return cache[day]
+
+
+def _windows(market: SimMarket, day: dt.date, events: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
+    """Every event's tick window (the manifest's default [ts - 3 min, ts + 7 min)), as if the
+    manifest had taken them all: (manifest, event_trades, event_quotes)."""
+    manifest = with_windows(events.select("event_id", "symbol", "ts"), day, ManifestRules())
+    trades, quotes = [], []
+    for w in windows_from_manifest(manifest, day):
+        trades.append(trades_frame(w, market.trades(w.symbol, day, w.start_ns, w.end_ns - 1)))
+        quotes.append(quotes_1hz(w, market.quotes(w.symbol, day, w.start_ns, w.end_ns - 1))[0])
+    return manifest, pl.concat(trades), pl.concat(quotes)
+
+
+def market_rows(
+    market: SimMarket,
+    days: list[dt.date],
+    progress: Callable[[dt.date, int], None] | None = None,
+    tape: bool = True,
+) -> pl.DataFrame:
+    """event_features joined with event_labels (``experiment.model_input``) of every session of
+    ``days``, built by the graph's pure stages (module docstring)."""
+    daily: dict = {}
+    uni_cache: dict = {}
+    bars_by_day: dict[dt.date, pl.DataFrame] = {}
+    history: pl.DataFrame | None = None
+    out = []
+    for day in days:
+        universe = universe_like(market, day, uni_cache)
+        tickers = universe["symbol"].to_list()
+        bars = sim_day(market, day, tickers)
+        prior = [d for d in cal.sessions_before(day, BASELINE_SESSIONS) if d in bars_by_day]
+        prior_bars = [bars_by_day[d].filter(pl.col("symbol").is_in(tickers)) for d in prior]
+        baseline = ev.baselines(pl.concat(prior_bars)) if prior_bars else None
+        prior_close = pl.DataFrame(
+            [
+                {"symbol": t, "prior_close": plan.prev_close}
+                for t in tickers
+                if (plan := market.day_plan(t, day)) is not None
+            ],
+            schema={"symbol": pl.String, "prior_close": pl.Float64},
+        )
+        found = ev.detect_intraday(bars, ev.make_context(prior_close, baseline))
+        window = cal.sessions_before(day, SCORE_WINDOW)
+        hist = history.filter(pl.col("date") >= window[0]) if history is not None else found.clear()
+        events = ev.score(found, hist)
+        dated = events.with_columns(date=pl.lit(day, pl.Date))
+        history = dated if history is None else pl.concat([history, dated], how="diagonal_relaxed")
+        bars_by_day[day] = bars
+        for old in [d for d in bars_by_day if d < cal.sessions_before(day, BASELINE_SESSIONS)[0]]:
+            del bars_by_day[old]
+        if events.is_empty():
+            continue
+        past = cal.sessions_before(day, HISTORY_SESSIONS)
+        daily_history = pl.concat(
+            [
+                *(_daily(market, d, daily) for d in past),
+                _daily(market, day, daily).select("date", "symbol", "split_ratio"),
+            ],
+            how="diagonal_relaxed",
+        )
+        symbols = sorted(set(events["symbol"]))
+        manifest, trades, quotes = _windows(market, day, events) if tape else (None, None, None)
+        inputs = feat.FeatureInputs(
+            day=day,
+            events=events,
+            minute_bars=bars.filter(pl.col("symbol").is_in(symbols)),
+            universe=universe,
+            daily_history=daily_history,
+            baseline=baseline.filter(pl.col("symbol").is_in(symbols)) if baseline is not None else None,
+            trades=trades,
+            quotes=quotes,
+            manifest=manifest,
+        )
+        features = feat.build_features(inputs)
+        labels = lab.event_labels(day, events, bars, trades=trades, windows=manifest)
+        out.append(model_input(features, labels).with_columns(date=pl.lit(day, pl.Date)))
+        if progress:
+            progress(day, events.height)
+    return pl.concat(out, how="diagonal_relaxed")
+
+
+def _concerned(market: SimMarket, rows: pl.DataFrame, days: list[dt.date]) -> pl.Series | None:
+    """Per row: is it an event of a catalyst symbol-day the planted edge concerns, at or after the
+    trigger, in the setup's direction? None when the simulator has no ``planted_truth``."""
+    truth_of = getattr(market, "planted_truth", None)
+    if truth_of is None:
+        return None
+    truth = pl.concat([truth_of(d) for d in days], how="diagonal_relaxed").filter("concerned")
+    keyed = rows.select("event_id", "symbol", "date", "direction", ts_ns=pl.col("ts").dt.epoch("ns")).join(
+        truth.select(symbol="ticker", date="date", setup_direction="direction", trigger_ns="trigger_ns"),
+        on=["symbol", "date"],
+        how="left",
+    )
+    hit = (pl.col("ts_ns") >= pl.col("trigger_ns")) & (pl.col("direction") == pl.col("setup_direction"))
+    flags = keyed.select("event_id", hit.fill_null(False).alias("concerned"))
+    return rows.select("event_id").join(flags, on="event_id", how="left")["concerned"].fill_null(False)
+
+
+def out_of_sample(
+    rows: pl.DataFrame, train: TrainParams = TrainParams(), split: SplitParams = SplitParams()
+) -> pl.DataFrame:
+    """Every walk-forward month's out-of-sample predictions joined with their rows (labelled only)."""
+    names = numeric_features(
+        rows,
+        [c for c in feat.feature_columns(rows) if c not in ("t1", "barrier_label", "label_return", "date")],
+    )
+    results = walk_forward(rows, names, {"rows": str(rows.height)}, train, split)
+    preds = pl.concat([r.predictions.select("event_id", "prob", "model_month") for r in results])
+    joined = rows.join(preds, on="event_id")
+    return joined.with_columns(y=target(joined, train.target)).filter(pl.col("y").is_not_null())
+
+
+def auc_figures(oos: pl.DataFrame) -> dict:
+    y, p = oos["y"].to_numpy(), oos["prob"].to_numpy()
+    clusters = oos.select(pl.col("symbol") + "|" + pl.col("date").cast(pl.String)).to_series().to_numpy()
+    se = clustered_auc_se(y, p, clusters)
+    return {"auc": auc(y, p), "events": int(y.size), "band": Z * se if se is not None else math.nan}
+
+
+def run_market(
+    mode: str,
+    days: list[dt.date],
+    symbols: int,
+    seed: int,
+    train: TrainParams,
+    catalyst_rate: float,
+    progress: Callable[[dt.date, int], None] | None = None,
+) -> dict:
+    market = SimMarket(
+        SimConfig(
+            seed=seed,
+            n_symbols=symbols,
+            catalyst_rate=catalyst_rate,
+            start=cal.sessions_before(days[0], 30)[0],
+            end=days[-1],
+            edge=EdgeConfig(mode=mode),
+        )
+    )
+    rows = market_rows(market, days, progress)
+    oos = out_of_sample(rows, train)
+    figures = {"all": auc_figures(oos), "raw_events": rows.height, "months": oos["model_month"].n_unique()}
+    concerned = _concerned(market, oos, days)
+    if concerned is not None and concerned.any():
+        figures["concerned"] = auc_figures(oos.filter(concerned))
+    bayes = getattr(market, "bayes_auc", None)
+    figures["bayes_auc"] = float(bayes(days)["bayes_auc"]) if bayes is not None else math.nan
+    return figures
+
+
+def bench_validity(
+    months: int = 3,
+    symbols: int = 200,
+    seed: int = 7,
+    end: dt.date = dt.date(2024, 6, 28),
+    catalyst_rate: float = 0.1,
+    train: TrainParams = TrainParams(),
+    progress: Callable[[dt.date, int], None] | None = None,
+) -> dict:
+    """Both markets over the ``months`` calendar months ending with ``end``'s (module docstring).
+    ``catalyst_rate`` (the simulator's default is 0.012) makes catalyst days, hence events and
+    planted setups, common enough for a few thousand events in a few months."""
+    first = dt.date(end.year, end.month, 1)
+    for _ in range(months - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    days = cal.trading_days(first, end)
+    started = time.perf_counter()
+    null = run_market("null", days, symbols, seed, train, catalyst_rate, progress)
+    planted = run_market("planted", days, symbols, seed, train, catalyst_rate, progress)
+    seconds = time.perf_counter() - started
+    chosen = planted.get("concerned", planted["all"])
+    bayes = planted["bayes_auc"]
+    lift = (chosen["auc"] - 0.5) / (bayes - 0.5) if not math.isnan(bayes) and bayes != 0.5 else math.nan
+    return {
+        "null_auc": null["all"]["auc"],
+        "null_events": null["all"]["events"],
+        "null_band": null["all"]["band"],
+        "null_within_band": bool(abs(null["all"]["auc"] - 0.5) <= null["all"]["band"]),
+        "planted_auc": chosen["auc"],
+        "planted_events": chosen["events"],
+        "planted_auc_all": planted["all"]["auc"],
+        "planted_events_all": planted["all"]["events"],
+        "bayes_auc": bayes,
+        "recovered_lift": lift,
+        "seconds": round(seconds, 1),
+        "sessions": len(days),
+        "first_session": str(days[0]),
+        "oos_months": planted["months"],
+        "symbols": symbols,
+        "catalyst_rate": catalyst_rate,
+        "seed": seed,
+        **machine_info(),
+    }
+
+
+def format_report(r: dict) -> str:
+    return (
+        f"null market:    AUC {r['null_auc']:.4f} over {r['null_events']:,} out-of-sample events "
+        f"(band 0.5 +/- {r['null_band']:.4f})\n"
+        f"planted market: AUC {r['planted_auc']:.4f} over {r['planted_events']:,} events "
+        f"(all events {r['planted_auc_all']:.4f}); Bayes AUC {r['bayes_auc']:.4f}; "
+        f"recovered lift {r['recovered_lift']:.2f}\n"
+        f"{r['sessions']} sessions from {r['first_session']}, {r['symbols']} tickers, {r['seconds']:.0f} s"
+    )
