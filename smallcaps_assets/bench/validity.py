@@ -15,8 +15,8 @@ barrier is reached within 30 minutes depends on the volatility and the time of d
 features see, and the simulator's daily shapes give direction too (measured: a null-market AUC of
 0.79 on every out-of-sample event, 0.63 among the events that hit a barrier). The null switch only
 makes the planted setups' continuation a coin flip. So the check scores each market's predictions
-against the simulator's truth on the events the edge concerns: the first out-of-sample event of
-each concerned catalyst symbol-day at or after its trigger, in the setup's direction, and its
+against the simulator's truth on the events the edge concerns: the out-of-sample events of each
+concerned catalyst symbol-day at or after its trigger, in the setup's direction, and its
 ``win`` (did the move continue; ``SimMarket.planted_truth``). In null mode ``win`` is independent of
 everything observable, so any model's AUC there is centred on 0.5; in planted mode the Bayes AUC of
 the true ``win_prob`` is the ceiling. A simulator without ``planted_truth`` falls back to the
@@ -164,9 +164,10 @@ def market_rows(
 
 
 def concerned_events(market: SimMarket, oos: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame | None:
-    """The first out-of-sample event of each catalyst symbol-day the planted edge concerns, at or
-    after the trigger and in the setup's direction, with the simulator's truth: ``win`` (did the
-    move continue) and ``win_prob``. None when the simulator has no ``planted_truth``."""
+    """The out-of-sample events of the catalyst symbol-days the planted edge concerns, at or after
+    the trigger and in the setup's direction, with the simulator's truth: ``win`` (did the move
+    continue) and ``win_prob``. Events of one symbol-day share their ``win``; the AUC's band is
+    cluster-robust by symbol-day. None when the simulator has no ``planted_truth``."""
     truth_of = getattr(market, "planted_truth", None)
     if truth_of is None:
         return None
@@ -179,7 +180,7 @@ def concerned_events(market: SimMarket, oos: pl.DataFrame, days: list[dt.date]) 
         on=["symbol", "date"],
     )  # fmt: skip
     hit = (pl.col("ts_ns") >= pl.col("trigger_ns")) & (pl.col("direction") == pl.col("setup_direction"))
-    return keyed.filter(hit).sort("ts").unique(["symbol", "date"], keep="first", maintain_order=True)
+    return keyed.filter(hit)
 
 
 def out_of_sample(
