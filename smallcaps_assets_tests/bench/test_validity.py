@@ -20,11 +20,14 @@ from smallcaps_assets import calendar as cal
 from smallcaps_assets.bench import validity
 from smallcaps_assets.stages.models.train import TrainParams
 
-# Three months: the first trains the model of the second, both train the third's.
-DAYS = cal.trading_days(dt.date(2024, 4, 1), dt.date(2024, 6, 28))
+# Four months: the first trains the model of the second, and so on (three out-of-sample months).
+DAYS = cal.trading_days(dt.date(2024, 3, 1), dt.date(2024, 6, 28))
 FAST = TrainParams(num_boost_round=200, early_stopping_rounds=20)
-MIN_EVENTS = 30
-MAX_BAND = 0.35
+# Events of one symbol-day share their outcome, so the band is set by the symbol-days (a few
+# dozen here), not the events: three out-of-sample months of 120 tickers measured 0.57 over two
+# months (79 events); the band must stay under 0.4 for the test to be able to fail.
+MIN_EVENTS = 100
+MAX_BAND = 0.4
 
 
 @pytest.mark.slow
@@ -33,7 +36,7 @@ def test_null_market_auc_stays_in_its_band():
         pytest.skip("the simulator reports no planted truth (SimMarket.planted_truth)")
     figures = validity.run_market("null", DAYS, symbols=120, seed=7, train=FAST, catalyst_rate=0.2)
     oos = figures["truth"]
-    assert figures["months"] == 2
+    assert figures["months"] == 3
     assert oos["events"] >= MIN_EVENTS, oos
     assert oos["band"] < MAX_BAND, oos
     assert abs(oos["auc"] - 0.5) <= oos["band"], oos
