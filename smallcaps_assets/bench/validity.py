@@ -16,8 +16,8 @@ features see, and the simulator's daily shapes give direction too (measured: a n
 0.79 on every out-of-sample event, 0.63 among the events that hit a barrier). The null switch only
 makes the planted setups' continuation a coin flip. So the check scores each market's predictions
 against the simulator's truth on the events the edge concerns: the out-of-sample events of each
-concerned catalyst symbol-day at or after its trigger, in the setup's direction, and its
-``win`` (did the move continue; ``SimMarket.planted_truth``). In null mode ``win`` is independent of
+concerned catalyst symbol-day within 10 minutes after its trigger (later events have seen the move
+continue or not in their own bars), in the setup's direction, and its ``win`` (did the move continue; ``SimMarket.planted_truth``). In null mode ``win`` is independent of
 everything observable, so any model's AUC there is centred on 0.5; in planted mode the Bayes AUC of
 the true ``win_prob`` is the ceiling. A simulator without ``planted_truth`` falls back to the
 target on every event (``scored_against``).
@@ -63,6 +63,9 @@ BASELINE_SESSIONS = 20
 SCORE_WINDOW = 60
 HISTORY_SESSIONS = 25
 Z = 3.0
+# An event later than this after the trigger has seen the move continue (or not) in its own bars:
+# its features then describe the outcome the edge decides, in either market.
+TRIGGER_MINUTES = 10
 
 
 def _daily(market: SimMarket, day: dt.date, cache: dict) -> pl.DataFrame:
@@ -164,8 +167,8 @@ def market_rows(
 
 
 def concerned_events(market: SimMarket, oos: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame | None:
-    """The out-of-sample events of the catalyst symbol-days the planted edge concerns, at or after
-    the trigger and in the setup's direction, with the simulator's truth: ``win`` (did the move
+    """The out-of-sample events of the catalyst symbol-days the planted edge concerns, within
+    ``TRIGGER_MINUTES`` after the trigger and in the setup's direction, with the simulator's truth: ``win`` (did the move
     continue) and ``win_prob``. Events of one symbol-day share their ``win``; the AUC's band is
     cluster-robust by symbol-day. None when the simulator has no ``planted_truth``."""
     truth_of = getattr(market, "planted_truth", None)
@@ -179,7 +182,10 @@ def concerned_events(market: SimMarket, oos: pl.DataFrame, days: list[dt.date]) 
         ),
         on=["symbol", "date"],
     )  # fmt: skip
-    hit = (pl.col("ts_ns") >= pl.col("trigger_ns")) & (pl.col("direction") == pl.col("setup_direction"))
+    late = pl.col("trigger_ns") + TRIGGER_MINUTES * 60_000_000_000
+    hit = pl.col("ts_ns").is_between(pl.col("trigger_ns"), late) & (
+        pl.col("direction") == pl.col("setup_direction")
+    )
     return keyed.filter(hit)
 
 
