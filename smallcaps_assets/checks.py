@@ -16,11 +16,14 @@ from .partitions import trading_days
 SEVERITY = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}
 
 
-def specs(asset: str, gates: Iterable[Gate]) -> list[dg.AssetCheckSpec]:
+def specs(
+    asset: str, gates: Iterable[Gate], partitions_def: dg.PartitionsDefinition = trading_days
+) -> list[dg.AssetCheckSpec]:
     """The asset's check specs, read from the gates' declarations (blocking = ERROR severity).
 
-    Each check is partitioned like its asset: a result belongs to the trading day it judged, so the
-    UI's history rows and plots are per partition, and "Latest execution" names its day."""
+    Each check is partitioned like its asset (``partitions_def``: trading days, or the models'
+    months): a result belongs to the partition it judged, so the UI's history rows and plots are
+    per partition, and "Latest execution" names its day."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks are "preview" in 1.13
         return [
@@ -29,7 +32,7 @@ def specs(asset: str, gates: Iterable[Gate]) -> list[dg.AssetCheckSpec]:
                 asset=asset,
                 description=g.describe(),
                 blocking=g.blocking,
-                partitions_def=trading_days,
+                partitions_def=partitions_def,
             )
             for g in gates
         ]

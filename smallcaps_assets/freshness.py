@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import lake
-from .asset_names import ALL
+from .asset_names import DAILY
 from .checks import expected_latest_session
 
 # The instigators that promise a current lake; their names are defined in defs/automation.py.
@@ -39,13 +39,15 @@ class Verdict:
             )
         if self.late:
             return f"late: {len(self.late)} asset(s) lack {self.session}: {', '.join(self.late)}"
-        return f"on time: all {len(ALL)} assets hold {self.session} ({', '.join(self.watchers)} running)"
+        return (
+            f"on time: all {len(DAILY)} daily assets hold {self.session} ({', '.join(self.watchers)} running)"
+        )
 
 
 def judge(
     running: Iterable[str],
     now: dt.datetime | None = None,
-    assets: Iterable[str] = ALL,
+    assets: Iterable[str] = DAILY,
     root: str | None = None,
 ) -> Verdict:
     """The verdict for ``assets`` given the names of the instigators now ``running``."""

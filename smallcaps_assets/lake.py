@@ -209,3 +209,15 @@ def replace_symbols(
 def asset_glob(asset: str, root: str | os.PathLike | None = None) -> str:
     """Every committed partition file of ``asset`` (temp and hidden files excluded)."""
     return str(lake_root(root) / asset / "date=*" / PART_GLOB)
+
+
+def partitions_sha256(asset: str, dates: list[dt.date], root: str | os.PathLike | None = None) -> str:
+    """One content hash of ``asset``'s partition files over ``dates`` (the missing ones left
+    out): the sha256 of each day and its file's sha256, in date order. It changes when any file's
+    bytes do, or when a day appears or goes."""
+    digest = hashlib.sha256()
+    for day in sorted(dates):
+        path = partition_file(asset, day, root)
+        if path.exists():
+            digest.update(f"{day.isoformat()}:{hashlib.sha256(path.read_bytes()).hexdigest()}\n".encode())
+    return digest.hexdigest()

@@ -19,6 +19,7 @@ import dagster as dg
 from . import calendar as cal
 from . import lake
 from . import runs_recovery as recovery
+from .asset_names import MODELS
 from .assetkit.metadata import HISTORY_AS_FOUND_METADATA, WARM_UP_METADATA
 
 
@@ -169,6 +170,12 @@ def materialize_range(
         raise ValueError(f"invalid asset selection {selection!r}: {exc}") from exc
     if not keys:
         raise ValueError(f"asset selection {selection!r} matches no asset")
+    # Day runs cover the daily graph; the models run by month once a month is complete
+    # (asset_names.MODELS, defs/models.py), so a wide selection such as '*' leaves them out.
+    keys = {k for k in keys if k.to_user_string() not in MODELS}
+    if not keys:
+        raise ValueError(f"asset selection {selection!r} matches only the models, which run by month")
+    asset_selection = dg.AssetSelection.assets(*keys)
     run_config = {**(run_config or {})}
     run_config.setdefault("loggers", {"console": {"config": {"log_level": log_level}}})
     assets = list(defs.assets or [])

@@ -45,3 +45,20 @@ trading_days = build_trading_days()
 
 def partition_date(key: str) -> dt.date:
     return dt.date.fromisoformat(key)
+
+
+def build_trading_months(start: dt.date | None = None) -> dg.MonthlyPartitionsDefinition:
+    """Calendar months in America/New_York from the month of the first trading day: the event
+    models' walk-forward partitions (``stages/models/splits.py`` says why monthly). The key is the
+    month's first day (``2024-03-01``), as a lake folder ``date=2024-03-01``. ``end_offset=1``
+    makes the current month exist, as the trading days' today."""
+    start = start or partitions_start()
+    return dg.MonthlyPartitionsDefinition(
+        start_date=dt.date(start.year, start.month, 1).isoformat(),
+        timezone="America/New_York",
+        end_offset=1,
+        fmt="%Y-%m-%d",
+    )
+
+
+trading_months = build_trading_months()

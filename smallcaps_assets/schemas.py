@@ -363,3 +363,40 @@ def _duplicate_text(cases: pl.DataFrame, unique: list[str], example: object) -> 
         row = {}
     key = " ".join(f"{c}={row[c]}" for c in unique if c in row) or str(example)[:80]
     return f"duplicated ({', '.join(unique)}): {rows} rows, e.g. {key}"
+
+
+def event_model_contract() -> pa.DataFrameSchema:
+    """One month's event model (stages/models/artifact.py, docs/models.md): one row, the LightGBM
+    model as text with its sha256 and the experiment record as JSON."""
+    return pa.DataFrameSchema(
+        {
+            "month": pa.Column(pl.Date, nullable=False, unique=True),
+            "model_sha256": pa.Column(str, nullable=False, checks=pa.Check.str_matches(r"^[0-9a-f]{64}$")),
+            "target": pa.Column(str, nullable=False),
+            "n_features": pa.Column(pl.Int64, nullable=False, checks=pa.Check.gt(0)),
+            "blocking_gates_passed": pa.Column(pl.Boolean, nullable=False),
+            "model_text": pa.Column(str, nullable=False),
+            "record_json": pa.Column(str, nullable=False),
+        },
+        strict=True,
+        coerce=True,
+        name="EventModel",
+    )
+
+
+def event_predictions_contract() -> pa.DataFrameSchema:
+    """Out-of-sample predictions of one day's events by their month's model (docs/models.md)."""
+    return pa.DataFrameSchema(
+        {
+            "event_id": pa.Column(str, nullable=False, unique=True),
+            "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
+            "ts": pa.Column(UTC_NS, nullable=False),
+            "model_month": pa.Column(pl.Date, nullable=False),
+            "model_sha256": pa.Column(str, nullable=False),
+            "target": pa.Column(str, nullable=False),
+            "prob": pa.Column(float, nullable=False, checks=pa.Check.in_range(0.0, 1.0)),
+        },
+        strict=True,
+        coerce=True,
+        name="EventPredictions",
+    )

@@ -12,7 +12,7 @@ from smallcaps_assets import asset_names
 from smallcaps_assets import defs as defs_package
 from smallcaps_assets.checks import expected_latest_session
 from smallcaps_assets.definitions import defs
-from smallcaps_assets.partitions import build_trading_days, trading_days
+from smallcaps_assets.partitions import build_trading_days, trading_days, trading_months
 
 EXPECTED_ASSETS = {
     "ticker_reference",
@@ -33,6 +33,8 @@ EXPECTED_ASSETS = {
     "event_features",
     "event_labels",
     "signal_report",
+    "event_model",
+    "event_predictions",
 }
 # Every gate, by asset, with its blocking flag (blocking gates fail with ERROR, the others WARN).
 # The UI, the demo and the docs refer to these names: renaming one is a visible change.
@@ -101,6 +103,13 @@ EXPECTED_CHECKS = {
     "short_interest": {"short_interest_published_before_day": True, "short_interest_values_in_range": False},
     "short_volume": {"short_volume_session_rows": True, "short_volume_not_empty": False},
     "signal_report": {"signal_report_ic_in_range": True, "signal_report_enough_events": False},
+    "event_model": {
+        "model_fold_no_overlap": True,
+        "model_min_oos_events": True,
+        "model_not_constant": True,
+        "model_overfit": False,
+    },
+    "event_predictions": {"predictions_one_per_event": True},
     "event_labels": {
         "labels_t1_after_ts": True,
         "labels_one_per_event": True,
@@ -142,6 +151,8 @@ def test_asset_graph_snapshot():
         "ssr_status",
         "daily_bars",
     }
+    assert parents["event_model"] == {"event_features", "event_labels"}
+    assert parents["event_predictions"] == {"event_features", "event_model"}
 
 
 def test_every_daily_asset_is_partitioned_and_gated_with_no_wall_clock_freshness():
@@ -150,7 +161,8 @@ def test_every_daily_asset_is_partitioned_and_gated_with_no_wall_clock_freshness
     graph = defs.resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        assert node.partitions_def == trading_days, key
+        monthly = key.to_user_string() in asset_names.MONTHLY
+        assert node.partitions_def == (trading_months if monthly else trading_days), key
         assert node.freshness_policy is None, key
         assert node.check_keys, f"{key} has no checks"
     check_names = {c.name for c in graph.asset_check_keys}
@@ -183,8 +195,8 @@ def test_jobs_select_what_the_docs_say():
     graph, graph_checks = _job_assets_and_checks("daily_graph")
     assert ingest == set(asset_names.INGEST + asset_names.ALTERNATIVE)
     assert events == set(asset_names.EVENTS)
-    assert research == set(asset_names.RESEARCH)
-    assert graph == EXPECTED_ASSETS == ingest | events | research
+    assert research == set(asset_names.RESEARCH) - set(asset_names.MODELS)
+    assert graph == EXPECTED_ASSETS - set(asset_names.MODELS) == ingest | events | research
     jobs = (
         (ingest, ingest_checks),
         (events, event_checks),
@@ -194,8 +206,18 @@ def test_jobs_select_what_the_docs_say():
     for assets, checks in jobs:
         assert checks == {f"{a}:{name}" for a in assets for name in EXPECTED_CHECKS[a]}
     assert defs.get_schedule_def("daily_close").job_name == "daily_graph"
-    assert {j.name for j in defs.jobs} == {"daily_ingest", "event_pipeline", "research_daily", "daily_graph"}
-    assert {s.name for s in defs.schedules} == {"daily_close"}
+    assert {j.name for j in defs.jobs} == {
+        "daily_ingest",
+        "event_pipeline",
+        "research_daily",
+        "daily_graph",
+        "event_model_monthly",
+    }
+    models, model_checks = _job_assets_and_checks("event_model_monthly")
+    assert models == {"event_model"}
+    assert model_checks == {f"event_model:{name}" for name in EXPECTED_CHECKS["event_model"]}
+    assert {s.name for s in defs.schedules} == {"daily_close", "monthly_retrain"}
+    assert defs.get_schedule_def("monthly_retrain").job_name == "event_model_monthly"
     assert {s.name for s in defs.sensors} == {"pipeline_automation", "pipeline_freshness"}
 
 
@@ -271,3 +293,49 @@ def test_expected_latest_session_waits_for_the_close_data():
     assert expected_latest_session(after) == dt.date(2024, 3, 6)
     saturday = dt.datetime(2024, 3, 9, 15, 0, tzinfo=dt.UTC)
     assert expected_latest_session(saturday) == dt.date(2024, 3, 8)
+
+
+def test_monthly_retrain_trains_the_month_just_ended_on_its_first_session():
+    schedule = defs.get_schedule_def("monthly_retrain")
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+
+    def tick(utc: dt.datetime):
+        with dg.instance_for_test() as instance:
+            return schedule.evaluate_tick(
+                dg.build_schedule_context(
+                    instance=instance, scheduled_execution_time=utc, repository_def=defs.get_repository_def()
+                )
+            )
+
+    # 22:00 ET on Monday 2024-04-01 (first session of April) is 02:00 UTC on the 2nd
+    assert [r.partition_key for r in tick(dt.datetime(2024, 4, 2, 2, 0, tzinfo=dt.UTC)).run_requests] == [
+        "2024-03-01"
+    ]
+    assert not tick(dt.datetime(2024, 4, 3, 2, 0, tzinfo=dt.UTC)).run_requests  # the second session
+    # 2024-07-01 is a Monday session; 2024-09-02 is Labor Day, so September starts on the 3rd
+    assert not tick(dt.datetime(2024, 9, 3, 2, 0, tzinfo=dt.UTC)).run_requests
+    assert [r.partition_key for r in tick(dt.datetime(2024, 9, 4, 2, 0, tzinfo=dt.UTC)).run_requests] == [
+        "2024-08-01"
+    ]
+
+
+def test_a_day_maps_to_its_months_model_and_a_month_to_every_day_through_it():
+    graph = defs.resolve_asset_graph()
+    now = dt.datetime(2024, 6, 15, tzinfo=dt.UTC)
+    model, preds = dg.AssetKey("event_model"), dg.AssetKey("event_predictions")
+    mapping = graph.get(preds).partition_mappings[model]
+    got = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        trading_days.subset_with_partition_keys(["2024-03-15"]),
+        trading_days,
+        trading_months,
+        current_time=now,
+    ).partitions_subset.get_partition_keys()
+    assert list(got) == ["2024-03-01"]
+    mapping = graph.get(model).partition_mappings[dg.AssetKey("event_features")]
+    days = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        trading_months.subset_with_partition_keys(["2024-03-01"]),
+        trading_months,
+        trading_days,
+        current_time=now,
+    ).partitions_subset.get_partition_keys()
+    assert days[0] == trading_days.get_first_partition_key() and days[-1] == "2024-03-28"

@@ -8,7 +8,8 @@ import dagster as dg
 import polars as pl
 
 from smallcaps_assets import freshness, lake
-from smallcaps_assets.asset_names import ALL, DAILY_BARS
+from smallcaps_assets.asset_names import DAILY as ALL
+from smallcaps_assets.asset_names import DAILY_BARS
 from smallcaps_assets.definitions import defs
 
 # 21:00 ET on Wednesday 2024-03-06: that session's data is complete, so it is the one expected.

@@ -116,3 +116,21 @@ def test_a_lock_lives_in_the_state_folder_never_beside_the_partition(tmp_path):
     assert (tmp_path / "_state" / "locks" / "minute_bars" / f"date={DAY}.lock").exists()
     lake.write_partition("minute_bars", DAY, pl.DataFrame({"symbol": ["A"], "x": [1]}), root=tmp_path)
     assert [p.name for p in (tmp_path / "minute_bars" / f"date={DAY}").iterdir()] == ["part-0.parquet"]
+
+
+def test_partitions_sha256_changes_with_the_bytes_and_the_days(tmp_path):
+    import datetime as _dt
+
+    import polars as _pl
+
+    from smallcaps_assets import lake as _lake
+
+    d1, d2 = _dt.date(2024, 3, 1), _dt.date(2024, 3, 4)
+    _lake.write_partition("event_labels", d1, _pl.DataFrame({"x": [1, 2]}), root=tmp_path)
+    first = _lake.partitions_sha256("event_labels", [d1, d2], root=tmp_path)
+    assert first == _lake.partitions_sha256("event_labels", [d2, d1], root=tmp_path)  # order-free
+    _lake.write_partition("event_labels", d2, _pl.DataFrame({"x": [3]}), root=tmp_path)
+    second = _lake.partitions_sha256("event_labels", [d1, d2], root=tmp_path)
+    _lake.write_partition("event_labels", d1, _pl.DataFrame({"x": [1, 5]}), root=tmp_path)
+    third = _lake.partitions_sha256("event_labels", [d1, d2], root=tmp_path)
+    assert len({first, second, third}) == 3

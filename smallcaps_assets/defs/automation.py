@@ -13,18 +13,28 @@ import dagster as dg
 
 from .. import calendar as cal
 from .. import freshness
-from ..asset_names import ALTERNATIVE, DAILY_EVENTS, INTRADAY_EVENTS, MINUTE_BARS, RESEARCH, SSR_STATUS
+from ..asset_names import (
+    ALTERNATIVE,
+    DAILY_EVENTS,
+    INTRADAY_EVENTS,
+    MINUTE_BARS,
+    MODELS,
+    RESEARCH,
+    SSR_STATUS,
+)
 from ..partitions import trading_days
 
 # Reference data through minute bars (minute_bars and everything it reads), and the vendor's news
 # and FINRA short data (roots that nothing upstream of the bars reads).
 DAILY_INGEST = dg.AssetSelection.assets(MINUTE_BARS).upstream() | dg.AssetSelection.assets(*ALTERNATIVE)
-# The research half: features, labels and what reads them.
-RESEARCH_DAILY = dg.AssetSelection.assets(*RESEARCH).downstream()
+# The research half: features, labels and what reads them, but the models (defs/models.py): a
+# month's model and its predictions run once the month is complete.
+RESEARCH_ALL = dg.AssetSelection.assets(*RESEARCH).downstream()
+RESEARCH_DAILY = RESEARCH_ALL - dg.AssetSelection.assets(*MODELS)
 # The daily screen, the detectors and the SSR status, and everything they lead to up to the
 # research half: manifest and event windows.
 EVENT_PIPELINE = (
-    dg.AssetSelection.assets(DAILY_EVENTS, INTRADAY_EVENTS, SSR_STATUS).downstream() - RESEARCH_DAILY
+    dg.AssetSelection.assets(DAILY_EVENTS, INTRADAY_EVENTS, SSR_STATUS).downstream() - RESEARCH_ALL
 )
 DAILY_GRAPH = DAILY_INGEST | EVENT_PIPELINE | RESEARCH_DAILY
 

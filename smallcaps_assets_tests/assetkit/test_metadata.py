@@ -35,6 +35,8 @@ CONTRACTS = {
     names.EVENT_FEATURES: schemas.event_features_contract(),
     names.EVENT_LABELS: schemas.event_labels_contract(),
     names.SIGNAL_REPORT: signal_report_contract(),
+    names.EVENT_MODEL: schemas.event_model_contract(),
+    names.EVENT_PREDICTIONS: schemas.event_predictions_contract(),
 }
 
 

@@ -82,7 +82,7 @@ def test_every_materialisation_carries_its_row_count(event_lake):
     the rows of the partition it wrote."""
     root, out = event_lake
     for outcome in out.days:
-        assert set(outcome.metadata) == set(asset_names.ALL), outcome.day
+        assert set(outcome.metadata) == set(asset_names.DAILY), outcome.day
         for asset, meta in outcome.metadata.items():
             partition = lake.read_partition(asset, outcome.day, root)
             assert meta["dagster/row_count"] == partition.height == meta["rows"], (outcome.day, asset)

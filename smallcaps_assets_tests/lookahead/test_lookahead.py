@@ -6,9 +6,16 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
+from smallcaps_assets.asset_names import MODELS
 from smallcaps_assets.definitions import defs
 
 from .cases import CASES, EXTRA_CASES, KNOWN_BUGS, all_cases
+
+# The harness rewrites one trading day's inputs; the models need whole months of history, so their
+# out-of-sample guarantee is asserted instead from each model's stored fold (the blocking
+# model_fold_no_overlap gate, stages/models/splits.py) and by event_predictions before it predicts
+# (stages/models/artifact.py, tests in stages/models/test_artifact.py and defs/test_models_assets.py).
+NOT_DAY_LEVEL = set(MODELS)
 
 
 def time_partitioned_assets() -> set[str]:
@@ -17,7 +24,7 @@ def time_partitioned_assets() -> set[str]:
         key.to_user_string()
         for key in graph.get_all_asset_keys()
         if isinstance(graph.get(key).partitions_def, dg.TimeWindowPartitionsDefinition)
-    }
+    } - NOT_DAY_LEVEL
 
 
 def test_every_time_partitioned_asset_has_a_case():
