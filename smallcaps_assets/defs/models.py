@@ -12,7 +12,6 @@ from .. import checks, lake, schemas
 from ..asset_names import EVENT_FEATURES, EVENT_LABELS, EVENT_MODEL, EVENT_PREDICTIONS
 from ..assetkit import LAKE_KINDS, daily_asset, partition_day
 from ..assetkit.metadata import contract_metadata, partition_metadata
-from ..gates import Gate
 from ..partitions import partitions_start, trading_months
 from ..stages import models_quality
 from ..stages.features import feature_columns
@@ -29,9 +28,7 @@ HISTORY_MONTHS = 240
 THROUGH_THE_MONTH = dg.TimeWindowPartitionMapping(
     start_offset=-HISTORY_MONTHS, end_offset=0, allow_nonexistent_upstream_partitions=True
 )
-PREDICTION_GATES = (
-    Gate("predictions_one_per_event", "One prediction per event of the day's event_features."),
-)
+PREDICTION_GATES = models_quality.PREDICTION_GATES
 
 
 class EventModelConfig(dg.Config):

@@ -97,3 +97,9 @@ def model_gates(
             params,
         ),
     ]
+
+
+PREDICTIONS_ONE_PER_EVENT = Gate(
+    "predictions_one_per_event", "One prediction per event of the day's event_features."
+)
+PREDICTION_GATES = (PREDICTIONS_ONE_PER_EVENT,)

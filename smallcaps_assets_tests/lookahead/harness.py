@@ -37,6 +37,7 @@ import polars as pl
 from smallcaps_assets import calendar as cal
 from smallcaps_assets import lake
 from smallcaps_assets.definitions import defs
+from smallcaps_assets.partitions import trading_days
 from smallcaps_assets.polygon import PolygonClient
 
 
@@ -307,8 +308,14 @@ def _env(**values: str):
 
 
 def every_asset() -> list[str]:
-    """Every asset of the definitions that can be materialised."""
-    return sorted(k.to_user_string() for k in defs.resolve_asset_graph().materializable_asset_keys)
+    """Every trading-day asset of the definitions that can be materialised (the monthly models
+    cannot share a run with them and have no day-level case)."""
+    graph = defs.resolve_asset_graph()
+    return sorted(
+        k.to_user_string()
+        for k in graph.materializable_asset_keys
+        if graph.get(k).partitions_def == trading_days
+    )
 
 
 def _ops_of(assets: Sequence[str]) -> set[str]:
