@@ -36,6 +36,7 @@ import polars as pl
 
 from smallcaps_assets import calendar as cal
 from smallcaps_assets import lake
+from smallcaps_assets.asset_names import MODELS
 from smallcaps_assets.definitions import defs
 from smallcaps_assets.partitions import trading_days
 from smallcaps_assets.polygon import PolygonClient
@@ -308,13 +309,13 @@ def _env(**values: str):
 
 
 def every_asset() -> list[str]:
-    """Every trading-day asset of the definitions that can be materialised (the monthly models
-    cannot share a run with them and have no day-level case)."""
+    """Every daily asset of the definitions that can be materialised: the models (a monthly
+    model and the predictions that need it) have no day-level case (docs/testing.md)."""
     graph = defs.resolve_asset_graph()
     return sorted(
         k.to_user_string()
         for k in graph.materializable_asset_keys
-        if graph.get(k).partitions_def == trading_days
+        if graph.get(k).partitions_def == trading_days and k.to_user_string() not in MODELS
     )
 
 
