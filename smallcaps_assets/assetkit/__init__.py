@@ -160,6 +160,11 @@ def run(coro: Awaitable[T]) -> T:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
+def vendor_rows(models) -> list[dict]:
+    """The client's pydantic models as the vendor's JSON rows (its field names), for the stages."""
+    return [m.model_dump(mode="json", by_alias=True) for m in models]
+
+
 def partition_day(context: dg.AssetExecutionContext) -> dt.date:
     day = dt.date.fromisoformat(context.partition_key)
     if not cal.is_trading_day(day):

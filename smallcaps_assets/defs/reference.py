@@ -18,6 +18,7 @@ from ..assetkit import (
     run,
     unknown_symbols,
     usage_metadata,
+    vendor_rows,
 )
 from ..assetkit.metadata import partition_metadata
 from ..resources import PolygonResource
@@ -25,10 +26,6 @@ from ..stages import reference as ref
 from ..stages import reference_quality as quality
 
 GROUP = "reference"
-
-
-def _dump(models) -> list[dict]:
-    return [m.model_dump(mode="json", by_alias=True) for m in models]
 
 
 @daily_asset(
@@ -53,7 +50,7 @@ def ticker_reference(
                 client.tickers(date=day, active=True, market=None),
                 client.tickers(date=day, active=False, market=None),
             )
-            return _dump(active), _dump(delisted), client.usage
+            return vendor_rows(active), vendor_rows(delisted), client.usage
 
     active, delisted, usage = run(fetch())
     frame = schemas.enforce(schemas.TickerReference, ref.reference_frame(active, delisted))
@@ -91,7 +88,7 @@ def corporate_actions(
                 client.splits(execution_date_gte=day, execution_date_lte=day),
                 client.dividends(ex_dividend_date_gte=day, ex_dividend_date_lte=day),
             )
-            return _dump(splits), _dump(dividends), client.usage
+            return vendor_rows(splits), vendor_rows(dividends), client.usage
 
     splits, dividends, usage = run(fetch())
     frame = schemas.enforce(schemas.CorporateActions, ref.corporate_actions_frame(splits, dividends, day))
@@ -154,7 +151,7 @@ def ticker_details(
                 d = await client.ticker_details(symbol, date=as_of)
                 if d is None:
                     return None
-                return ref.details_row(d.model_dump(mode="json", by_alias=True), as_of, floats.get(symbol))
+                return ref.details_row(vendor_rows([d])[0], as_of, floats.get(symbol))
 
             wanted = selected or tracked
             # Anchor rows: from the lake when the anchor partition exists (cheap), else asked

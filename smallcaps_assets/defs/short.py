@@ -6,16 +6,12 @@ import dagster as dg
 
 from .. import checks, lake, schemas
 from ..asset_names import SHORT_INTEREST, SHORT_VOLUME
-from ..assetkit import daily_asset, partition_day, run, usage_metadata
+from ..assetkit import daily_asset, partition_day, run, usage_metadata, vendor_rows
 from ..assetkit.metadata import partition_metadata
 from ..resources import PolygonResource
 from ..stages import short_data, short_quality
 
 GROUP = "alternative"
-
-
-def _dump(models) -> list[dict]:
-    return [m.model_dump(mode="json", by_alias=True) for m in models]
 
 
 @daily_asset(
@@ -41,7 +37,7 @@ def short_interest(
     async def fetch():
         async with polygon.connect() as client:
             rows = await client.short_interest(settlement_date_gte=gte, settlement_date_lte=lte)
-            return _dump(rows), client.usage
+            return vendor_rows(rows), client.usage
 
     rows, usage = run(fetch())
     frame = schemas.enforce(schemas.ShortInterest, short_data.short_interest_frame(rows, day))
@@ -79,7 +75,7 @@ def short_volume(
     async def fetch():
         async with polygon.connect() as client:
             rows = await client.short_volume(date=day)
-            return _dump(rows), client.usage
+            return vendor_rows(rows), client.usage
 
     rows, usage = run(fetch())
     frame = schemas.enforce(schemas.ShortVolume, short_data.short_volume_frame(rows, day))

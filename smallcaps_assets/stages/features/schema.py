@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from ..events.registry import EVENT_TYPES
-from ..events.schema import UTC_NS
+from ..events.schema import EVENT_KEY_SCHEMA, UTC_NS
 from .bars import BAR_FEATURES
 from .news import NEWS_FEATURE_SCHEMA
 from .reference import REFERENCE_FEATURES
@@ -23,13 +23,9 @@ def _without_key(schema: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
     return {c: t for c, t in schema.items() if c != "event_id"}
 
 
+# The event's keys, as intraday_events has them.
 KEY_SCHEMA: dict[str, pl.DataType] = {
-    "event_id": pl.String(),
-    "symbol": pl.String(),
-    "ts": UTC_NS,
-    "event_type": pl.String(),
-    "session": pl.String(),
-    "direction": pl.Int64(),
+    c: EVENT_KEY_SCHEMA[c] for c in ("event_id", "symbol", "ts", "event_type", "session", "direction")
 }
 
 # In registry order (stages/features/__init__.py FAMILIES); a test checks both agree.
