@@ -37,20 +37,10 @@ BASELINE_SESSIONS = 20
 TAPE_PROBE = "tape_input_ts"
 
 
-def prior_sessions(day, n: int) -> list:
-    out, d = [], day
-    for _ in range(n):
-        d = cal.previous_trading_day(d)
-        if d is None:
-            break
-        out.append(d)
-    return out[::-1]
-
-
 def daily_history(day, root=None) -> pl.DataFrame | None:
     """daily_bars of the prior sessions, plus D's rows with only their split_ratio (announced
     before the open): D's prices are end-of-day data, so they are never handed to a family."""
-    history = lake.read_partitions(DAILY_BARS, prior_sessions(day, HISTORY_SESSIONS), root)
+    history = lake.read_partitions(DAILY_BARS, cal.sessions_before(day, HISTORY_SESSIONS), root)
     today = lake.read_partition(DAILY_BARS, day, root)
     if today is None:
         return history
@@ -59,7 +49,7 @@ def daily_history(day, root=None) -> pl.DataFrame | None:
 
 
 def _baseline(day, symbols: list[str], root=None) -> pl.DataFrame | None:
-    prior = lake.read_partitions(MINUTE_BARS, prior_sessions(day, BASELINE_SESSIONS), root)
+    prior = lake.read_partitions(MINUTE_BARS, cal.sessions_before(day, BASELINE_SESSIONS), root)
     if prior is None:
         return None
     return ev.baselines(prior.filter(pl.col("symbol").is_in(symbols)))
