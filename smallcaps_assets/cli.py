@@ -33,13 +33,21 @@ app.add_typer(events_app, name="events")
 
 DateOpt = Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"])]
 
-DEMO_START = dt.date(2024, 3, 4)
+DEMO_START = dt.date(2024, 1, 16)
 DEMO_END = dt.date(2024, 3, 15)
 
 
 def _progress_run(
-    selection: str, start: dt.date, end: dt.date, run_config: dict | None, label: str, upstream: bool = True
+    selection: str,
+    start: dt.date,
+    end: dt.date,
+    run_config: dict | None,
+    label: str,
+    upstream: bool = True,
+    first_stage: tuple[str, ...] = (),
 ):
+    """``materialize_range`` with a progress bar; with ``first_stage`` (and no run config or
+    upstream), ``materialize_pipelined``: those assets in a second process, a day ahead."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import calendar as cal
@@ -77,6 +85,10 @@ def _progress_run(
             in_plan = upstream_task is not None and not bar.tasks[upstream_task].finished
             bar.update(upstream_task if in_plan else task, advance=1, status=f"{outcome.day} {status}"[:120])
 
+        if first_stage:
+            from .materialize import materialize_pipelined
+
+            return materialize_pipelined(selection, first_stage, start, end, on_day=on_day)
         return materialize_range(
             selection, start, end, run_config=run_config, on_day=on_day, upstream=upstream, on_plan=on_plan,
             notice=bar.console.print,
@@ -233,22 +245,88 @@ def demo(
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     # The lookbacks (25 sessions of daily bars, 20 of minute bars for the time-of-day baselines,
-    # and the universe those minute bars need) are filled first, so every reported day is warm.
-    outcomes = [_progress_run("*", days[0], days[-1], None, "pipeline", upstream=True)]
-    completed = _complete_labels(days) if outcomes[0].success else []
+    # and the universe those minute bars need) are filled first, with the first day, so every
+    # reported day is warm. The other days run on both cores: the ingest (vendor roots, universe,
+    # minute bars) in a second process a day ahead of the events and research assets.
+    outcomes = [_progress_run("*", days[0], days[0], None, "first day", upstream=True)]
+    if outcomes[0].success and len(days) > 1:
+        stage = names.INGEST + names.ALTERNATIVE
+        outcomes.append(
+            _progress_run("*", days[1], days[-1], None, "pipeline", upstream=False, first_stage=stage)
+        )
+    # The first day's labels ran before its next session's bars existed; the last day's next
+    # session is after the range.
+    completed = _complete_labels(days, [days[0], days[-1]]) if all(o.success for o in outcomes) else []
     _print_summary(outcomes)
     if completed:
         typer.echo(
-            f"  labels completed        {len(completed[1].days)} days with the next session's open and close"
+            f"  labels completed        {sum(len(o.days) for o in completed[1:])} days with the next "
+            "session's open and close"
         )
-    if not all(o.success for o in [*outcomes, *completed]):
+    # The first month of data trains the next one's model (docs/models.md): every later month of
+    # the span gets its model and its days' out-of-sample predictions.
+    model_runs = []
+    if all(o.success for o in [*outcomes, *completed]):
+        from .materialize import month_starts
+
+        model_runs = _model_runs(month_starts(s, e)[1:])
+    if not all(o.success for o in [*outcomes, *completed, *model_runs]):
         raise typer.Exit(1)
 
 
-def _complete_labels(days: list) -> list:
+def _model_runs(months: list) -> list:
+    """The walk-forward models of ``months`` and their days' out-of-sample predictions, one line per
+    month (docs/models.md)."""
+    from .materialize import materialize_months
+
+    outcome = materialize_months(f"key:{names.EVENT_MODEL} or key:{names.EVENT_PREDICTIONS}", months)
+    by_month: dict = {}
+    for o in outcome.days:
+        by_month.setdefault(o.day.replace(day=1), []).append(o)
+    for month, runs in by_month.items():
+        model, days = runs[0], runs[1:]
+        if not model.success:
+            typer.secho(f"  model {month:%Y-%m}  FAILED: {model.error or model.failed_checks}", fg="red")
+            continue
+        meta = model.metadata.get(names.EVENT_MODEL, {})
+        predicted = sum(int(d.metadata.get(names.EVENT_PREDICTIONS, {}).get("events", 0)) for d in days)
+        failed = [str(d.day) for d in days if not d.success]
+        typer.echo(
+            f"  model {month:%Y-%m}  trained on {int(meta.get('n_fit', 0)):,} events "
+            f"(+{int(meta.get('n_valid', 0)):,} early-stopping); out of sample: AUC "
+            f"{float(meta.get('test_auc', float('nan'))):.3f} on {int(meta.get('n_test_labelled', 0)):,} "
+            f"labelled events; predictions {predicted:,} events over {len(days) - len(failed)} days"
+            + (f"; FAILED days {', '.join(failed)}" if failed else "")
+        )
+    return outcome.days
+
+
+@app.command()
+def models(
+    start: Annotated[dt.datetime, typer.Option("--start", formats=["%Y-%m"], help="First month (YYYY-MM).")],
+    end: Annotated[
+        dt.datetime | None, typer.Option("--end", formats=["%Y-%m"], help="Last month (default: --start).")
+    ] = None,
+) -> None:
+    """Train the walk-forward event model of every month from --start to --end (one run per month,
+    in order; docs/models.md) and predict each of its days that has event_features, out of sample.
+    The first month of data has no model (nothing ends before it)."""
+    from .materialize import month_starts
+
+    try:
+        months = month_starts(start.date(), (end or start).date())
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    runs = _model_runs(months)
+    if not all(o.success for o in runs):
+        raise typer.Exit(1)
+
+
+def _complete_labels(days: list, pending: list | None = None) -> list:
     """event_labels of D read D+1's daily bars: after the range, fetch the next session's daily bars
-    and run the labels again, so every reported day's next_* columns are filled (the
-    pipeline_automation sensor does the same as each session lands)."""
+    and run the labels of the ``pending`` days (default: every day) again, so every reported day's
+    next_* columns are filled (the pipeline_automation sensor does the same as each session lands)."""
     from . import calendar as cal
 
     nxt = cal.next_trading_day(days[-1])
@@ -257,10 +335,10 @@ def _complete_labels(days: list) -> list:
     bars = _progress_run(f"key:{names.DAILY_BARS}", nxt, nxt, None, "next session", upstream=True)
     if not bars.success:
         return [bars]
-    return [
-        bars,
-        _progress_run(f"key:{names.EVENT_LABELS}", days[0], days[-1], None, "labels", upstream=False),
-    ]
+    runs = [bars]
+    for day in sorted(set(pending or days)):
+        runs.append(_progress_run(f"key:{names.EVENT_LABELS}", day, day, None, "labels", upstream=False))
+    return runs
 
 
 def _print_summary(outcomes) -> None:

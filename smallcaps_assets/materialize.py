@@ -19,7 +19,7 @@ import dagster as dg
 from . import calendar as cal
 from . import lake
 from . import runs_recovery as recovery
-from .asset_names import MODELS
+from .asset_names import EVENT_FEATURES, MODELS
 from .assetkit.metadata import HISTORY_AS_FOUND_METADATA, WARM_UP_METADATA
 
 
@@ -278,3 +278,206 @@ def _run_day(day, definitions, asset_selection, instance, resources, run_config,
     except Exception as exc:  # a definition-level error: report it as this day's failure
         outcome.error = f"{type(exc).__name__}: {exc}"
     return outcome
+
+
+def month_starts(start: dt.date, end: dt.date) -> list[dt.date]:
+    """The first day of every calendar month from ``start``'s through ``end``'s (the monthly
+    partitions' keys, ``partitions.trading_months``)."""
+    if end < start:
+        raise ValueError(f"--end {end:%Y-%m} is before --start {start:%Y-%m}")
+    out, month = [], start.replace(day=1)
+    while month <= end:
+        out.append(month)
+        month = (month + dt.timedelta(days=32)).replace(day=1)
+    return out
+
+
+def materialize_months(
+    selection: str,
+    months: list[dt.date],
+    run_config: dict | None = None,
+    defs: dg.Definitions | None = None,
+    resources: dict | None = None,
+    on_partition: Callable[[DayOutcome], None] | None = None,
+    log_level: str = "CRITICAL",
+) -> RangeOutcome:
+    """Run the month-partitioned assets of ``selection`` (the walk-forward models, docs/models.md)
+    one run per month in order, then its trading-day assets that read them (``event_predictions``)
+    for each day of that month the lake holds features for. A month whose run fails gets no day
+    runs (its model failed or is missing, so its days could not be predicted), and the months after
+    it still run: each month's model stands on its own.
+
+    ``DayOutcome.day`` is the month's first day for a month run, the trading day for a day run."""
+    from .definitions import build_defs
+
+    defs = build_defs() if defs is None else defs
+    graph = defs.resolve_asset_graph()
+    try:
+        keys = dg.AssetSelection.from_string(selection).resolve(graph)
+    except Exception as exc:
+        raise ValueError(f"invalid asset selection {selection!r}: {exc}") from exc
+    monthly = {k for k in keys if isinstance(graph.get(k).partitions_def, dg.MonthlyPartitionsDefinition)}
+    daily = {k for k in keys if k.to_user_string() in MODELS and k not in monthly}
+    if not monthly:
+        raise ValueError(f"asset selection {selection!r} matches no month-partitioned asset")
+    run_config = {**(run_config or {})}
+    run_config.setdefault("loggers", {"console": {"config": {"log_level": log_level}}})
+    assets, checks = list(defs.assets or []), list(defs.asset_checks or [])
+    merged_resources = {**(defs.resources or {}), **(resources or {})}
+    for group in (monthly, daily):  # a job holds one partitions definition
+        if group:
+            validate_run_config(
+                assets, checks, merged_resources, dg.AssetSelection.assets(*group), run_config
+            )
+    instance = _instance()
+    recovery.stop_busy_wait()
+    outcomes: list[DayOutcome] = []
+
+    def run(key_day: dt.date, selected: set[dg.AssetKey]) -> DayOutcome:
+        outcome = _run_day(
+            key_day, [*assets, *checks], dg.AssetSelection.assets(*selected), instance, merged_resources,
+            _config_for(run_config, assets, selected), _to_stderr,
+        )  # fmt: skip
+        outcomes.append(outcome)
+        if on_partition:
+            on_partition(outcome)
+        return outcome
+
+    for month in months:
+        if not run(month, monthly).success or not daily:
+            continue
+        end = (month + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+        for day in cal.trading_days(month, end):
+            if lake.partition_exists(EVENT_FEATURES, day):
+                run(day, daily)
+    return RangeOutcome(outcomes)
+
+
+def materialize_pipelined(
+    selection: str,
+    first_stage: tuple[str, ...],
+    start: dt.date,
+    end: dt.date,
+    on_day: Callable[[DayOutcome], None] | None = None,
+    poll_seconds: float = 0.2,
+) -> RangeOutcome:
+    """``materialize_range`` over two cores: a child process runs the ``first_stage`` assets of
+    ``selection`` day by day while this process runs the rest of it, day D once the child has
+    finished D and the next day (``event_labels`` of D read D+1's daily bars). The day runs are the
+    same ones ``materialize_range`` makes, split in two, so the lake is the same; each half is its
+    own Dagster run, recorded in the instance of ``DAGSTER_HOME``.
+
+    Lookbacks are not filled here (run ``materialize_range(..., upstream=True)`` on the first day
+    first). A failed day of either stage stops this process at that day; the child finishes its
+    stage. The last day's labels stay pending until its next session lands (as in any run)."""
+    import json
+    import subprocess
+    import tempfile
+    import time
+
+    from .definitions import build_defs
+
+    defs = build_defs()
+    graph = defs.resolve_asset_graph()
+    keys = {
+        k for k in dg.AssetSelection.from_string(selection).resolve(graph) if k.to_user_string() not in MODELS
+    }
+    first = {k for k in keys if k.to_user_string() in first_stage}
+    rest = keys - first
+    days = trading_days_in(start, end)
+    if not first or not rest:
+        return materialize_range(selection, start, end, defs=defs, on_day=on_day)
+    with tempfile.TemporaryDirectory(prefix="smallcaps-stage-") as tmp:
+        progress = os.path.join(tmp, "progress.jsonl")
+        spec = {"keys": sorted(k.to_user_string() for k in first), "start": str(start), "end": str(end)}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "smallcaps_assets.materialize", json.dumps(spec), progress],
+            stdout=subprocess.DEVNULL,
+        )
+        done: dict[dt.date, DayOutcome] = {}
+        outcomes: list[DayOutcome] = []
+        try:
+            for i, day in enumerate(days):
+                needed = days[min(i + 1, len(days) - 1)]
+                while needed not in done and child.poll() is None:
+                    time.sleep(poll_seconds)
+                    done |= _read_progress(progress)
+                done |= _read_progress(progress)
+                if not all(done.get(d, DayOutcome(d, False)).success for d in days[: i + 2]):
+                    failed = next(d for d in days[: i + 2] if not done.get(d, DayOutcome(d, False)).success)
+                    outcome = done.get(failed) or DayOutcome(
+                        failed, False, error=f"the first stage stopped (exit {child.poll()}) before {failed}"
+                    )
+                    if on_day:
+                        on_day(outcome)
+                    return RangeOutcome([*outcomes, outcome])
+                outcome = _run_day(
+                    day, [*(defs.assets or []), *(defs.asset_checks or [])], dg.AssetSelection.assets(*rest),
+                    _instance(), defs.resources or {},
+                    {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}, _to_stderr,
+                )  # fmt: skip
+                _merge_metadata(outcome, done[day])
+                outcomes.append(outcome)
+                if on_day:
+                    on_day(outcome)
+                if not outcome.success:
+                    break
+        finally:
+            if child.poll() is None and (not outcomes or not outcomes[-1].success):
+                child.terminate()
+            child.wait()
+    return RangeOutcome(outcomes)
+
+
+def _merge_metadata(outcome: DayOutcome, first_stage: DayOutcome) -> None:
+    """One outcome per day: the first stage's assets, run id and failures folded into the second's."""
+    outcome.metadata = {**first_stage.metadata, **outcome.metadata}
+    outcome.failed_checks = [*first_stage.failed_checks, *outcome.failed_checks]
+
+
+def _read_progress(path: str) -> dict[dt.date, DayOutcome]:
+    import json
+
+    if not os.path.exists(path):
+        return {}
+    out = {}
+    with open(path) as fh:
+        for line in fh:
+            if line.endswith("\n"):  # a line being written is read on the next poll
+                row = json.loads(line)
+                day = dt.date.fromisoformat(row["day"])
+                out[day] = DayOutcome(
+                    day, row["success"], row["failed_checks"], row["error"], row["metadata"], row["run_id"]
+                )
+    return out
+
+
+def _stage_child(spec_json: str, progress: str) -> int:
+    """The first stage of ``materialize_pipelined``: one line of JSON per finished day."""
+    import json
+    import warnings
+
+    # Dagster's beta/preview notices, once per definition, would bury the parent's progress bar;
+    # this process reports through the progress file, and its run's event log keeps any trace.
+    warnings.filterwarnings("ignore")
+    spec = json.loads(spec_json)
+    selection = " or ".join(f"key:{k}" for k in spec["keys"])
+
+    def report(outcome: DayOutcome) -> None:
+        row = {
+            "day": str(outcome.day), "success": outcome.success, "failed_checks": outcome.failed_checks,
+            "error": outcome.error, "run_id": outcome.run_id,
+            "metadata": {a: {k: v for k, v in m.items() if isinstance(v, int | float | str | bool)}
+                         for a, m in outcome.metadata.items()},
+        }  # fmt: skip
+        with open(progress, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    outcome = materialize_range(
+        selection, dt.date.fromisoformat(spec["start"]), dt.date.fromisoformat(spec["end"]), on_day=report
+    )
+    return 0 if outcome.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(_stage_child(sys.argv[1], sys.argv[2]))
