@@ -7,12 +7,12 @@ export SMALLCAPS_DATA_DIR ?= $(CURDIR)/data
 
 .PHONY: demo test lint ui install clean browser-deps ui-screenshots
 
+# Bytecode is compiled at install time: machines that set PYTHONDONTWRITEBYTECODE would otherwise
+# compile every imported module again in each process (about 3 s of CPU per start of the code location).
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) (Python 3.11)"; exit 1; }
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip uv
-	# Bytecode at install time: machines that set PYTHONDONTWRITEBYTECODE would otherwise compile
-	# every imported module again in each process (about 3 s of CPU per start of the code location).
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	touch $@
 
@@ -37,10 +37,11 @@ browser-deps:
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; fi; \
 	fi
 
-# The suite (slow tests excluded), then the browser test alone (marked slow; it starts its own
-# dagster dev and must not share the two cores with the suite).
+# The suite (slow tests excluded), then the models' validity check and the browser test alone (marked
+# slow; the browser test starts its own dagster dev and must not share the two cores with the suite).
 test: lint browser-deps
 	$(BIN)/pytest -q -n 2 --durations=15
+	$(BIN)/pytest -q -m validity --durations=5
 	$(BIN)/pytest -q -m browser --durations=5
 
 # The browser test, writing its screenshots into docs/ui/ (committed; docs/operations.md).

@@ -202,6 +202,13 @@ def validity(
     ] = 0.1,
     end: Annotated[str, typer.Option("--end", help="Last session (YYYY-MM-DD).")] = "2024-06-28",
     seed: BenchSeedOpt = 7,
+    catalyst_only: Annotated[
+        bool,
+        typer.Option(
+            "--catalyst-only/--universe",
+            help="Each day's symbols: its catalyst symbol-days (default) or the production universe.",
+        ),
+    ] = True,
 ) -> None:
     """Walk-forward models on a NULL and a PLANTED offline market, from bars to out-of-sample
     predictions: null_auc (must stay near 0.5), planted_auc, bayes_auc and recovered_lift; see
@@ -217,6 +224,7 @@ def validity(
         seed=seed,
         end=dt.date.fromisoformat(end),
         catalyst_rate=catalyst_rate,
+        catalyst_only=catalyst_only,
         progress=None if as_json else lambda day, n: typer.echo(f"{day}: {n} events", err=True),
     )
     _emit(report, as_json, bench.format_report)

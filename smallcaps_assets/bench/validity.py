@@ -55,17 +55,23 @@ from ..stages.models.experiment import model_input, walk_forward
 from ..stages.models.metrics import auc, clustered_auc_se
 from ..stages.models.splits import SplitParams
 from ..stages.models.train import TrainParams, numeric_features, target
+from ..stages.universe import UniverseRules
 from ..stages.windows import quotes_1hz, trades_frame, windows_from_manifest
 from . import machine_info
 from .detect import sim_day
 
+# The validity market's symbols: every listed common stock with a catalyst that day, whatever its
+# price, cap, float or volume (the universe filter is not what the check validates).
+ANY_LISTED = UniverseRules(
+    max_price=1e6, max_market_cap=None, max_float=1e15, min_adv_dollar=0.0, min_adv_sessions=1
+)
 BASELINE_SESSIONS = 20
 SCORE_WINDOW = 60
 HISTORY_SESSIONS = 25
 Z = 3.0
-# An event later than this after the trigger has seen the move continue (or not) in its own bars:
-# its features then describe the outcome the edge decides, in either market.
-TRIGGER_MINUTES = 10
+# The scored events lie in the planted order flow's window, the minutes before the trigger
+# (``EdgeConfig.flow_minutes``); ``concerned_events`` says why never after it.
+FLOW_WINDOW_MINUTES = EdgeConfig().flow_minutes
 
 
 def _daily(market: SimMarket, day: dt.date, cache: dict) -> pl.DataFrame:
@@ -87,10 +93,16 @@ def _daily(market: SimMarket, day: dt.date, cache: dict) -> pl.DataFrame:
     return cache[day]
 
 
-def _windows(market: SimMarket, day: dt.date, events: pl.DataFrame) -> tuple[pl.DataFrame, ...]:
+def _windows(
+    market: SimMarket, day: dt.date, events: pl.DataFrame, before_only: bool = False
+) -> tuple[pl.DataFrame, ...]:
     """Every event's tick window (the manifest's default [ts - 3 min, ts + 7 min)), as if the
-    manifest had taken them all: (manifest, event_trades, event_quotes)."""
+    manifest had taken them all: (manifest, event_trades, event_quotes). ``before_only`` ends each
+    window at ``ts``: the tape features read only the ticks before ``ts``, so they are the same,
+    and the labels then enter from the bars (a third of the ticks to draw)."""
     manifest = with_windows(events.select("event_id", "symbol", "ts"), day, ManifestRules())
+    if before_only:
+        manifest = manifest.with_columns(window_end=pl.col("ts").cast(manifest.schema["window_end"]))
     trades, quotes = [], []
     for w in windows_from_manifest(manifest, day):
         trades.append(trades_frame(w, market.trades(w.symbol, day, w.start_ns, w.end_ns - 1)))
@@ -103,16 +115,25 @@ def market_rows(
     days: list[dt.date],
     progress: Callable[[dt.date, int], None] | None = None,
     tape: bool = True,
+    catalyst_only: bool = False,
 ) -> pl.DataFrame:
     """event_features joined with event_labels (``experiment.model_input``) of every session of
-    ``days``, built by the graph's pure stages (module docstring)."""
+    ``days``, built by the graph's pure stages (module docstring). ``catalyst_only``: each day's
+    symbols are its catalyst symbol-days (``SimMarket.planted_truth``) instead of the universe, and
+    the tick windows end at each event's ``ts`` (``_windows``)."""
     daily: dict = {}
     uni_cache: dict = {}
     bars_by_day: dict[dt.date, pl.DataFrame] = {}
     history: pl.DataFrame | None = None
     out = []
     for day in days:
-        universe = universe_like(market, day, uni_cache)
+        if catalyst_only:
+            catalysts = market.planted_truth(day)["ticker"]
+            universe = universe_like(market, day, uni_cache, ANY_LISTED).filter(
+                pl.col("symbol").is_in(catalysts)
+            )
+        else:
+            universe = universe_like(market, day, uni_cache)
         tickers = universe["symbol"].to_list()
         bars = sim_day(market, day, tickers)
         prior = [d for d in cal.sessions_before(day, BASELINE_SESSIONS) if d in bars_by_day]
@@ -146,7 +167,9 @@ def market_rows(
             how="diagonal_relaxed",
         )
         symbols = sorted(set(events["symbol"]))
-        manifest, trades, quotes = _windows(market, day, events) if tape else (None, None, None)
+        manifest, trades, quotes = (
+            _windows(market, day, events, catalyst_only) if tape else (None, None, None)
+        )
         inputs = feat.FeatureInputs(
             day=day,
             events=events,
@@ -167,8 +190,8 @@ def market_rows(
 
 
 def concerned_events(market: SimMarket, oos: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame | None:
-    """The out-of-sample events of the catalyst symbol-days the planted edge concerns, within
-    ``TRIGGER_MINUTES`` after the trigger and in the setup's direction, with the simulator's truth: ``win`` (did the move
+    """The out-of-sample events of the catalyst symbol-days the planted edge concerns, in the
+    ``FLOW_WINDOW_MINUTES`` up to the trigger and in the setup's direction, with the simulator's truth: ``win`` (did the move
     continue) and ``win_prob``. Events of one symbol-day share their ``win``; the AUC's band is
     cluster-robust by symbol-day. None when the simulator has no ``planted_truth``."""
     truth_of = getattr(market, "planted_truth", None)
@@ -182,8 +205,11 @@ def concerned_events(market: SimMarket, oos: pl.DataFrame, days: list[dt.date]) 
         ),
         on=["symbol", "date"],
     )  # fmt: skip
-    late = pl.col("trigger_ns") + TRIGGER_MINUTES * 60_000_000_000
-    hit = pl.col("ts_ns").is_between(pl.col("trigger_ns"), late) & (
+    # At or before the trigger: an event after it reads bars of the move itself, which follow the
+    # outcome in either market (in null mode too: the coin decides the path after the trigger), so
+    # its features would predict the coin. Within the flow window: before it nothing shows ``z``.
+    early = pl.col("trigger_ns") - FLOW_WINDOW_MINUTES * 60_000_000_000
+    hit = pl.col("ts_ns").is_between(early, pl.col("trigger_ns")) & (
         pl.col("direction") == pl.col("setup_direction")
     )
     return keyed.filter(hit)
@@ -219,6 +245,7 @@ def run_market(
     train: TrainParams,
     catalyst_rate: float,
     progress: Callable[[dt.date, int], None] | None = None,
+    catalyst_only: bool = True,
 ) -> dict:
     market = SimMarket(
         SimConfig(
@@ -230,7 +257,7 @@ def run_market(
             edge=EdgeConfig(mode=mode),
         )
     )
-    rows = market_rows(market, days, progress)
+    rows = market_rows(market, days, progress, catalyst_only=catalyst_only)
     oos = out_of_sample(rows, train)
     figures = {"target": auc_figures(oos), "raw_events": rows.height, "months": oos["model_month"].n_unique()}
     concerned = concerned_events(market, oos, days)
@@ -249,6 +276,7 @@ def bench_validity(
     catalyst_rate: float = 0.1,
     train: TrainParams = TrainParams(),
     progress: Callable[[dt.date, int], None] | None = None,
+    catalyst_only: bool = True,
 ) -> dict:
     """Both markets over the ``months`` calendar months ending with ``end``'s (module docstring).
     ``catalyst_rate`` (the simulator's default is 0.012) makes catalyst days, hence events and
@@ -258,8 +286,8 @@ def bench_validity(
         first = (first - dt.timedelta(days=1)).replace(day=1)
     days = cal.trading_days(first, end)
     started = time.perf_counter()
-    null = run_market("null", days, symbols, seed, train, catalyst_rate, progress)
-    planted = run_market("planted", days, symbols, seed, train, catalyst_rate, progress)
+    null = run_market("null", days, symbols, seed, train, catalyst_rate, progress, catalyst_only)
+    planted = run_market("planted", days, symbols, seed, train, catalyst_rate, progress, catalyst_only)
     seconds = time.perf_counter() - started
     # Scored against the simulator's truth where it reports one, else against the model's target.
     null_fig, planted_fig = (m.get("truth", m["target"]) for m in (null, planted))
@@ -284,6 +312,7 @@ def bench_validity(
         "oos_months": planted["months"],
         "symbols": symbols,
         "catalyst_rate": catalyst_rate,
+        "catalyst_only": catalyst_only,
         "seed": seed,
         **machine_info(),
     }

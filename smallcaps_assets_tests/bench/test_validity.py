@@ -1,13 +1,15 @@
 """The validity check at CI scale: on the NULL offline market the walk-forward models' out-of-sample
 AUC against the simulator's truth (did the planted setup's move continue: a coin flip in null mode)
-stays within a band derived from the sample size. The events are those of each
-concerned catalyst symbol-day at or after its trigger (``validity.concerned_events``).
+stays within a band derived from the sample size. The events are those of each concerned catalyst
+symbol-day in the order-flow window up to its trigger, in the setup's direction
+(``validity.concerned_events``), on the validity market (every catalyst symbol-day, ``catalyst_only``).
 
 Bound: with nothing predictable the AUC is centred on 0.5; its standard error for independent
 events is sqrt((n1 + n0 + 1) / (12 n1 n0)) (``metrics.null_auc_se``), but events of one symbol-day
 share an outcome and a tape, so the test uses the cluster-robust standard error
 (``metrics.clustered_auc_se``, clusters = symbol + day) and allows Z = 3 of them. The band must also
-be narrow enough to mean something: under MAX_BAND at the sample here.
+be narrow enough to mean something: under MAX_BAND at the sample here (80 tickers over three months
+give about 150 events, a band near 0.17). ``make test`` runs it (marker ``validity``).
 """
 
 from __future__ import annotations
@@ -20,31 +22,53 @@ from smallcaps_assets import calendar as cal
 from smallcaps_assets.bench import validity
 from smallcaps_assets.stages.models.train import TrainParams
 
-# Four months: the first trains the model of the second, and so on (three out-of-sample months).
-DAYS = cal.trading_days(dt.date(2024, 3, 1), dt.date(2024, 6, 28))
+# Three months: the first trains the model of the second, and so on (two out-of-sample months).
+DAYS = cal.trading_days(dt.date(2024, 3, 1), dt.date(2024, 5, 31))
 FAST = TrainParams(num_boost_round=200, early_stopping_rounds=20)
 # Events of one symbol-day share their outcome, so the band is set by the symbol-days, not the
-# events; it must stay under 0.4 for the test to be able to fail.
-MIN_EVENTS = 30
-MAX_BAND = 0.4
+# events; it must stay under MAX_BAND for the test to be able to fail.
+MIN_EVENTS = 100
+MAX_BAND = 0.25
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="#12 open: with the simulator's planted truth (order-flow edge), 120 tickers over four "
-    "months give 13 concerned events within 10 minutes of a trigger (AUC 0.25, band 0.53): too few "
-    "for a band that can fail. Remove this mark when the check has the sample it needs.",
-)
+@pytest.mark.validity
 def test_null_market_auc_stays_in_its_band():
-    if not hasattr(validity.SimMarket, "planted_truth"):
-        pytest.skip("the simulator reports no planted truth (SimMarket.planted_truth)")
-    figures = validity.run_market("null", DAYS, symbols=120, seed=7, train=FAST, catalyst_rate=0.2)
+    figures = validity.run_market("null", DAYS, symbols=80, seed=7, train=FAST, catalyst_rate=0.2)
     oos = figures["truth"]
-    assert figures["months"] == 3
+    assert figures["months"] == 2
     assert oos["events"] >= MIN_EVENTS, oos
     assert oos["band"] < MAX_BAND, oos
     assert abs(oos["auc"] - 0.5) <= oos["band"], oos
+
+
+def test_scored_events_end_at_the_trigger():
+    """An event after the trigger reads bars of the move, which follow the outcome in both markets:
+    only events in the flow window up to the trigger, in the setup's direction, are scored."""
+    import polars as pl
+
+    trigger = 1_709_303_400_000_000_000
+    minute = 60_000_000_000
+
+    class Market:
+        def planted_truth(self, day):
+            return pl.DataFrame(
+                {"ticker": ["A"], "date": [day], "concerned": [True], "direction": [1],
+                 "trigger_ns": [trigger], "win": [True], "win_prob": [0.7]}
+            )  # fmt: skip
+
+    offsets = [-11, -10, -3, 0, 1, 5]
+    oos = pl.DataFrame(
+        {
+            "event_id": [f"e{i}" for i in range(len(offsets) + 1)],
+            "symbol": ["A"] * (len(offsets) + 1),
+            "date": [dt.date(2024, 3, 1)] * (len(offsets) + 1),
+            "ts": pl.Series([trigger + m * minute for m in [*offsets, -2]]).cast(pl.Datetime("ns", "UTC")),
+            "direction": [1] * len(offsets) + [-1],
+        }
+    )
+    scored = validity.concerned_events(Market(), oos, [dt.date(2024, 3, 1)])
+    assert scored["event_id"].to_list() == ["e1", "e2", "e3"]
 
 
 def test_report_names_every_figure_the_issue_asks_for():
