@@ -443,6 +443,29 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+@app.command()
+def checks(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per check.")] = False,
+    failing: Annotated[bool, typer.Option("--failing", help="List only checks with a failed day.")] = False,
+) -> None:
+    """Per asset check of the instance in DAGSTER_HOME: trading days passed and failed (the latest
+    result of each day, as the UI shows it) and the failed days."""
+    import dagster as dg
+
+    from .check_history import format_tally, tally
+    from .definitions import defs
+
+    if not os.environ.get("DAGSTER_HOME"):
+        typer.secho("error: DAGSTER_HOME is not set: no instance keeps check results", fg="red", err=True)
+        raise typer.Exit(2)
+    with dg.DagsterInstance.get() as instance:
+        rows = tally(instance, defs)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows if r.failed or not failing]))
+    else:
+        typer.echo(format_tally(rows, only_failing=failing))
+
+
 @events_app.command("calibrate")
 def events_calibrate(
     start: Annotated[dt.datetime, typer.Option("--start", formats=["%Y-%m-%d"], help="First session.")],
