@@ -157,7 +157,10 @@ def materialize(
     except ValueError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    failed = _failure_lines(outcome)
+    # A range runs D before D+1: its labels are completed once the range is in (not for a by-symbol
+    # repair, which rewrites only the symbols asked for).
+    completed = _complete_labels(outcome, fetch_next=False) if outcome.success and not symbols else []
+    failed = [line for o in [outcome, *completed] for line in _failure_lines(o)]
     for line in failed:
         typer.secho(line, fg="red", err=True)
     raise typer.Exit(1 if failed else 0)
@@ -235,32 +238,53 @@ def demo(
     # The lookbacks (25 sessions of daily bars, 20 of minute bars for the time-of-day baselines,
     # and the universe those minute bars need) are filled first, so every reported day is warm.
     outcomes = [_progress_run("*", days[0], days[-1], None, "pipeline", upstream=True)]
-    completed = _complete_labels(days) if outcomes[0].success else []
+    completed = _complete_labels(outcomes[0], fetch_next=True) if outcomes[0].success else []
     _print_summary(outcomes)
-    if completed:
+    labelled = [o for o in completed if o.days and names.EVENT_LABELS in o.days[0].metadata]
+    if labelled:
         typer.echo(
-            f"  labels completed        {len(completed[1].days)} days with the next session's open and close"
+            f"  labels completed        {len(labelled[-1].days)} days with the next session's open and close"
         )
     if not all(o.success for o in [*outcomes, *completed]):
         raise typer.Exit(1)
 
 
-def _complete_labels(days: list) -> list:
-    """event_labels of D read D+1's daily bars: after the range, fetch the next session's daily bars
-    and run the labels again, so every reported day's next_* columns are filled (the
-    pipeline_automation sensor does the same as each session lands)."""
-    from . import calendar as cal
+def _complete_labels(outcome, fetch_next: bool) -> list:
+    """event_labels of D read D+1's daily bars, and a range runs D before D+1: run the labels again
+    for each day whose labels said ``next_session: pending`` and whose next session's daily bars
+    the lake now holds, so a range finishes with its labels complete (the pipeline_automation
+    sensor does the same as each session lands). ``fetch_next`` (the demo) first fetches the
+    session after the range, so every reported day completes; otherwise the range's last day
+    stays pending until its next session is run, which is the truth and passes its check.
 
-    nxt = cal.next_trading_day(days[-1])
-    if nxt is None:
-        return []
-    bars = _progress_run(f"key:{names.DAILY_BARS}", nxt, nxt, None, "next session", upstream=True)
-    if not bars.success:
-        return [bars]
-    return [
-        bars,
-        _progress_run(f"key:{names.EVENT_LABELS}", days[0], days[-1], None, "labels", upstream=False),
+    Returns the runs made: the next session's daily bars (with ``fetch_next``), then the labels."""
+    from . import calendar as cal
+    from . import lake
+
+    pending = [
+        d.day for d in outcome.days if d.metadata.get(names.EVENT_LABELS, {}).get("next_session") == "pending"
     ]
+    if not pending:
+        return []
+    runs = []
+    if fetch_next:
+        nxt = cal.next_trading_day(max(pending))
+        if nxt is not None and not lake.partition_exists(names.DAILY_BARS, nxt):
+            runs.append(
+                _progress_run(f"key:{names.DAILY_BARS}", nxt, nxt, None, "next session", upstream=True)
+            )
+            if not runs[-1].success:
+                return runs
+    ready = [
+        d
+        for d in pending
+        if (n := cal.next_trading_day(d)) is not None and lake.partition_exists(names.DAILY_BARS, n)
+    ]
+    if ready:
+        runs.append(
+            _progress_run(f"key:{names.EVENT_LABELS}", min(ready), max(ready), None, "labels", upstream=False)
+        )
+    return runs
 
 
 def _print_summary(outcomes) -> None:

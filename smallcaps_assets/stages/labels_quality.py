@@ -50,8 +50,10 @@ CLASS_BALANCE = Gate(
 )
 NEXT_SESSION_COMPLETE = Gate(
     "next_session_complete",
-    "The next session's daily bars exist, so next_open_return and next_close_return are filled; else "
-    "they are null and the partition is re-run once the next session lands.",
+    "Once the next session's daily bars exist, next_open_return and next_close_return are filled for "
+    "every event with an entry whose symbol traded that session. Before they land the columns are "
+    "null (next_session: pending, a truthful state that passes) and the partition is re-run when "
+    "they do.",
     severity="warn",
 )
 LABEL_GATES = (T1_AFTER_TS, ONE_PER_EVENT, MISSING_SHARES, CLASS_BALANCE, NEXT_SESSION_COMPLETE)
@@ -78,9 +80,10 @@ def missing_shares(labels: pl.DataFrame) -> dict[str, float]:
 def label_gates(
     labels: pl.DataFrame,
     event_ids: pl.Series,
-    next_session: bool,
+    next_daily: pl.DataFrame | None,
     p: LabelQualityParams = LabelQualityParams(),
 ) -> list[GateResult]:
+    """``next_daily``: the next session's daily bars as the asset read them (None: not landed)."""
     ids = labels["event_id"]
     wanted = set(event_ids.to_list())
     missing, extra = wanted - set(ids), set(ids) - wanted
@@ -126,7 +129,21 @@ def label_gates(
             {"labelled": labelled, **{f"share_{k}": round(v, 4) for k, v in balance.items()}},
             params=p,
         ),
-        NEXT_SESSION_COMPLETE.judge(
-            next_session, {"next_session": "complete" if next_session else "pending"}
-        ),
+        next_session_gate(labels, next_daily),
     ]
+
+
+def next_session_gate(labels: pl.DataFrame, next_daily: pl.DataFrame | None) -> GateResult:
+    """Pending passes: the next session has not landed, nothing is wrong. Once it has, a label
+    with an entry whose symbol has a next-session bar and still no next-session return fails."""
+    if next_daily is None:
+        return NEXT_SESSION_COMPLETE.judge(True, {"next_session": "pending", "missing_next_returns": 0})
+    traded = next_daily.filter(pl.col("open").is_not_null() & pl.col("close").is_not_null())["symbol"]
+    owed = pl.col("entry_price").is_not_null() & pl.col("symbol").is_in(traded.implode())
+    filled = pl.col("next_open_return").is_not_null() & pl.col("next_close_return").is_not_null()
+    missing = labels.filter(owed & ~filled).height
+    return NEXT_SESSION_COMPLETE.rows(
+        labels,
+        ~owed | filled,
+        {"next_session": "complete" if not missing else "incomplete", "missing_next_returns": missing},
+    )
