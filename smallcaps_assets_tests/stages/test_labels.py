@@ -416,16 +416,33 @@ def test_missing_and_nonfinite_shares_are_bounded():
 
 
 def test_class_balance_warns_when_one_outcome_dominates():
-    frame, evs = _day_of_labels()
-    vertical_only = frame.filter(pl.col("symbol") == "VVV")
-    gate = _gates(vertical_only, evs.filter(pl.col("symbol") == "VVV"), min_labelled=10)[
-        "labels_class_balance"
-    ]
+    frame, evs = _day_of_labels(180)
+    vertical = evs.filter(pl.col("symbol") == "VVV")
+    vertical_only = frame.filter(pl.col("symbol") == "VVV")  # 60 labels, every one vertical
+    gate = _gates(vertical_only, vertical)["labels_class_balance"]
     assert not gate.passed and gate.severity == "warn" and gate.figures["share_vertical"] == 1.0
-    # Too few labels to judge: no warning.
-    assert _gates(vertical_only, evs.filter(pl.col("symbol") == "VVV"), min_labelled=30)[
+    # 20 all-vertical labels do not show it yet (0.85^20 = 4% by chance), nor do too few to judge.
+    assert _gates(vertical_only.head(20), vertical.head(20), min_labelled=10)["labels_class_balance"].passed
+    assert _gates(vertical_only.head(29), vertical.head(29))["labels_class_balance"].passed
+    # No stop among 120 labels does not show a missing class yet (0.95^120 = 0.2%); among 360 it does.
+    no_stop = frame.filter(pl.col("symbol") != "SSS")
+    assert _gates(no_stop, evs.filter(pl.col("symbol") != "SSS"), min_labelled=10)[
         "labels_class_balance"
     ].passed
+    wide = pl.concat([no_stop] * 3).with_columns(
+        event_id=pl.format("{}-{}", "event_id", pl.int_range(pl.len()))
+    )
+    gate = _gates(wide, wide.select("event_id"))["labels_class_balance"]
+    assert not gate.passed and gate.figures["share_sl"] == 0.0 and gate.figures["labelled"] == 360
+
+
+def test_class_balance_is_quiet_on_a_healthy_small_day():
+    """A healthy day of 30 labels with no stop (the default market's stop share is 13%: 1.4% of
+    such days) failed the old fixed 3%-90% band; the count cannot show a missing class."""
+    frame, evs = _day_of_labels(45)
+    day = frame.filter(pl.col("symbol") != "SSS")
+    gate = _gates(day, evs.filter(pl.col("symbol") != "SSS"))["labels_class_balance"]
+    assert gate.figures["labelled"] == 30 and gate.figures["share_sl"] == 0.0 and gate.passed
 
 
 def test_next_session_pending_passes_and_missing_returns_after_it_landed_warn():
