@@ -298,8 +298,8 @@ def _print_summary(outcomes) -> None:
         for d in [*o.upstream_days, *o.days]:
             for asset, meta in d.metadata.items():
                 rows[asset] = rows.get(asset, 0) + int(meta.get("rows", 0))
-                calls += int(meta.get("api/total/calls", 0))
-                retries += int(meta.get("api/total/retries", 0))
+                calls += int(meta.get("api_calls", 0))
+                retries += int(meta.get("api_retries", 0))
                 if "path" in meta:
                     files.add(str(meta["path"]))
                 if asset == names.UNIVERSE:
@@ -310,7 +310,7 @@ def _print_summary(outcomes) -> None:
                 if asset == names.EVENT_TRADES:
                     windows_fetched += int(meta.get("windows_fetched", 0))
                     windows_reused += int(meta.get("windows_already_done", 0))
-                    window_requests += int(meta.get("api/total/http_requests", 0))
+                    window_requests += int(meta.get("api_requests", 0))
     typer.echo("")
     typer.secho("smallcaps demo: summary", bold=True)
     lookback_days = sorted({d.day for o in outcomes for d in o.upstream_days})
