@@ -19,9 +19,6 @@ from .sim.cli import sim_app
 
 # Beta/preview notices from Dagster about parameters we chose deliberately are noise on a terminal.
 warnings.filterwarnings("ignore", message=r".*(is currently in beta|is currently in preview|is superseded).*")
-# `materialize` runs one day per run whatever the policies; Dagster's note that the selection mixes
-# the event windows' 20-day policy with the 1-day one says nothing a user can act on here.
-warnings.filterwarnings("ignore", message=r".*materializes assets with varying BackfillPolicies.*")
 
 app = typer.Typer(
     help="smallcaps_assets: small-cap momentum research on a Dagster asset graph.", no_args_is_help=True
