@@ -19,9 +19,6 @@ from .sim.cli import sim_app
 
 # Beta/preview notices from Dagster about parameters we chose deliberately are noise on a terminal.
 warnings.filterwarnings("ignore", message=r".*(is currently in beta|is currently in preview|is superseded).*")
-# `materialize` runs one day per run whatever the policies; Dagster's note that the selection mixes
-# the event windows' 20-day policy with the 1-day one says nothing a user can act on here.
-warnings.filterwarnings("ignore", message=r".*materializes assets with varying BackfillPolicies.*")
 
 app = typer.Typer(
     help="smallcaps_assets: small-cap momentum research on a Dagster asset graph.", no_args_is_help=True
@@ -169,7 +166,10 @@ def materialize(
     except ValueError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
-    failed = _failure_lines(outcome)
+    # A range runs D before D+1: its labels are completed once the range is in (not for a by-symbol
+    # repair, which rewrites only the symbols asked for).
+    completed = _complete_labels(outcome, fetch_next=False) if outcome.success and not symbols else []
+    failed = [line for o in [outcome, *completed] for line in _failure_lines(o)]
     for line in failed:
         typer.secho(line, fg="red", err=True)
     raise typer.Exit(1 if failed else 0)
@@ -236,7 +236,7 @@ def demo(
 ) -> None:
     """The main job on the offline market: materialise the whole graph for the demo range, after
     the earlier days its lookbacks need, and print a summary."""
-    from .materialize import trading_days_in
+    from .materialize import RangeOutcome, trading_days_in
 
     s, e = start.date(), end.date()
     try:
@@ -256,11 +256,13 @@ def demo(
         )
     # The first day's labels ran before its next session's bars existed; the last day's next
     # session is after the range.
-    completed = _complete_labels(days, [days[0], days[-1]]) if all(o.success for o in outcomes) else []
+    ran = RangeOutcome([d for o in outcomes for d in o.days])
+    completed = _complete_labels(ran, fetch_next=True) if ran.success else []
     _print_summary(outcomes)
-    if completed:
+    labelled = [o for o in completed if o.days and names.EVENT_LABELS in o.days[0].metadata]
+    if labelled:
         typer.echo(
-            f"  labels completed        {sum(len(o.days) for o in completed[1:])} days with the next "
+            f"  labels completed        {sum(len(o.days) for o in labelled)} days with the next "
             "session's open and close"
         )
     # The first month of data trains the next one's model (docs/models.md): every later month of
@@ -323,21 +325,48 @@ def models(
         raise typer.Exit(1)
 
 
-def _complete_labels(days: list, pending: list | None = None) -> list:
-    """event_labels of D read D+1's daily bars: after the range, fetch the next session's daily bars
-    and run the labels of the ``pending`` days (default: every day) again, so every reported day's
-    next_* columns are filled (the pipeline_automation sensor does the same as each session lands)."""
-    from . import calendar as cal
+def _complete_labels(outcome, fetch_next: bool) -> list:
+    """event_labels of D read D+1's daily bars, and a range runs D before D+1: run the labels again
+    for each day whose labels said ``next_session: pending`` and whose next session's daily bars
+    the lake now holds, so a range finishes with its labels complete (the pipeline_automation
+    sensor does the same as each session lands). ``fetch_next`` (the demo) first fetches the
+    session after the range, so every reported day completes; otherwise the range's last day
+    stays pending until its next session is run, which is the truth and passes its check.
 
-    nxt = cal.next_trading_day(days[-1])
-    if nxt is None:
+    Returns the runs made: the next session's daily bars (with ``fetch_next``), then the labels."""
+    from . import calendar as cal
+    from . import lake
+
+    pending = [
+        d.day for d in outcome.days if d.metadata.get(names.EVENT_LABELS, {}).get("next_session") == "pending"
+    ]
+    if not pending:
         return []
-    bars = _progress_run(f"key:{names.DAILY_BARS}", nxt, nxt, None, "next session", upstream=True)
-    if not bars.success:
-        return [bars]
-    runs = [bars]
-    for day in sorted(set(pending or days)):
-        runs.append(_progress_run(f"key:{names.EVENT_LABELS}", day, day, None, "labels", upstream=False))
+    runs = []
+    if fetch_next:
+        nxt = cal.next_trading_day(max(pending))
+        if nxt is not None and not lake.partition_exists(names.DAILY_BARS, nxt):
+            runs.append(
+                _progress_run(f"key:{names.DAILY_BARS}", nxt, nxt, None, "next session", upstream=True)
+            )
+            if not runs[-1].success:
+                return runs
+    ready = [
+        d
+        for d in pending
+        if (n := cal.next_trading_day(d)) is not None and lake.partition_exists(names.DAILY_BARS, n)
+    ]
+    # Consecutive sessions in one run each (the demo's pending days are its first and last).
+    spans: list[list] = []
+    for d in sorted(ready):
+        if spans and cal.next_trading_day(spans[-1][-1]) == d:
+            spans[-1].append(d)
+        else:
+            spans.append([d])
+    for span in spans:
+        runs.append(
+            _progress_run(f"key:{names.EVENT_LABELS}", span[0], span[-1], None, "labels", upstream=False)
+        )
     return runs
 
 
@@ -352,8 +381,8 @@ def _print_summary(outcomes) -> None:
         for d in [*o.upstream_days, *o.days]:
             for asset, meta in d.metadata.items():
                 rows[asset] = rows.get(asset, 0) + int(meta.get("rows", 0))
-                calls += int(meta.get("api/total/calls", 0))
-                retries += int(meta.get("api/total/retries", 0))
+                calls += int(meta.get("api_calls", 0))
+                retries += int(meta.get("api_retries", 0))
                 if "path" in meta:
                     files.add(str(meta["path"]))
                 if asset == names.UNIVERSE:
@@ -364,7 +393,7 @@ def _print_summary(outcomes) -> None:
                 if asset == names.EVENT_TRADES:
                     windows_fetched += int(meta.get("windows_fetched", 0))
                     windows_reused += int(meta.get("windows_already_done", 0))
-                    window_requests += int(meta.get("api/total/http_requests", 0))
+                    window_requests += int(meta.get("api_requests", 0))
     typer.echo("")
     typer.secho("smallcaps demo: summary", bold=True)
     lookback_days = sorted({d.day for o in outcomes for d in o.upstream_days})
@@ -519,6 +548,29 @@ def _one_line(exc: BaseException) -> str:
     """The first line of an error's message (DuckDB appends a caret diagram and hints below it)."""
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+@app.command()
+def checks(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per check.")] = False,
+    failing: Annotated[bool, typer.Option("--failing", help="List only checks with a failed day.")] = False,
+) -> None:
+    """Per asset check of the instance in DAGSTER_HOME: trading days passed and failed (the latest
+    result of each day, as the UI shows it) and the failed days."""
+    import dagster as dg
+
+    from .check_history import format_tally, tally
+    from .definitions import defs
+
+    if not os.environ.get("DAGSTER_HOME"):
+        typer.secho("error: DAGSTER_HOME is not set: no instance keeps check results", fg="red", err=True)
+        raise typer.Exit(2)
+    with dg.DagsterInstance.get() as instance:
+        rows = tally(instance, defs)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows if r.failed or not failing]))
+    else:
+        typer.echo(format_tally(rows, only_failing=failing))
 
 
 @events_app.command("calibrate")

@@ -17,6 +17,7 @@ Pure: no Dagster here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -108,3 +109,33 @@ def evaluate(schema: pa.DataFrameSchema, frame: pl.DataFrame, figures: Figures |
                 sample = frame.with_row_index("_row").filter(pl.col("_row").is_in(idx)).drop("_row")
         return GateResult(schema.name or "gate", False, failures, description, sample, figures or {})
     return GateResult(schema.name or "gate", True, 0, description, None, figures or {})
+
+
+def share_confidently_outside(k: int, n: int, low: float, high: float, alpha: float) -> bool:
+    """Whether ``k`` hits in ``n`` trials show, each at level ``alpha``, that the true share lies
+    below ``low`` or above ``high`` (exact one-sided binomial tests: P(X <= k | n, low) < alpha or
+    P(X >= k | n, high) < alpha).
+
+    Why: a WARN rule on a day's share must not fire on the chance swings of a small count. Ten
+    labels with no stop among them say little; three hundred say a lot. Judged this way a healthy
+    share well inside the band passes at any count, and a skew fires once the count can show it."""
+    if n <= 0:
+        return False
+    below = low > 0 and _binom_cdf(k, n, low) < alpha
+    above = high < 1 and 1.0 - _binom_cdf(k - 1, n, high) < alpha
+    return below or above
+
+
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), 0 < p < 1, summed in log space (n up to ~1e5)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    terms = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
+        for i in range(k + 1)
+    ]
+    top = max(terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))

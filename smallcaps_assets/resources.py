@@ -73,22 +73,39 @@ class PolygonResource(dg.ConfigurableResource):
 
     def market_source(self) -> str:
         """Which market answers, for keys of cached downloads (the event-window ledger): "" for
-        the vendor or an HTTP server (its market cannot be seen from here), else ``sim-`` and a
-        fingerprint of the offline market's config, so a market with other faults or another
-        seed is downloaded again. ``end`` is left out: it only says how far the market runs, and
-        its default moves with the clock."""
-        import hashlib
+        the vendor, else ``sim-`` and a fingerprint of the offline market's config
+        (``sim.config.market_fingerprint``), so a market with other faults or another seed is
+        downloaded again. In process the config is at hand; behind ``POLYGON_BASE_URL`` the
+        server is asked (``served_market_source``): ``smallcaps sim serve`` names its market, the
+        vendor does not (a 404), so the vendor's keys stay as they were."""
+        from .sim.config import market_fingerprint
 
-        if os.environ.get("POLYGON_API_KEY") or os.environ.get("POLYGON_BASE_URL"):
+        base_url = os.environ.get("POLYGON_BASE_URL")
+        if base_url:
+            return served_market_source(base_url)
+        if os.environ.get("POLYGON_API_KEY"):
             return ""
-        config = self.sim_config().model_dump(mode="json", exclude={"end"})
-        digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-        return f"sim-{digest[:12]}"
+        return market_fingerprint(self.sim_config())
 
     def mode(self) -> str:
         from .polygon import describe_mode
 
         return describe_mode()
+
+
+def served_market_source(base_url: str, timeout_s: float = 5.0) -> str:
+    """The fingerprint a served simulator gives at ``GET <base_url>/sim/market``, or "" when the
+    server gives none (the vendor, an older simulator, no answer). No key is sent."""
+    import httpx
+
+    from .sim.config import MARKET_PATH
+
+    try:
+        response = httpx.get(base_url.rstrip("/") + MARKET_PATH, timeout=timeout_s)
+        market = response.json().get("market") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return ""
+    return market if isinstance(market, str) and market.startswith("sim-") else ""
 
 
 class SimulatedPolygonResource(PolygonResource):

@@ -311,3 +311,53 @@ def test_demo_summary_weights_feature_coverage_by_events():
     ]
     assert feature_coverage(days) == "40 events x 97 features, tape features for 20.0% (events with a window)"
     assert feature_coverage([{}]) is None
+
+
+def _labels_day(day: dt.date, state: str):
+    from smallcaps_assets.materialize import DayOutcome
+
+    return DayOutcome(day, True, metadata={"event_labels": {"next_session": state}})
+
+
+@pytest.mark.parametrize(
+    ("fetch_next", "expected"),
+    [
+        # A plain range: the days whose next session is in the lake re-run; the last day stays pending.
+        (False, [("key:event_labels", 0, 1)]),
+        # The demo: the session after the range is fetched first, then every day completes.
+        (True, [("key:daily_bars", 3, 3), ("key:event_labels", 0, 2)]),
+    ],
+)
+def test_a_range_finishes_with_its_labels_complete_but_its_last_day(
+    tmp_path, monkeypatch, fetch_next, expected
+):
+    from smallcaps_assets import cli
+    from smallcaps_assets.materialize import DayOutcome, RangeOutcome
+
+    monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(tmp_path))
+    days = [DAY, *cal.trading_days(DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=7))[:3]]
+    for d in days[:3]:  # the range's daily bars; days[3] is the session after it
+        lake.write_partition("daily_bars", d, pl.DataFrame({"symbol": ["ABC"]}), root=tmp_path)
+    calls = []
+
+    def fake_run(selection, start, end, run_config, label, upstream=True):
+        calls.append((selection, days.index(start), days.index(end)))
+        return RangeOutcome([DayOutcome(start, True)])
+
+    monkeypatch.setattr(cli, "_progress_run", fake_run)
+    outcome = RangeOutcome(
+        [_labels_day(days[0], "pending"), _labels_day(days[1], "pending"), _labels_day(days[2], "pending")]
+    )
+    runs = cli._complete_labels(outcome, fetch_next=fetch_next)
+    if fetch_next:  # the fake run wrote nothing: say the next session landed
+        assert calls[0] == expected[0]
+        lake.write_partition("daily_bars", days[3], pl.DataFrame({"symbol": ["ABC"]}), root=tmp_path)
+        calls.clear()
+        runs = cli._complete_labels(outcome, fetch_next=fetch_next)
+        assert calls == expected[1:] and len(runs) == 1
+    else:
+        assert calls == expected and len(runs) == 1
+    # Nothing pending (a selection without the labels, or labels already complete): no run.
+    calls.clear()
+    complete = RangeOutcome([_labels_day(d, "complete") for d in days[:3]] + [DayOutcome(days[0], True)])
+    assert cli._complete_labels(complete, fetch_next=fetch_next) == [] and calls == []

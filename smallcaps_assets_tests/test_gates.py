@@ -8,6 +8,7 @@ import pkgutil
 
 import dagster as dg
 import polars as pl
+import pytest
 
 from smallcaps_assets import checks, stages
 from smallcaps_assets.definitions import defs
@@ -68,3 +69,18 @@ def test_a_result_carries_the_declared_severity_into_the_check_result():
     assert rows.failures == 1 and rows.sample["symbol"].to_list() == ["B"]
     assert "| B | -2.0 |" in check.metadata["failure_sample"].value
     assert error.rows(frame.filter(pl.col("price") > 0), pl.col("price") > 0).passed
+
+
+def test_a_share_is_judged_outside_its_band_only_when_the_count_shows_it():
+    from scipy.stats import binom
+
+    from smallcaps_assets.gates import _binom_cdf, share_confidently_outside
+
+    for k, n, p in [(0, 30, 0.03), (5, 40, 0.1), (100, 300, 0.3), (2, 230, 0.03), (299, 300, 0.9)]:
+        assert _binom_cdf(k, n, p) == pytest.approx(binom.cdf(k, n, p), rel=1e-9)
+    inside = (0.05, 0.85, 0.001)
+    assert not share_confidently_outside(0, 30, *inside)  # 0 of 30: 21% by chance at 5%
+    assert share_confidently_outside(0, 300, *inside)  # 0 of 300: 2e-7
+    assert share_confidently_outside(45, 45, *inside) and not share_confidently_outside(40, 45, *inside)
+    assert not share_confidently_outside(0, 0, *inside)
+    assert not share_confidently_outside(0, 10_000, 0.0, 1.0, 0.001)  # an open band never fails

@@ -105,6 +105,7 @@ DAGSTER_LAYER = {
     "defs",
     "assetkit",
     "checks",
+    "check_history",
     "definitions",
     "partitions",
     "resources",

@@ -40,5 +40,51 @@ def test_market_source_tells_offline_markets_apart_and_is_empty_for_the_vendor(m
     assert seed7.market_source().startswith("sim-")
     assert seed7.market_source() == SimulatedPolygonResource(sim_seed=7).market_source()
     assert seed7.market_source() != seed8.market_source()
-    monkeypatch.setenv("POLYGON_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("POLYGON_BASE_URL", "http://127.0.0.1:9")  # nothing listens: no fingerprint
     assert seed7.market_source() == ""
+    monkeypatch.delenv("POLYGON_BASE_URL")
+    monkeypatch.setenv("POLYGON_API_KEY", "k")  # the vendor: no request, the key as before
+    assert seed7.market_source() == ""
+
+
+def test_a_served_simulator_names_its_market_and_the_ledger_key_follows_it(monkeypatch, tmp_path):
+    """``GET /sim/market`` answers the market's fingerprint without a key, past every fault; the
+    resource asks for it behind POLYGON_BASE_URL, so the served market keys the event-window
+    ledger as the same market in process does. A server without the route (the vendor) gives ""."""
+    import datetime as dt
+
+    import httpx
+    from starlette.testclient import TestClient
+
+    from smallcaps_assets.sim import SimConfig, SimMarket
+    from smallcaps_assets.sim.api import create_app
+    from smallcaps_assets.sim.config import ApiFaults
+
+    config = SimConfig(seed=3, n_symbols=20, faults={"crossed_quote_rate": 0.3}, end=dt.date(2024, 6, 28))
+    app = create_app(SimMarket(config), api_keys={"k"}, faults=ApiFaults(error_rate=1.0))
+    with TestClient(app) as client:
+        answer = client.get("/sim/market")
+        assert answer.status_code == 200
+        assert client.get("/v3/reference/tickers").status_code == 401  # the API itself still wants a key
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    monkeypatch.delenv("POLYGON_BASE_URL", raising=False)
+    (tmp_path / "sim.json").write_text(config.model_dump_json())
+    monkeypatch.setenv("SMALLCAPS_SIM_CONFIG", str(tmp_path / "sim.json"))
+    in_process = PolygonResource().market_source()  # the same market, in process
+    assert in_process.startswith("sim-")
+    assert answer.json() == {"market": in_process}
+
+    def served(url, timeout):  # httpx.get, answered by the app (no socket)
+        with TestClient(app) as client:
+            return client.get(httpx.URL(url).path)
+
+    monkeypatch.setattr(httpx, "get", served)
+    monkeypatch.setenv("POLYGON_BASE_URL", "http://127.0.0.1:8000")
+    assert PolygonResource().market_source() == in_process
+    monkeypatch.delenv("SMALLCAPS_SIM_CONFIG")  # the client's own config plays no part when served
+    assert PolygonResource().market_source() == in_process
+    other = SimConfig(seed=3, n_symbols=20, faults={"crossed_quote_rate": 0.0})
+    app = create_app(SimMarket(other))
+    assert PolygonResource().market_source() not in ("", in_process)
+    monkeypatch.setattr(httpx, "get", lambda url, timeout: httpx.Response(404, text="404 page not found"))
+    assert PolygonResource().market_source() == ""

@@ -96,7 +96,7 @@ def events_effect(start: dt.date, end: dt.date, bad_tick_rate: float = 0.05, see
         listed = [p.ticker for p in clean.tickers_on(day) if clean.day_plan(p.ticker, day) is not None]
         tickers = sorted(set(clean.catalysts(day)["ticker"]) | set(listed[::20]))
         for name, market in (("healthy", clean), ("faulty", dirty)):
-            raw = sim_day(market, day, tickers)
+            raw = sim_day(market, day, tickers, cleaned=False)
             cleaned = clean_bars(raw)
             ctx = sim_context(market, day, tickers, 3)
             found_raw = ev.detect_intraday(raw, ctx).select(key)

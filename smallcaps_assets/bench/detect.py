@@ -18,22 +18,28 @@ import polars as pl
 
 from .. import calendar as cal
 from ..stages import minute as minute_stage
+from ..stages.bad_prints import clean_bars
 from ..stages.events import EVENT_TYPES, baselines, detect_intraday, make_context
 from . import machine_info
 
 BENCH_DAY = dt.date(2024, 3, 7)
 
 
-def sim_day(market, day: dt.date, tickers: list[str]) -> pl.DataFrame:
-    """One session's minute bars of ``tickers`` from the offline market, as ``MinuteBars`` rows."""
+def sim_day(market, day: dt.date, tickers: list[str], cleaned: bool = True) -> pl.DataFrame:
+    """One session's minute bars of ``tickers`` from the offline market, as ``MinuteBars`` rows:
+    with ``cleaned`` (the default) after the bad-print cleaning ``minute_bars`` applies
+    (``stages.bad_prints.clean_bars``: cleaned prices, the flag and the raw prices), so what is
+    measured here is what the assets see; without it the vendor's prices as served."""
     frames = []
     for t in tickers:
         raw = market.minute_bars(t, day)
         if raw.height:
             frames.append(minute_stage.vendor_frame(t, raw))
     if not frames:
-        return pl.DataFrame(schema={**minute_stage.MINUTE_SCHEMA, "session": pl.String})
-    return minute_stage.with_session(pl.concat(frames), day)
+        bars = pl.DataFrame(schema={**minute_stage.MINUTE_SCHEMA, "session": pl.String})
+        return clean_bars(bars) if cleaned else bars
+    bars = minute_stage.with_session(pl.concat(frames), day).sort("symbol", "ts")
+    return clean_bars(bars) if cleaned else bars
 
 
 def sim_context(market, day: dt.date, tickers: list[str], baseline_days: int = 5) -> pl.DataFrame:

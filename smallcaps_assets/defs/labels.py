@@ -99,7 +99,7 @@ def event_labels(context: dg.AssetExecutionContext, config: LabelsConfig) -> Ite
                 "next_session": "complete" if next_daily is not None else "pending",
             },
             check_results=checks.results(
-                EVENT_LABELS, labels_quality.label_gates(frame, events["event_id"], next_daily is not None)
+                EVENT_LABELS, labels_quality.label_gates(frame, events["event_id"], next_daily)
             ),
         )
     )

@@ -85,7 +85,7 @@ def event_manifest(
     (re-checked), each with its window [ts - 3 min, ts + 7 min). ``manifest_sha256`` in metadata
     hashes the windows asked for; every downloaded window records it. Metadata ``funnel_*``
     counts the events left after each rule, ``spread_*`` where the selected events' spreads came
-    from, ``api/*`` the requests."""
+    from, ``api_usage`` and ``api_*`` the requests."""
     day = partition_day(context)
     rules = config.rules()
     events = lake.read_partition(INTRADAY_EVENTS, day)

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from .. import checks, lake
 from ..asset_names import EVENT_MANIFEST, EVENT_QUOTES, EVENT_TRADES
-from ..assetkit import VENDOR_POOL, daily_spec, partition_day, run, usage_metadata
+from ..assetkit import ONE_DAY_PER_RUN, VENDOR_POOL, daily_spec, partition_day, run, usage_metadata
 from ..assetkit.metadata import ROW_COUNT, partition_metadata
 from ..gates import GateResult
 from ..partitions import trading_days
@@ -21,7 +21,6 @@ from ..stages import windows_quality as quality
 
 GROUP = "microstructure"
 LEDGER_FILE = "event_windows.sqlite"
-DAYS_PER_RUN = 20
 
 
 class WindowsConfig(dg.Config):
@@ -60,9 +59,10 @@ def ledger_path():
         ),
     ],
     partitions_def=trading_days,
-    # Up to 20 days per backfill run: one download pool across the days keeps the rate limit
-    # saturated between them; each day still gets its own two files.
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN),
+    # One run per day like every daily asset, so each day's check results carry its partition
+    # (Dagster 1.13 ties them to a partition key only). A range run (launched with a partition
+    # range) still works: one download pool across its days, results without a partition.
+    backfill_policy=ONE_DAY_PER_RUN,
     pool=VENDOR_POOL,
     check_specs=[
         *checks.specs(EVENT_TRADES, quality.TRADE_GATES),
@@ -74,9 +74,8 @@ def event_windows(context: dg.AssetExecutionContext, config: WindowsConfig, poly
 
     Each finished event is committed to a ledger at once, so a killed or failed run, rerun,
     fetches only what is missing and an unchanged manifest costs no API call. Both files are
-    assembled from the ledger and written atomically. A backfill runs up to 20 days per run with
-    one download pool across them (the rate limit stays saturated between days) and still one
-    file per asset per day. Metadata: the manifest's sha256, outcomes, API usage by endpoint and
+    assembled from the ledger and written atomically. A backfill runs one day per run, as every
+    daily asset does, so each day's checks belong to that day. Metadata: the manifest's sha256, outcomes, API usage by endpoint and
     requests per fetched event."""
     days = partition_days(context)
     manifests: dict[dt.date, pl.DataFrame] = {}

@@ -47,6 +47,16 @@ class EndpointUsage:
 
 
 COUNTERS: tuple[str, ...] = tuple(f.name for f in fields(EndpointUsage))
+# The totals an asset's metadata carries: metadata key -> counter.
+TOTALS: dict[str, str] = {
+    "api_calls": "calls",
+    "api_requests": "http_requests",
+    "api_retries": "retries",
+    "api_429": "http_429",
+    "api_5xx": "http_5xx",
+    "api_bytes": "bytes",
+    "api_seconds": "seconds",
+}
 
 
 class ApiUsage:
@@ -89,20 +99,15 @@ class ApiUsage:
         return out
 
     def as_metadata(self) -> dict[str, int | float]:
-        """Flat keys ``api/<template>/<counter>`` plus ``api/total/<counter>``.
-
-        Example: template ``/v3/trades/{ticker}`` gives ``api/v3/trades/{ticker}/calls``. The
-        placeholders stay in the key: without them ``/v3/reference/tickers`` (list) and
-        ``/v3/reference/tickers/{ticker}`` (details) would collide.
-        """
-        out: dict[str, int | float] = {}
-        for endpoint, row in self.endpoints().items():
-            prefix = "api/" + endpoint.strip("/")
-            for name, value in row.as_dict().items():
-                out[f"{prefix}/{name}"] = round(value, 3) if isinstance(value, float) else value
-        for name, value in self.total().as_dict().items():
-            out[f"api/total/{name}"] = round(value, 3) if isinstance(value, float) else value
-        return out
+        """The run's totals under short keys (``api_calls``, ``api_requests``, ``api_retries``,
+        ``api_429``, ``api_5xx``, ``api_bytes``, ``api_seconds``); the per-endpoint counters live
+        in :meth:`as_table`. One flat key per endpoint and counter (up to 47 on one asset) buried
+        the few figures a reader looks for."""
+        t = self.total()
+        return {
+            key: round(getattr(t, name), 3) if name == "seconds" else getattr(t, name)
+            for key, name in TOTALS.items()
+        }
 
     def as_table(self) -> str:
         """A Markdown table, one row per endpoint plus a total (for ``MetadataValue.md``)."""

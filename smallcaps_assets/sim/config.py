@@ -153,3 +153,20 @@ class ApiFaults(_Strict):
     timeout_seconds: float = Field(30.0, ge=0.0, description="how long a hanging request hangs")
     truncate_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of 200 bodies cut short")
     seed: int = 0
+
+
+# The served simulator answers ``GET /sim/market`` with ``{"market": market_fingerprint(config)}``
+# (no key needed), so a client downloading through ``sim serve`` can key its caches by the market
+# as it does in process (``PolygonResource.market_source``).
+MARKET_PATH = "/sim/market"
+
+
+def market_fingerprint(config: SimConfig) -> str:
+    """``sim-`` and 12 hex characters of the config's hash: equal for equal markets, whether served
+    or in process. ``end`` is left out: it only says how far the market runs, and its default moves
+    with the clock."""
+    import hashlib
+    import json
+
+    data = config.model_dump(mode="json", exclude={"end"})
+    return "sim-" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]

@@ -75,8 +75,15 @@ def quarantine(bars: pl.DataFrame, params: BadPrintParams = BadPrintParams()) ->
         _median=median.over("symbol", order_by="ts"),
         _prior=prior.over("symbol", order_by="ts"),
     )
-    whole = (pl.col("_n") <= params.whole_bar_prints) & (
-        (pl.col("_vw") / pl.col("_prior") - 1).abs() > params.whole_bar_deviation
+    # ... unless the bar trades where the previous bar closed: after a halt or a fast real move
+    # the earlier VWAPs lag the price, while the last close is where the tape just traded (a
+    # wrong print sits 20-25% from it). Without this, the thin bars right after a real jump were
+    # "cleaned" back to the old level, and the detectors lost the move.
+    prev_close = pl.col("close").shift(1).over("symbol", order_by="ts")
+    whole = (
+        (pl.col("_n") <= params.whole_bar_prints)
+        & ((pl.col("_vw") / pl.col("_prior") - 1).abs() > params.whole_bar_deviation)
+        & ((pl.col("_vw") / prev_close - 1).abs() > params.whole_bar_deviation).fill_null(True)
     )
     out = out.with_columns(_whole=whole.fill_null(False))
     out = out.with_columns(_ref=pl.when("_whole").then("_prior").otherwise("_median"))

@@ -32,3 +32,31 @@ def test_every_benchmark_is_a_command_of_the_bench_group():
         assert command in result.output
     detect = CliRunner().invoke(app, ["bench", "detect", "--help"])
     assert detect.exit_code == 0 and "--json" in detect.output and "--rows" in detect.output
+
+
+def test_the_benchmarks_and_the_calibration_read_the_bars_minute_bars_writes(small_config):
+    """sim_day (bench detect, validity, ``events calibrate``) cleans the bad prints as the
+    minute_bars asset does, so what they measure is what the detectors see in the pipeline."""
+    import datetime as dt
+
+    import polars as pl
+
+    from smallcaps_assets.bench.detect import sim_day
+    from smallcaps_assets.sim import SimMarket
+    from smallcaps_assets.stages import minute
+    from smallcaps_assets.stages.bad_prints import clean_bars
+
+    day = dt.date(2024, 3, 7)
+    faulty = SimMarket(type(small_config)(**{**small_config.model_dump(), "faults": {"bad_tick_rate": 0.05}}))
+    tickers = [p.ticker for p in faulty.tickers_on(day)][:10]
+    raw = sim_day(faulty, day, tickers, cleaned=False)
+    seen = sim_day(faulty, day, tickers)
+    frames = [minute.vendor_frame(t, faulty.minute_bars(t, day)) for t in tickers]
+    as_the_asset = clean_bars(minute.with_session(pl.concat(frames), day).sort("symbol", "ts"))
+    assert seen.equals(as_the_asset)
+    assert int(seen["bad_print"].sum()) > 0
+    bad = seen["bad_print"]
+    assert seen.filter(~bad)["high"].equals(raw.filter(~bad)["high"])  # clean bars untouched
+    assert seen.filter(bad)["raw_high"].equals(raw.filter(bad)["high"])
+    assert (seen.filter(bad)["high"] != raw.filter(bad)["high"]).any()
+    assert "bad_print" not in raw.columns

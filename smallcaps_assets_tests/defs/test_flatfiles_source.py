@@ -88,7 +88,7 @@ def test_flat_file_partitions_equal_rest(rest_lake, flat_run, asset):
         assert meta["source"] == "flatfiles"
         assert meta["vwap_source"] == "trades_v1"
         assert meta["vwap_volume_mismatches"] == 0
-        assert "api/total/calls" not in meta  # no vendor request on this path
+        assert "api_calls" not in meta  # no vendor request on this path
 
 
 def test_without_trades_vwap_is_null_and_says_so(rest_lake, flat_root, polygon, tmp_path, monkeypatch):

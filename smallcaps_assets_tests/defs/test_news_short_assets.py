@@ -49,7 +49,7 @@ def test_one_whole_market_request_per_asset_and_day_and_every_gate_passes(short_
         assert outcome.failed_checks == [], day
         for asset in ASSETS:
             meta = outcome.metadata[asset]
-            assert meta["api/total/http_requests"] == 1, (day, asset)
+            assert meta["api_requests"] == 1, (day, asset)
             assert meta["dagster/row_count"] == meta["rows"]
 
 

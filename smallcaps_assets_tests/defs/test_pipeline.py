@@ -181,10 +181,10 @@ def test_faults_leave_partitions_byte_identical_and_retries_are_counted(
     assert out.success, out.days[0].error
     for asset, frame in clean.items():
         assert lake.read_partition(asset, day, tmp_path).equals(frame), asset
-        assert out.days[0].metadata[asset]["api/total/calls"] > 0
+        assert out.days[0].metadata[asset]["api_calls"] > 0
     meta = out.days[0].metadata
-    assert sum(int(meta[a]["api/total/retries"]) for a in assets) > 0
-    assert sum(int(meta[a]["api/total/http_5xx"]) for a in assets) > 0
+    assert sum(int(meta[a]["api_retries"]) for a in assets) > 0
+    assert sum(int(meta[a]["api_5xx"]) for a in assets) > 0
 
 
 def test_shares_are_the_same_whatever_the_backfill_order(warm_lake, polygon, tmp_path, monkeypatch):

@@ -73,7 +73,7 @@ def test_the_api_key_appears_nowhere(real_mode, monkeypatch, capfd, caplog):
     assert out.success, day.error
     for asset in ROOT_ASSETS:
         assert lake.partition_exists(asset, DAY, data), asset
-        assert day.metadata[asset]["api/total/calls"] > 0, asset  # it really went over HTTP
+        assert day.metadata[asset]["api_calls"] > 0, asset  # it really went over HTTP
     assert list(home.rglob("*.db")), "the Dagster instance stored its runs under DAGSTER_HOME"
 
     assert _files_containing(data, key) == []
@@ -97,3 +97,13 @@ def test_a_wrong_key_fails_clearly_and_writes_nothing(real_mode, monkeypatch):
         assert not lake.partition_exists(asset, DAY, data), asset
     assert wrong not in day.error
     assert _files_containing(home, wrong) == []
+
+
+def test_a_served_simulator_gives_its_market_fingerprint_over_http(server):
+    """``smallcaps sim serve`` answers GET /sim/market with the fingerprint the in-process market
+    of the same config has, so the event-window ledger keys both alike (no key sent)."""
+    from smallcaps_assets.resources import served_market_source
+    from smallcaps_assets.sim.config import market_fingerprint
+
+    url, _ = server
+    assert served_market_source(url) == market_fingerprint(PIPE_CONFIG)

@@ -124,6 +124,37 @@ def test_a_single_print_bar_far_from_the_earlier_bars_is_put_back_at_their_vwap(
     assert not clean_bars(busy)["bad_print"].any()
 
 
+def test_thin_bars_after_a_real_jump_trade_where_the_last_bar_closed_and_stand():
+    """A halt, then a busy bar jumps 25% and closes up there (its VWAP lags at +12%): the thin
+    bars after it trade at the new level, far from the earlier bars' VWAPs but at the last close.
+    They stand (seen on the offline market: a halted runner's next minutes were put back to the
+    old level and its exhaustion event was lost). A single print that far from the last close,
+    after a calm bar, is still a bad print."""
+    n = 8
+    level = [10.0, 10.0, 10.0, 10.0, 12.5, 12.5, 12.5, 12.5]
+    bars = pl.DataFrame(
+        {
+            "symbol": ["ABCD"] * n,
+            "ts": [dt.datetime(2024, 3, 4, 14, 30 + i + (6 if i >= 4 else 0)) for i in range(n)],
+            "open": [10.0, 10.0, 10.0, 10.0, 10.0, 12.5, 12.5, 12.5],
+            "high": [10.05, 10.05, 10.05, 10.05, 12.8, 12.5, 12.5, 12.5],
+            "low": [9.95, 9.95, 9.95, 9.95, 10.0, 12.45, 12.45, 12.45],
+            "close": [10.0, 10.0, 10.0, 10.0, 12.5, 12.5, 12.45, 12.5],
+            "vwap": [10.0, 10.0, 10.0, 10.0, 11.2, *level[5:]],
+            "transactions": [50, 50, 50, 50, 160, 3, 3, 2],
+        }
+    )
+    out = quarantine(bars)
+    assert not out["bad_print"].any(), out.filter("bad_print")
+    lone = bars.head(4).vstack(bars.head(4).with_columns(ts=pl.col("ts") + dt.timedelta(minutes=4)))
+    one = pl.int_range(pl.len()) == 5  # a lone print at x1.25 after calm bars
+    lone = lone.with_columns(
+        **{c: pl.when(one).then(12.5).otherwise(pl.col(c)) for c in (*PRICES, "vwap")},
+        transactions=pl.when(one).then(1).otherwise(50),
+    )
+    assert quarantine(lone)["bad_print"].to_list() == [False] * 5 + [True] + [False] * 2
+
+
 def test_a_bar_without_a_vwap_is_not_judged():
     bars = _bars([10.1, 10.1, 12.5, 10.1]).with_columns(vwap=pl.Series([10.0, 10.0, None, 10.0]))
     assert not quarantine(bars)["bad_print"].any()

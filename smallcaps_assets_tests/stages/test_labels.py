@@ -343,22 +343,35 @@ def test_no_look_ahead_the_barrier_width_reads_only_bars_closed_by_ts():
 
 
 # ---------------------------------------------------------------------------------------- gates
+LABEL_PATHS = {
+    "SSS": [*flat("10:00", 2), ("10:02", 10.0, 10.0, 9.85, 9.9), *flat("10:03", 40, 9.9)],
+    "VVV": flat("10:00", 45),
+    "PPP": [*flat("10:00", 2), ("10:02", 10.0, 10.15, 10.0, 10.1), *flat("10:03", 40, 10.1)],
+}
+
+
 def _day_of_labels(n: int = 60) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Labels of ``n`` events (a third each: stop, vertical, profit) on three symbols."""
-    paths = {
-        "SSS": [*flat("10:00", 2), ("10:02", 10.0, 10.0, 9.85, 9.9), *flat("10:03", 40, 9.9)],
-        "VVV": flat("10:00", 45),
-        "PPP": [*flat("10:00", 2), ("10:02", 10.0, 10.15, 10.0, 10.1), *flat("10:03", 40, 10.1)],
-    }
-    b = pl.concat([bars(path, symbol=s) for s, path in paths.items()])
-    evs = pl.concat([events(symbol=s, eid=f"{s}{k:02d}") for k in range(n // 3) for s in paths])
-    return lb.event_labels(DAY, evs, b), evs
+    evs = pl.concat([events(symbol=s, eid=f"{s}{k:02d}") for k in range(n // 3) for s in LABEL_PATHS])
+    return lb.event_labels(DAY, evs, _bars_of_labels()), evs
 
 
-def _gates(frame, evs, next_session=True, **kw):
+def _bars_of_labels() -> pl.DataFrame:
+    return pl.concat([bars(path, symbol=s) for s, path in LABEL_PATHS.items()])
+
+
+def _gates(frame, evs, next_daily=None, **kw):
     return {
-        g.name: g for g in lq.label_gates(frame, evs["event_id"], next_session, lq.LabelQualityParams(**kw))
+        g.name: g for g in lq.label_gates(frame, evs["event_id"], next_daily, lq.LabelQualityParams(**kw))
     }
+
+
+def _next_daily(symbols=("SSS", "VVV", "PPP")) -> pl.DataFrame:
+    """D+1's daily bars of ``symbols`` (open 10.5, close 11, no split)."""
+    n = len(symbols)
+    return pl.DataFrame(
+        {"symbol": list(symbols), "open": [10.5] * n, "close": [11.0] * n, "split_ratio": [1.0] * n}
+    )
 
 
 def test_gates_pass_on_a_balanced_day_and_the_contract_holds():
@@ -369,7 +382,7 @@ def test_gates_pass_on_a_balanced_day_and_the_contract_holds():
     gates = _gates(frame, evs)
     assert all(g.passed for g in gates.values()), [g for g in gates.values() if not g.passed]
     assert gates["labels_class_balance"].figures["share_pt"] == pytest.approx(1 / 3, abs=1e-4)
-    assert gates["next_session_complete"].figures["next_session"] == "complete"
+    assert gates["next_session_complete"].figures["next_session"] == "pending"
 
 
 def test_a_t1_at_or_before_ts_fails_the_blocking_gate():
@@ -403,19 +416,49 @@ def test_missing_and_nonfinite_shares_are_bounded():
 
 
 def test_class_balance_warns_when_one_outcome_dominates():
-    frame, evs = _day_of_labels()
-    vertical_only = frame.filter(pl.col("symbol") == "VVV")
-    gate = _gates(vertical_only, evs.filter(pl.col("symbol") == "VVV"), min_labelled=10)[
-        "labels_class_balance"
-    ]
+    frame, evs = _day_of_labels(180)
+    vertical = evs.filter(pl.col("symbol") == "VVV")
+    vertical_only = frame.filter(pl.col("symbol") == "VVV")  # 60 labels, every one vertical
+    gate = _gates(vertical_only, vertical)["labels_class_balance"]
     assert not gate.passed and gate.severity == "warn" and gate.figures["share_vertical"] == 1.0
-    # Too few labels to judge: no warning.
-    assert _gates(vertical_only, evs.filter(pl.col("symbol") == "VVV"), min_labelled=30)[
+    # 20 all-vertical labels do not show it yet (0.85^20 = 4% by chance), nor do too few to judge.
+    assert _gates(vertical_only.head(20), vertical.head(20), min_labelled=10)["labels_class_balance"].passed
+    assert _gates(vertical_only.head(29), vertical.head(29))["labels_class_balance"].passed
+    # No stop among 120 labels does not show a missing class yet (0.95^120 = 0.2%); among 360 it does.
+    no_stop = frame.filter(pl.col("symbol") != "SSS")
+    assert _gates(no_stop, evs.filter(pl.col("symbol") != "SSS"), min_labelled=10)[
         "labels_class_balance"
     ].passed
+    wide = pl.concat([no_stop] * 3).with_columns(
+        event_id=pl.format("{}-{}", "event_id", pl.int_range(pl.len()))
+    )
+    gate = _gates(wide, wide.select("event_id"))["labels_class_balance"]
+    assert not gate.passed and gate.figures["share_sl"] == 0.0 and gate.figures["labelled"] == 360
 
 
-def test_next_session_pending_is_a_warning():
+def test_class_balance_is_quiet_on_a_healthy_small_day():
+    """A healthy day of 30 labels with no stop (the default market's stop share is 13%: 1.4% of
+    such days) failed the old fixed 3%-90% band; the count cannot show a missing class."""
+    frame, evs = _day_of_labels(45)
+    day = frame.filter(pl.col("symbol") != "SSS")
+    gate = _gates(day, evs.filter(pl.col("symbol") != "SSS"))["labels_class_balance"]
+    assert gate.figures["labelled"] == 30 and gate.figures["share_sl"] == 0.0 and gate.passed
+
+
+def test_next_session_pending_passes_and_missing_returns_after_it_landed_warn():
     frame, evs = _day_of_labels()
-    gate = _gates(frame, evs, next_session=False)["next_session_complete"]
-    assert not gate.passed and gate.severity == "warn" and gate.figures["next_session"] == "pending"
+    # D+1 has not landed: the null next-session columns are the truth, not a fault.
+    pending = _gates(frame, evs, next_daily=None)["next_session_complete"]
+    assert pending.passed and pending.figures["next_session"] == "pending"
+    # D+1 landed and the labels read it: complete.
+    nxt = _next_daily()
+    complete = lb.event_labels(DAY, evs, _bars_of_labels(), next_daily=nxt)
+    gate = _gates(complete, evs, next_daily=nxt)["next_session_complete"]
+    assert gate.passed and gate.figures == {"next_session": "complete", "missing_next_returns": 0}
+    # D+1 landed but the labels still say pending (written before it, never re-run): a warning.
+    stale = _gates(frame, evs, next_daily=nxt)["next_session_complete"]
+    assert not stale.passed and stale.severity == "warn"
+    assert stale.figures == {"next_session": "incomplete", "missing_next_returns": 60}
+    # A symbol that did not trade the next session owes no next-session return.
+    only_ppp = _gates(frame.filter(pl.col("symbol") != "PPP"), evs, next_daily=_next_daily(("PPP",)))
+    assert only_ppp["next_session_complete"].passed

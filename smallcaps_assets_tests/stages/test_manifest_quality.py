@@ -144,3 +144,24 @@ def test_manifest_rules_reach_the_config():
         quality.DEFAULTS.min_rth_share,
         quality.DEFAULTS.max_rth_share,
     )
+
+
+def _trailing(clean: pl.DataFrame, n: int, rth: int) -> pl.DataFrame:
+    """``n`` trailing manifest rows, ``rth`` of them in regular hours, the rest pre-market."""
+    rows = pl.concat([clean] * (n // clean.height + 1)).head(n)
+    return rows.with_columns(
+        session=pl.when(pl.int_range(pl.len()) < rth).then(pl.lit("RTH")).otherwise(pl.lit("PM"))
+    )
+
+
+def test_session_mix_is_quiet_on_the_healthy_half_and_half_and_fires_on_a_drift(clean):
+    """The default market's manifests are about half regular hours: 38 of 80 (0.475) failed the old
+    0.50 floor; a drift to 20% regular hours, or to all of them, over 80 events fails."""
+    mix = "manifest_session_mix"
+    assert manifest_gates(clean, trailing=_trailing(clean, 80, 38))[mix].passed
+    assert manifest_gates(clean, trailing=_trailing(clean, 80, 50))[mix].passed
+    drift = manifest_gates(clean, trailing=_trailing(clean, 80, 16))[mix]
+    assert not drift.passed and drift.figures == {"rth_share": 0.2, "trailing_events": 80}
+    assert not manifest_gates(clean, trailing=_trailing(clean, 80, 80))[mix].passed
+    # A smaller trailing window needs a clearer skew: 6 of 20 (30%) is not shown below 40%.
+    assert manifest_gates(clean, trailing=_trailing(clean, 20, 6))[mix].passed

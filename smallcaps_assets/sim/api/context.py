@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 from starlette.requests import Request
 
 from ... import calendar as cal
+from ..config import market_fingerprint
 from ..market import SimMarket
 from .params import Params, unb64
 from .wire import native
@@ -33,6 +34,7 @@ class SimApi:
         self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.salt = hashlib.blake2b(market.config.model_dump_json().encode(), digest_size=16).hexdigest()
         self.seed = market.config.seed
+        self.market_id = market_fingerprint(market.config)  # answered at GET /sim/market
         self.bars = lru_cache(maxsize=512)(self._bars_uncached)
         self.short_interest = lru_cache(maxsize=100_000)(self._short_interest_uncached)
         self.news: list[dict] | None = None

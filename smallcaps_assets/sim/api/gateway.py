@@ -27,10 +27,10 @@ from starlette.datastructures import Headers
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match
 
-from ..config import ApiFaults
+from ..config import MARKET_PATH, ApiFaults
 from .context import SimApi
 from .params import ApiError
-from .wire import error_response
+from .wire import error_response, json_response
 
 RATE_LIMIT_MESSAGE = (
     "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue. "
@@ -150,6 +150,9 @@ class Gateway:
             self._log_request(scope)
         rid = self.sim.request_id(scope)
         scope["sim.request_id"] = rid
+        if scope.get("path") == MARKET_PATH:  # which market this is: no key, no faults, no rate limit
+            await json_response({"market": self.sim.market_id}, 200, rid)(scope, receive, send)
+            return
         if not self._routed(scope):
             await PlainTextResponse("404 page not found", status_code=404)(scope, receive, send)
             return
