@@ -34,6 +34,13 @@ DEMO_START = dt.date(2024, 1, 16)
 DEMO_END = dt.date(2024, 3, 15)
 
 
+# The demo's two processes (materialize_pipelined): the lookback's daily history and vendor roots
+# run a day ahead of its details, universe and minute bars; then each day's ingest runs a day
+# ahead of its events and research assets (about even halves of a day's work).
+PIPELINE_STAGES = names.INGEST + names.ALTERNATIVE
+LOOKBACK_STAGES = names.DAILY_HISTORY + names.ALTERNATIVE
+
+
 def _progress_run(
     selection: str,
     start: dt.date,
@@ -43,8 +50,8 @@ def _progress_run(
     upstream: bool = True,
     first_stage: tuple[str, ...] = (),
 ):
-    """``materialize_range`` with a progress bar; with ``first_stage`` (and no run config or
-    upstream), ``materialize_pipelined``: those assets in a second process, a day ahead."""
+    """``materialize_range`` with a progress bar; with ``first_stage`` (and no run config),
+    ``materialize_pipelined``: those assets in a second process, a day ahead."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import calendar as cal
@@ -85,7 +92,10 @@ def _progress_run(
         if first_stage:
             from .materialize import materialize_pipelined
 
-            return materialize_pipelined(selection, first_stage, start, end, on_day=on_day)
+            return materialize_pipelined(
+                selection, first_stage, start, end, on_day=on_day, upstream=upstream, on_plan=on_plan,
+                plan_first_stage=LOOKBACK_STAGES,
+            )  # fmt: skip
         return materialize_range(
             selection, start, end, run_config=run_config, on_day=on_day, upstream=upstream, on_plan=on_plan,
             notice=bar.console.print,
@@ -236,7 +246,7 @@ def demo(
 ) -> None:
     """The main job on the offline market: materialise the whole graph for the demo range, after
     the earlier days its lookbacks need, and print a summary."""
-    from .materialize import RangeOutcome, trading_days_in
+    from .materialize import trading_days_in
 
     s, e = start.date(), end.date()
     try:
@@ -245,24 +255,18 @@ def demo(
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from exc
     # The lookbacks (25 sessions of daily bars, 20 of minute bars for the time-of-day baselines,
-    # and the universe those minute bars need) are filled first, with the first day, so every
-    # reported day is warm. The other days run on both cores: the ingest (vendor roots, universe,
-    # minute bars) in a second process a day ahead of the events and research assets.
-    outcomes = [_progress_run("*", days[0], days[0], None, "first day", upstream=True)]
-    if outcomes[0].success and len(days) > 1:
-        stage = names.INGEST + names.ALTERNATIVE
-        outcomes.append(
-            _progress_run("*", days[1], days[-1], None, "pipeline", upstream=False, first_stage=stage)
-        )
-    # The first day's labels ran before its next session's bars existed; the last day's next
-    # session is after the range.
-    ran = RangeOutcome([d for o in outcomes for d in o.days])
-    completed = _complete_labels(ran, fetch_next=True) if ran.success else []
+    # and the universe those minute bars need) are filled first, so every reported day is warm.
+    # Both run on both cores: one process a day ahead of the other (PIPELINE_STAGES).
+    outcomes = [
+        _progress_run("*", days[0], days[-1], None, "pipeline", upstream=True, first_stage=PIPELINE_STAGES)
+    ]
+    # The last day's next session is after the range: fetch it, then complete that day's labels.
+    completed = _complete_labels(outcomes[0], fetch_next=True) if outcomes[0].success else []
     _print_summary(outcomes)
     labelled = [o for o in completed if o.days and names.EVENT_LABELS in o.days[0].metadata]
     if labelled:
         typer.echo(
-            f"  labels completed        {sum(len(o.days) for o in labelled)} days with the next "
+            f"  labels completed        {sum(len(o.days) for o in labelled)} day(s) with the next "
             "session's open and close"
         )
     # The first month of data trains the next one's model (docs/models.md): every later month of

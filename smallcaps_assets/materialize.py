@@ -359,22 +359,19 @@ def materialize_pipelined(
     start: dt.date,
     end: dt.date,
     on_day: Callable[[DayOutcome], None] | None = None,
+    upstream: bool = False,
+    on_plan: Callable[[dict[dt.date, set[dg.AssetKey]]], None] | None = None,
+    plan_first_stage: tuple[str, ...] | None = None,
     poll_seconds: float = 0.2,
 ) -> RangeOutcome:
-    """``materialize_range`` over two cores: a child process runs the ``first_stage`` assets of
-    ``selection`` day by day while this process runs the rest of it, day D once the child has
-    finished D and the next day (``event_labels`` of D read D+1's daily bars). The day runs are the
-    same ones ``materialize_range`` makes, split in two, so the lake is the same; each half is its
-    own Dagster run, recorded in the instance of ``DAGSTER_HOME``.
-
-    Lookbacks are not filled here (run ``materialize_range(..., upstream=True)`` on the first day
-    first). A failed day of either stage stops this process at that day; the child finishes its
-    stage. The last day's labels stay pending until its next session lands (as in any run)."""
-    import json
-    import subprocess
-    import tempfile
-    import time
-
+    """``materialize_range`` over two cores: a child process runs the ``first_stage`` assets day by
+    day while this process runs the rest, day D once the child has finished D and the next day
+    (``event_labels`` of D read D+1's daily bars). The day runs are the ones ``materialize_range``
+    makes, each split in two, so the lake is the same; each half is its own Dagster run, recorded in
+    the instance of ``DAGSTER_HOME``. With ``upstream``, the lookback plan (``missing_upstream``)
+    runs first the same way, split by ``plan_first_stage`` (default ``first_stage``): a lookback is
+    mostly ingest, so it balances the two processes on another cut. A failed day of either stage stops
+    this process at that day; the child finishes its stage."""
     from .definitions import build_defs
 
     defs = build_defs()
@@ -382,14 +379,45 @@ def materialize_pipelined(
     keys = {
         k for k in dg.AssetSelection.from_string(selection).resolve(graph) if k.to_user_string() not in MODELS
     }
-    first = {k for k in keys if k.to_user_string() in first_stage}
-    rest = keys - first
     days = trading_days_in(start, end)
-    if not first or not rest:
-        return materialize_range(selection, start, end, defs=defs, on_day=on_day)
+    plan = missing_upstream(graph, keys, days) if upstream else {}
+    if on_plan:
+        on_plan(plan)
+    head = (
+        _pipeline(defs, plan, plan_first_stage or first_stage, on_day, poll_seconds)
+        if plan
+        else RangeOutcome([])
+    )
+    if not head.success:
+        return RangeOutcome([], head.days)
+    body = _pipeline(defs, {d: keys for d in days}, first_stage, on_day, poll_seconds)
+    return RangeOutcome(body.days, head.days)
+
+
+def _pipeline(
+    defs: dg.Definitions,
+    work: dict[dt.date, set[dg.AssetKey]],
+    first_stage: tuple[str, ...],
+    on_day: Callable[[DayOutcome], None] | None,
+    poll_seconds: float,
+) -> RangeOutcome:
+    """Each day's keys of ``work`` in two runs: the ``first_stage`` ones in a child process, the
+    rest here a day behind it."""
+    import json
+    import subprocess
+    import tempfile
+    import time
+
+    days = sorted(work)
+    firsts = {
+        d: sorted(k.to_user_string() for k in work[d] if k.to_user_string() in first_stage) for d in days
+    }
+    rests = {d: {k for k in work[d] if k.to_user_string() not in first_stage} for d in days}
+    assets = [*(defs.assets or []), *(defs.asset_checks or [])]
+    config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with tempfile.TemporaryDirectory(prefix="smallcaps-stage-") as tmp:
         progress = os.path.join(tmp, "progress.jsonl")
-        spec = {"keys": sorted(k.to_user_string() for k in first), "start": str(start), "end": str(end)}
+        spec = {str(d): firsts[d] for d in days}
         child = subprocess.Popen(
             [sys.executable, "-m", "smallcaps_assets.materialize", json.dumps(spec), progress],
             stdout=subprocess.DEVNULL,
@@ -398,25 +426,27 @@ def materialize_pipelined(
         outcomes: list[DayOutcome] = []
         try:
             for i, day in enumerate(days):
-                needed = days[min(i + 1, len(days) - 1)]
-                while needed not in done and child.poll() is None:
+                needed = days[: i + 2]
+                while not set(needed) <= set(done) and child.poll() is None:
                     time.sleep(poll_seconds)
                     done |= _read_progress(progress)
                 done |= _read_progress(progress)
-                if not all(done.get(d, DayOutcome(d, False)).success for d in days[: i + 2]):
-                    failed = next(d for d in days[: i + 2] if not done.get(d, DayOutcome(d, False)).success)
+                failed = next((d for d in needed if not (d in done and done[d].success)), None)
+                if failed is not None:
                     outcome = done.get(failed) or DayOutcome(
                         failed, False, error=f"the first stage stopped (exit {child.poll()}) before {failed}"
                     )
                     if on_day:
                         on_day(outcome)
                     return RangeOutcome([*outcomes, outcome])
-                outcome = _run_day(
-                    day, [*(defs.assets or []), *(defs.asset_checks or [])], dg.AssetSelection.assets(*rest),
-                    _instance(), defs.resources or {},
-                    {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}, _to_stderr,
-                )  # fmt: skip
-                _merge_metadata(outcome, done[day])
+                if rests[day]:
+                    outcome = _run_day(
+                        day, assets, dg.AssetSelection.assets(*rests[day]), _instance(), defs.resources or {},
+                        config, _to_stderr,
+                    )  # fmt: skip
+                    _merge_metadata(outcome, done[day])
+                else:
+                    outcome = done[day]
                 outcomes.append(outcome)
                 if on_day:
                     on_day(outcome)
@@ -453,15 +483,17 @@ def _read_progress(path: str) -> dict[dt.date, DayOutcome]:
 
 
 def _stage_child(spec_json: str, progress: str) -> int:
-    """The first stage of ``materialize_pipelined``: one line of JSON per finished day."""
+    """The first stage of ``materialize_pipelined``: each day's keys (``{day: [asset, ...]}``) in one
+    run, one line of JSON per day in the progress file (a day without keys is reported done)."""
     import json
     import warnings
 
     # Dagster's beta/preview notices, once per definition, would bury the parent's progress bar;
     # this process reports through the progress file, and its run's event log keeps any trace.
     warnings.filterwarnings("ignore")
-    spec = json.loads(spec_json)
-    selection = " or ".join(f"key:{k}" for k in spec["keys"])
+    from .definitions import build_defs
+
+    defs = build_defs()
 
     def report(outcome: DayOutcome) -> None:
         row = {
@@ -473,10 +505,25 @@ def _stage_child(spec_json: str, progress: str) -> int:
         with open(progress, "a") as fh:
             fh.write(json.dumps(row) + "\n")
 
-    outcome = materialize_range(
-        selection, dt.date.fromisoformat(spec["start"]), dt.date.fromisoformat(spec["end"]), on_day=report
-    )
-    return 0 if outcome.success else 1
+    # Consecutive sessions with the same keys make one range (one validation, then a run a day).
+    spans: list[tuple[list[str], list[dt.date]]] = []
+    for day_text, keys in json.loads(spec_json).items():
+        day = dt.date.fromisoformat(day_text)
+        if spans and spans[-1][0] == keys and cal.next_trading_day(spans[-1][1][-1]) == day:
+            spans[-1][1].append(day)
+        else:
+            spans.append((keys, [day]))
+    ok = True
+    for keys, days in spans:
+        if not keys:
+            for day in days:
+                report(DayOutcome(day, True))
+            continue
+        out = materialize_range(
+            " or ".join(f"key:{k}" for k in keys), days[0], days[-1], defs=defs, on_day=report
+        )
+        ok = ok and out.success
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
