@@ -20,7 +20,6 @@ from ..stages import windows as win
 from ..stages import windows_quality as quality
 
 GROUP = "microstructure"
-LEDGER_FILE = "event_windows.sqlite"
 DAYS_PER_RUN = 20
 
 
@@ -36,7 +35,7 @@ class WindowsConfig(dg.Config):
 
 
 def ledger_path():
-    return lake.state_dir() / LEDGER_FILE
+    return lake.state_dir() / win.LEDGER_FILE
 
 
 @dg.multi_asset(
