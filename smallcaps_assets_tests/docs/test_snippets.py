@@ -111,6 +111,14 @@ def test_a_skip_marker_skips_with_its_reason_and_a_good_snippet_passes(tmp_path)
     assert len(run.ran) == 3
 
 
+def test_a_quoted_argument_may_span_lines():
+    assert sn.logical_lines('smallcaps sql "select 1\n   as x"  # one row\nsmallcaps sim info')[0][0] == [
+        "smallcaps",
+        "sql",
+        "select 1\n   as x",
+    ]
+
+
 def test_shell_lines_are_split_at_comments_and_continuations():
     lines = sn.logical_lines(
         "smallcaps sql \"select '#1' as x\"  # the vendor's\n"
