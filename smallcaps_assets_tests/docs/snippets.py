@@ -139,6 +139,7 @@ def shell_evaluator(example: Example) -> str | None:
         # Bad input is refused before anything is read or written, so it never needs the lake.
         if not _gate(example, FAST if expected == 2 else tier, text):
             continue
+        print(f"$ {text}", flush=True)  # shown with -s, and in a failure's captured output
         result = CliRunner().invoke(app, argv[1:], env=run.env, terminal_width=200)
         if result.exit_code != expected:
             tail = "\n".join(result.output.splitlines()[-15:])
