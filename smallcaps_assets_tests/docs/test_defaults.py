@@ -115,6 +115,8 @@ FIGURES = [
     ("README.md", r"keeps the default\s+burst of (\d+)", _option_default(serve, "rate_burst")),
     ("README.md", r"a client sending bursts of (\d+)", _option_default(ClientCore.__init__, "burst")),
     ("docs/operations.md", r"a burst of up to (\d+) requests", _option_default(ClientCore.__init__, "burst")),
+    ("docs/manifest.md", r"its default burst is (\d+)", _option_default(serve, "rate_burst")),
+    ("docs/manifest.md", r"sends bursts of up to (\d+)\s+requests", _option_default(ClientCore.__init__, "burst")),
     ("docs/operations.md", r"`PolygonResource.rate_limit_per_s`,\s+default (\d+)/s", 50),
     ("docs/operations.md", r"`max_concurrency`, default (\d+)\)", 16),
     ("docs/manifest.md", r"\| ([\d.]+) \| `min_score` \|", _M.min_score),
