@@ -42,6 +42,7 @@ SHOWN_LANGUAGES = ("text", "mermaid")  # output, synopses, diagrams: read, never
 COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("smallcaps", "sql"), SLOW),
     (("smallcaps", "materialize"), SLOW),
+    (("smallcaps", "windows", "path"), FAST),  # prints where the ledger would be
     (("smallcaps", "windows"), SLOW),
     (("smallcaps", "demo"), SLOW),
     (("smallcaps", "bench"), SLOW),
