@@ -104,6 +104,8 @@ def logical_lines(source: str) -> list[tuple[list[str], int, str]]:
             continue
         exits = EXITS.search(comment or "")
         out.append((shlex.split(code), int(exits.group(1)) if exits else 0, code.strip()))
+    if pending.strip():
+        raise ValueError(f"a shell line never ends (a quote or a trailing backslash): {pending.strip()!r}")
     return out
 
 
@@ -206,7 +208,13 @@ def run_document(path: Path, tier: str, env: dict[str, str]) -> Run:
     document = Document.parse(str(path), *parsers())
     run = Run(tier=tier, env=env)
     document.namespace["__docs_run__"] = run
-    failures = []
+    # A block in a language nothing runs (or none) would pass silently: refuse it.
+    known = (*RUN_LANGUAGES, *SHOWN_LANGUAGES)
+    failures = [
+        f"{path.name}:{line}: a fenced block needs one of {known}, not {lang!r}"
+        for line, lang in fences(path)
+        if lang not in known
+    ]
     for example in document.examples():
         try:
             example.evaluate()

@@ -88,6 +88,8 @@ BROKEN = {
     "bash exit": "```bash\nsmallcaps sim info --no-such-option\n```\n",
     "bash promised code": "```bash\nsmallcaps --help   # exits 2\n```\n",
     "no runner": "```bash\ncurl http://example.invalid\n```\n",
+    "unclosed quote": '```bash\nsmallcaps sql "select 1\n```\n',
+    "unknown language": "```sh\nsmallcaps --help\n```\n",
 }
 
 
