@@ -37,11 +37,13 @@ browser-deps:
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; fi; \
 	fi
 
-# The suite (slow tests excluded), then the models' validity check and the browser test alone (marked
-# slow; the browser test starts its own dagster dev and must not share the two cores with the suite).
+# The suite (slow tests excluded), then the models' validity check, the docs' slow snippets (on a
+# demo lake they build once: docs/testing.md) and the browser test alone (marked slow; it starts its
+# own dagster dev and must not share the two cores with the suite).
 test: lint browser-deps
 	$(BIN)/pytest -q -n 2 --durations=15
 	$(BIN)/pytest -q -m validity --durations=5
+	$(BIN)/pytest -q -m slow smallcaps_assets_tests/docs --durations=5
 	$(BIN)/pytest -q -m browser --durations=5
 
 # The browser test, writing its screenshots into docs/ui/ (committed; docs/operations.md).

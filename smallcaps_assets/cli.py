@@ -628,6 +628,61 @@ def events_calibrate(
     typer.echo(json.dumps(rep, indent=2, default=str) if as_json else calibrate.format_report(rep))
 
 
+windows_app = typer.Typer(
+    help="The event-window ledger (working state beside the lake): where it is, what it holds, repairs.",
+    no_args_is_help=True,
+)
+app.add_typer(windows_app, name="windows")
+
+
+def _ledger():
+    from . import lake
+    from .stages.windows import LEDGER_FILE, WindowLedger
+
+    try:
+        path = lake.state_dir() / LEDGER_FILE
+    except ValueError as exc:  # a remote lake without SMALLCAPS_STATE_DIR
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    return path, WindowLedger
+
+
+@windows_app.command("path")
+def windows_path() -> None:
+    """Print the ledger's file: $SMALLCAPS_STATE_DIR/event_windows.sqlite, else <lake>/_state/."""
+    typer.echo(str(_ledger()[0]))
+
+
+@windows_app.command("versions")
+def windows_versions(
+    day: Annotated[dt.datetime, typer.Option("--day", formats=["%Y-%m-%d"], help="The trading day.")],
+) -> None:
+    """One line per manifest version the day's windows were fetched under: hash, events, first and
+    last finish time (UTC)."""
+    path, ledger_class = _ledger()
+    with ledger_class(path) as ledger:
+        rows = ledger.versions(day.date())
+    typer.echo(f"{day.date()}: {sum(r[1] for r in rows)} event(s) in {path}")
+    for sha, n, first, last in rows:
+        typer.echo(f"  {sha[:16]}  {n:>5} event(s)  {first} .. {last}")
+
+
+@windows_app.command("forget")
+def windows_forget(
+    day: Annotated[
+        dt.datetime,
+        typer.Option("--day", formats=["%Y-%m-%d"], help="The trading day whose windows to refetch."),
+    ],
+    event_id: Annotated[str | None, typer.Option("--event-id", help="Only this event.")] = None,
+) -> None:
+    """Delete the day's ledger rows (or one event's) so the next materialisation of the day fetches
+    them again. Not while a run of that day is downloading."""
+    path, ledger_class = _ledger()
+    with ledger_class(path) as ledger:
+        n = ledger.forget(day.date(), event_id)
+    typer.echo(f"forgot {n} event window(s) of {day.date()} in {path}; rematerialise the day to refetch")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="smallcaps")
     sys.exit(0)

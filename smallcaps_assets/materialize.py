@@ -222,6 +222,50 @@ def validate_run_config(assets: list, checks: list, resources: dict, selection, 
     except dg.DagsterInvalidConfigError as exc:
         reasons = [_short_config_error(e.message) for e in exc.errors] or [str(exc).splitlines()[0]]
         raise ValueError(f"invalid run config: {'; '.join(reasons)}") from exc
+    _validate_stage_params(assets, run_config)
+
+
+# A Config's method that builds its stage's validated parameters. Dagster checks the config's
+# types; the ranges (a score in [0, 1], ...) live in those pydantic models, so without building
+# them here an out-of-range value would pass validation and fail inside the step (exit 1, not 2).
+PARAM_BUILDERS = ("rules", "params")
+
+
+def _validate_stage_params(assets: list, run_config: dict) -> None:
+    import typing
+
+    ops = run_config.get("ops") or {}
+    for assets_def in assets:
+        name = getattr(assets_def, "node_def", None) and assets_def.node_def.name
+        given = ops.get(name, {}).get("config") if isinstance(ops.get(name), dict) else None
+        fn = getattr(getattr(assets_def, "op", None), "compute_fn", None)
+        fn = getattr(fn, "decorated_fn", None)
+        if given is None or fn is None:
+            continue
+        config_class = typing.get_type_hints(fn).get("config")
+        if config_class is None:
+            continue
+        try:
+            config = config_class(**given)
+            for builder in PARAM_BUILDERS:
+                if callable(getattr(config, builder, None)):
+                    getattr(config, builder)()
+        except (ValueError, dg.Failure) as exc:  # pydantic's ValidationError is a ValueError
+            raise ValueError(f"invalid config of {name}: {_config_error(exc)}") from exc
+
+
+def _config_error(exc: BaseException) -> str:
+    """``field: reason`` from the pydantic error behind ``exc`` (a Config may wrap it), else its text."""
+    import pydantic
+
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, pydantic.ValidationError):
+        cause = cause.__cause__
+    if cause is None:
+        return " ".join(str(getattr(exc, "description", None) or exc).split())
+    return "; ".join(
+        f"{'.'.join(str(x) for x in e['loc'])} {e.get('input')!r}: {e['msg']}" for e in cause.errors()
+    )
 
 
 def _short_config_error(message: str) -> str:

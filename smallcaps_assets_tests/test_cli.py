@@ -245,6 +245,9 @@ MAT = ["materialize", "--start", DAY.isoformat()]
         (["sim", "serve", "--rate-limit", "0"], 2, "--rate-limit 0.0: input should be greater than 0"),
         (DUPLICATED_BARS, 1, "minute_bars: ContractViolationError: MinuteBars contract violated: duplicated (symbol, ts)"),
         (["materialize", "--help"], 0, "every trading day from --start to --end"),
+        # Ranges live in the stages' pydantic models, not in Dagster's config types (issue 19).
+        ([*MAT, "--select", "key:event_manifest", "--no-upstream", "--config-json", '{"ops":{"event_manifest":{"config":{"min_score":1.5}}}}'], 2, "invalid config of event_manifest: min_score 1.5: Input should be less than or equal to 1"),
+        ([*MAT, "--select", "key:universe", "--no-upstream", "--config-json", '{"ops":{"universe":{"config":{"min_price":-1}}}}'], 2, "invalid config of universe: min_price -1"),
     ],
 )  # fmt: skip
 def test_every_input_probe_gets_its_documented_answer(
@@ -361,3 +364,33 @@ def test_a_range_finishes_with_its_labels_complete_but_its_last_day(
     calls.clear()
     complete = RangeOutcome([_labels_day(d, "complete") for d in days[:3]] + [DayOutcome(days[0], True)])
     assert cli._complete_labels(complete, fetch_next=fetch_next) == [] and calls == []
+
+
+def test_windows_forget_deletes_the_days_ledger_rows_and_path_prints_the_default(tmp_path, monkeypatch):
+    """Issue 19: the repair command works with SMALLCAPS_STATE_DIR unset (default <lake>/_state)."""
+    import polars as pl
+
+    from smallcaps_assets.stages import windows as win
+
+    monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(tmp_path / "lake"))
+    monkeypatch.delenv("SMALLCAPS_STATE_DIR", raising=False)
+    path = tmp_path / "lake" / "_state" / win.LEDGER_FILE
+    result = runner.invoke(app, ["windows", "path"])
+    assert result.exit_code == 0 and result.output.strip() == str(path)
+    empty_t, empty_q = pl.DataFrame(schema=win.TRADE_SCHEMA), pl.DataFrame(schema=win.QUOTE_SCHEMA)
+    with win.WindowLedger(path) as ledger:
+        for day, eid in [
+            (dt.date(2024, 3, 14), "a"),
+            (dt.date(2024, 3, 15), "b"),
+            (dt.date(2024, 3, 15), "c"),
+        ]:
+            w = win.EventWindow(eid, "ABCD", day, 0, 1)
+            ledger.record(win.WindowResult(w, empty_t, empty_q, 0), "sha-1")
+    result = runner.invoke(app, ["windows", "versions", "--day", "2024-03-15"])
+    assert result.exit_code == 0 and "2 event(s)" in result.output and "sha-1" in result.output
+    result = runner.invoke(app, ["windows", "forget", "--day", "2024-03-15", "--event-id", "b"])
+    assert result.exit_code == 0 and "forgot 1 event window(s)" in result.output
+    result = runner.invoke(app, ["windows", "forget", "--day", "2024-03-15"])
+    assert "forgot 1 event window(s)" in result.output
+    with win.WindowLedger(path) as ledger:
+        assert (ledger.count(dt.date(2024, 3, 14)), ledger.count(dt.date(2024, 3, 15))) == (1, 0)

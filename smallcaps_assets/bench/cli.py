@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ..sim.cli import ConfigOpt, SeedOpt, SymbolsOpt, load_sim_config
+from ..sim.cli import ConfigOpt, MarketEndOpt, SeedOpt, SymbolsOpt, load_sim_config
 
 bench_app = typer.Typer(help="Benchmarks that print their figures as JSON.", no_args_is_help=True)
 
@@ -33,12 +33,14 @@ def sim(
     seed: SeedOpt = None,
     symbols: SymbolsOpt = None,
     config: ConfigOpt = None,
+    market_end: MarketEndOpt = None,
 ) -> None:
     """Time the simulated market: minute bars, tick windows, grouped daily, and serving them over ASGI."""
     from ..sim.market import SimMarket
     from . import sim as bench
 
-    report = bench.bench_sim(SimMarket(load_sim_config(config, seed, symbols)), repeats=repeats)
+    end = market_end and market_end.date()
+    report = bench.bench_sim(SimMarket(load_sim_config(config, seed, symbols, end=end)), repeats=repeats)
     _emit(report, as_json, bench.format_report)
 
 

@@ -20,7 +20,6 @@ from ..stages import windows as win
 from ..stages import windows_quality as quality
 
 GROUP = "microstructure"
-LEDGER_FILE = "event_windows.sqlite"
 
 
 class WindowsConfig(dg.Config):
@@ -35,7 +34,7 @@ class WindowsConfig(dg.Config):
 
 
 def ledger_path():
-    return lake.state_dir() / LEDGER_FILE
+    return lake.state_dir() / win.LEDGER_FILE
 
 
 @dg.multi_asset(

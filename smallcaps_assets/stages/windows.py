@@ -195,6 +195,10 @@ class WindowResult:
         return "data" if self.trades.height else "no_trades"
 
 
+# The ledger's file name inside the state folder (lake.state_dir()).
+LEDGER_FILE = "event_windows.sqlite"
+
+
 class WindowLedger:
     """Durable record of finished event windows (SQLite, WAL).
 
@@ -273,6 +277,23 @@ class WindowLedger:
         return self._db.execute(
             "SELECT count(*) FROM event_windows WHERE day = ?", (day.isoformat(),)
         ).fetchone()[0]
+
+    def forget(self, day: dt.date, event_id: str | None = None) -> int:
+        """Delete the day's rows (or one event's), so the next run of that day fetches them again;
+        returns how many rows went. The Parquet files are rebuilt from the ledger, so deleting them
+        alone would refetch nothing."""
+        where, args = "day = ?", [day.isoformat()]
+        if event_id is not None:
+            where, args = where + " AND event_id = ?", [*args, event_id]
+        return self._db.execute(f"DELETE FROM event_windows WHERE {where}", args).rowcount
+
+    def versions(self, day: dt.date) -> list[tuple[str, int, str, str]]:
+        """(manifest_sha256, events, first and last finish time) per manifest version of the day."""
+        return self._db.execute(
+            "SELECT manifest_sha256, count(*), min(finished_utc), max(finished_utc) FROM event_windows"
+            " WHERE day = ? GROUP BY manifest_sha256 ORDER BY 3",
+            (day.isoformat(),),
+        ).fetchall()
 
     def assemble(self, windows: Sequence[EventWindow]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
         """(trades, quotes, outcomes) of ``windows`` from the ledger, sorted by (symbol, time).

@@ -50,6 +50,9 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/v1/marketstatus/upcoming", status.market_status_upcoming),
 )
 
+# Level 1: about 3x less CPU than the default 6, for bodies about 15% larger.
+GZIP_LEVEL = 1
+
 
 def _route(sim: SimApi, path: str, handler: Handler) -> Route:
     """A GET route running ``handler`` in the thread pool: its body as JSON, an ``ApiError`` as its answer,
@@ -106,9 +109,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(
-                GZipMiddleware, minimum_size=500, compresslevel=1
-            ),  # level 1: ~3x less CPU, ~15% larger
+            Middleware(GZipMiddleware, minimum_size=500, compresslevel=GZIP_LEVEL),
             Middleware(Gateway, **gateway),
         ],
     )

@@ -1,0 +1,120 @@
+"""Every link of README.md and docs/*.md resolves inside the repository, anchors included, and no
+doc points at a file outside it (issue 19). Links and headings come from markdown-it (CommonMark),
+so links inside code are not links; anchors follow GitHub's heading slugs."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from markdown_it import MarkdownIt
+
+from .snippets import DOCS, REPO
+
+IDS = [str(p.relative_to(REPO)) for p in DOCS]
+_md = MarkdownIt("commonmark").enable("table")
+# Files that were never part of the project (material its authors read): a doc must say the facts
+# in its own words, with public sources, and never send a reader to them.
+OUTSIDE = re.compile(
+    r"\.\./shared|/work/|market_structure\.md|polygon_api\.md|dagster_notes\.md|research_stack\.md"
+)
+
+
+def _tokens(path: Path):
+    return _md.parse(path.read_text())
+
+
+def slug(text: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation but '-' and '_' dropped, spaces to '-'."""
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+@cache
+def anchors(path: Path) -> frozenset[str]:
+    tokens = _tokens(path)
+    seen: dict[str, int] = {}
+    out = set()
+    for i, tok in enumerate(tokens):
+        if tok.type != "heading_open":
+            continue
+        text = "".join(c.content for c in tokens[i + 1].children or [] if c.type in ("text", "code_inline"))
+        base = slug(text)
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.add(base if n == 0 else f"{base}-{n}")
+    return frozenset(out)
+
+
+def links(path: Path) -> list[str]:
+    out = []
+    for tok in _tokens(path):
+        for child in tok.children or []:
+            if child.type == "link_open":
+                out.append(child.attrs["href"])
+            elif child.type == "image":
+                out.append(child.attrs["src"])
+    return out
+
+
+def broken_links(path: Path, repo: Path = REPO) -> list[str]:
+    bad = []
+    for href in links(path):
+        parts = urlsplit(href)
+        if parts.scheme in ("http", "https", "mailto"):
+            continue
+        if parts.scheme:
+            bad.append(f"{href}: not a relative link")
+            continue
+        target = (path.parent / unquote(parts.path)).resolve() if parts.path else path
+        if not target.is_relative_to(repo.resolve()):
+            bad.append(f"{href}: outside the repository")
+        elif not target.exists():
+            bad.append(f"{href}: no such file")
+        elif parts.fragment and target.suffix == ".md" and parts.fragment not in anchors(target):
+            bad.append(f"{href}: no heading #{parts.fragment} in {target.name}")
+    return bad
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=IDS)
+def test_every_link_resolves_inside_the_repository(doc):
+    assert broken_links(doc) == []
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=IDS)
+def test_no_doc_refers_to_a_file_outside_the_repository(doc):
+    hits = [
+        f"{n}: {line.strip()[:100]}"
+        for n, line in enumerate(doc.read_text().splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+    assert hits == []
+
+
+def test_the_checker_catches_a_missing_file_a_missing_anchor_and_an_escape(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "events.md").write_text("# Events\n\n## The score\n")
+    doc = tmp_path / "docs" / "probe.md"
+    doc.write_text(
+        "# Probe\n\n[a](no_such.md) [b](events.md#no-such-heading) [c](../../outside.md) "
+        "[d](events.md#the-score) [e](#probe) `[f](inside_code.md)` [g](https://example.org/x)\n"
+    )
+    assert broken_links(doc, tmp_path) == [
+        "no_such.md: no such file",
+        "events.md#no-such-heading: no heading #no-such-heading in events.md",
+        "../../outside.md: outside the repository",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("heading", "anchor"),
+    [
+        ("Event windows: resuming and repairing", "event-windows-resuming-and-repairing"),
+        ("Throughput (`smallcaps bench windows --json`)", "throughput-smallcaps-bench-windows---json"),
+        ("6. Fault injection", "6-fault-injection"),
+    ],
+)
+def test_slugs_follow_github(heading, anchor):
+    assert slug(heading) == anchor
