@@ -165,6 +165,31 @@ def _walk(o, h, lo, c, side, up, dn, trades_of_bar):
     return "vertical", c[-1], len(o) - 1
 
 
+def barrier_walk_matrix(o, h, lo, c, valid, side, up, dn):
+    """``_walk``'s rules for many walks at once, without the tape (a bar touching both barriers
+    is the stop): arrays (walks x bars) with ``valid`` marking each walk's bars, and per walk its
+    side and upper/lower barrier. Returns (hit as "pt"/"sl"/"vertical", exit price, bar column);
+    a walk without a hit exits at its last valid bar's close (column 0 when it has none)."""
+    side = np.asarray(side)[:, None]
+    up, dn = np.asarray(up, float)[:, None], np.asarray(dn, float)[:, None]
+    with np.errstate(invalid="ignore"):
+        t_up, t_dn = (h >= up) & valid, (lo <= dn) & valid
+        g_up, g_dn = (o >= up) & valid, (o <= dn) & valid
+    any_hit = t_up | t_dn
+    rows = np.arange(o.shape[0])
+    at = np.argmax(any_hit, axis=1)
+    hit_any = any_hit[rows, at]
+    last = np.where(valid.any(axis=1), valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), 0)
+    at = np.where(hit_any, at, last)
+    gu, gd, tu, td = (x[rows, at] for x in (g_up, g_dn, t_up, t_dn))
+    up1, dn1, long = up[:, 0], dn[:, 0], side[:, 0] > 0
+    stop_price = np.where(long, dn1, up1)
+    price = np.select([gu | gd, tu & td, tu, td], [o[rows, at], stop_price, up1, dn1], default=c[rows, at])
+    went_up = np.where(tu & td, ~long, np.where(gu | gd, gu, tu))  # which barrier was reached
+    hit = np.where(~hit_any, "vertical", np.where(went_up == long, "pt", "sl"))
+    return hit, price, at
+
+
 class _Day:
     """The day's bars as numpy arrays per symbol, the eligible tape per event and the windows."""
 
