@@ -73,6 +73,7 @@ def _out_of_pause(frame: pl.DataFrame, col: str, pauses: pl.DataFrame) -> pl.Dat
         right_on="pause_start",
         by="symbol",
         strategy="backward",
+        check_sortedness=False,  # sorted on the time column; the by-groups follow
     )
     inside = pl.col("pause_end").is_not_null() & (pl.col(col) < pl.col("pause_end"))
     return joined.with_columns(
@@ -150,7 +151,12 @@ def day_fills(
     # The bar path for every signal (used where no quote filled): the first bar at/after t0.
     bar_cols = bars.select("symbol", "bar_i", bar_ts="ts", bar_open="open", bar_high="high")
     sig = sig.sort("t0").join_asof(
-        bar_cols.sort("bar_ts"), left_on="t0", right_on="bar_ts", by="symbol", strategy="forward"
+        bar_cols.sort("bar_ts"),
+        left_on="t0",
+        right_on="bar_ts",
+        by="symbol",
+        strategy="forward",
+        check_sortedness=False,
     )
     n = sig.height
     eids = sig["event_id"].to_list()
@@ -184,7 +190,7 @@ def day_fills(
     refused[short_cheap & (refused == None)] = "short_under_min_price"  # noqa: E711
     sig = sig.drop("bar_i", "bar_ts", "bar_open", "bar_high").with_columns(
         entry_ts=pl.Series(fill_ts).cast(UTC_NS),
-        entry_price=pl.Series(price),
+        entry_price=pl.Series(price).fill_nan(None),
         entry_source=pl.Series(source.tolist(), dtype=pl.String),
         refused=pl.Series(refused.tolist(), dtype=pl.String),
     )
@@ -203,6 +209,7 @@ def _exits(
         right_on="start_ts",
         by="symbol",
         strategy="forward",
+        check_sortedness=False,
     )
     ok = ok.join_asof(
         bars.select("symbol", vol_ts="ts", fill_volume="volume").sort("vol_ts"),
@@ -210,6 +217,7 @@ def _exits(
         right_on="vol_ts",
         by="symbol",
         strategy="backward",
+        check_sortedness=False,
     ).with_columns(
         fill_volume=pl.when(pl.col("entry_ts") < pl.col("vol_ts").dt.offset_by("1m"))
         .then(pl.col("fill_volume"))
@@ -252,7 +260,7 @@ def _exits(
     out = out.with_columns(exit_price=pl.col("raw_exit") * (1 - pl.col("side") * p.half_spread)).drop(
         "raw_exit", "bar_i", "start_ts", "vol_ts", "sym_hi"
     )
-    refused = sig.filter(pl.col("refused").is_not_null())
+    refused = sig.filter(pl.col("refused").is_not_null()).with_columns(entry_ts=None, entry_price=None)
     return pl.concat([out, refused], how="diagonal_relaxed").sort("event_id")
 
 

@@ -98,9 +98,18 @@ def trade_metrics(trades: pl.DataFrame, mean_equity: float) -> dict[str, float]:
     """Per-trade figures of a frame with net_pnl, gross_pnl, costs, notional, shares, exit_price."""
     n = trades.height
     if not n:
-        return {"trades": 0, "win_rate": float("nan"), "profit_factor": float("nan"),
-                "expectancy": float("nan"), "turnover": 0.0, "cost_share": float("nan"),
-                "cost_bps": float("nan"), "gross_pnl": 0.0, "costs": 0.0, "net_pnl": 0.0}  # fmt: skip
+        return {
+            "trades": 0,
+            "win_rate": float("nan"),
+            "profit_factor": float("nan"),
+            "expectancy": float("nan"),
+            "turnover": 0.0,
+            "cost_share": float("nan"),
+            "cost_bps": float("nan"),
+            "gross_pnl": 0.0,
+            "costs": 0.0,
+            "net_pnl": 0.0,
+        }
     net = trades["net_pnl"].to_numpy()
     wins, losses = net[net > 0].sum(), -net[net < 0].sum()
     traded = float((trades["notional"] + trades["shares"] * trades["exit_price"]).sum())
