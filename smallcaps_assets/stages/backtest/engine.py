@@ -5,11 +5,11 @@ Our own code decides everything that market structure decides (``fills``) and pr
 prices and each order's costs as its ``fixed_fees`` (vectorbt has no per-share fee), on its Rust
 engine (``engine="rust"``: no multi-second numba compilation in a fresh process).
 
-Layout. Trades may overlap, on one symbol too, so each trade gets a *slot* (a vectorbt column)
-whose trades never overlap; the rows are the day's orders in time order (an exit before an entry
-at the same instant), and the slots share one cash account. A slot's price between its orders is
-its last fill, so only the end-of-day value, when every position is flat, is marked to market:
-the daily returns the metrics read are exact.
+Layout. Each trade is a vectorbt column of two rows, its entry and its exit, with its own cash:
+trades overlap (on one symbol too) and a column holds one position, while the account's cash is
+ours (the sizing below). One call books every trade of a strategy over the span; its P&L per
+trade must equal ours (a blocking gate). Every position is flat at the session's end, so the
+daily returns are the day's net P&L over the day's starting equity, exactly.
 
 Sizing, in fill order: ``position_value`` per trade, or less when the free cash (the day's starting
 equity minus the open positions' entry value) is short, and never more than ``participation`` of
@@ -91,71 +91,28 @@ def price_trades(day: dt.date, sized: pl.DataFrame, cp: CostParams) -> pl.DataFr
     )
 
 
-def assign_slots(entry_ns: np.ndarray, exit_ns: np.ndarray) -> np.ndarray:
-    """A column per trade such that trades of one column never overlap (greedy, fewest columns)."""
-    order = np.lexsort((exit_ns, entry_ns))
-    slots = np.zeros(len(entry_ns), np.int64)
-    busy: list[tuple[int, int]] = []  # (exit, slot)
-    free: list[int] = []
-    n_slots = 0
-    for i in order:
-        while busy and busy[0][0] <= entry_ns[i]:
-            heapq.heappush(free, heapq.heappop(busy)[1])
-        if free:
-            s = heapq.heappop(free)
-        else:
-            s, n_slots = n_slots, n_slots + 1
-        slots[i] = s
-        heapq.heappush(busy, (int(exit_ns[i]), s))
-    return slots
-
-
-def vectorbt_day_value(trades: pl.DataFrame, equity: float) -> tuple[float, int]:
-    """The end-of-day value vectorbt books for the day's trades from ``equity`` in cash, and its
-    number of filled orders. Raises if vectorbt rejects an order (the sizing never should)."""
+def vectorbt_trade_pnl(trades: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each trade's net P&L as vectorbt books it, and the orders vectorbt filled for it (2: entry
+    and exit). Raises if vectorbt rejects an order (our sizing never should)."""
     if trades.is_empty():
-        return equity, 0
+        return np.zeros(0), np.zeros(0, np.int64)
     import vectorbt as vbt  # heavy: only when a backtest runs
 
-    entry_ns = trades["entry_ts"].dt.epoch("ns").to_numpy()
-    exit_ns = trades["exit_ts"].dt.epoch("ns").to_numpy()
-    slot = assign_slots(entry_ns, exit_ns)
-    n = trades.height
     side, sh = trades["side"].to_numpy(), trades["shares"].to_numpy()
-    t = np.concatenate([entry_ns, exit_ns])
-    kind = np.concatenate([np.ones(n), np.zeros(n)])  # exits first at equal instants
-    order = np.lexsort((kind, t))
-    col = np.concatenate([slot, slot])[order]
-    size = np.concatenate([side * sh, -side * sh])[order]
-    price = np.concatenate([trades["entry_price"].to_numpy(), trades["exit_price"].to_numpy()])[order]
-    fees = np.concatenate([trades["entry_costs"].to_numpy(), trades["exit_costs"].to_numpy()])[order]
-    rows, cols = 2 * n, int(slot.max()) + 1
-    size_m = np.full((rows, cols), np.nan)
-    fee_m = np.zeros((rows, cols))
-    px = np.full((rows, cols), np.nan)
-    r = np.arange(rows)
-    size_m[r, col], fee_m[r, col], px[r, col] = size, fees, price
-    px = _ffill_bfill(px)
+    entry, exit_ = trades["entry_price"].to_numpy(), trades["exit_price"].to_numpy()
+    entry_costs, exit_costs = trades["entry_costs"].to_numpy(), trades["exit_costs"].to_numpy()
+    px = np.vstack([entry, exit_])
+    # Each column's own cash covers its entry and every cost, so no order is ever short of cash.
+    init = sh * entry + entry_costs + exit_costs + np.abs(sh * (exit_ - entry)) + 1.0
     pf = vbt.Portfolio.from_orders(
         px,
-        size_m,
+        np.vstack([side * sh, -side * sh]),
         size_type="amount",
         direction="both",
         price=px,
-        fixed_fees=fee_m,
-        init_cash=equity,
-        cash_sharing=True,
-        group_by=True,
+        fixed_fees=np.vstack([entry_costs, exit_costs]),
+        init_cash=init,
         raise_reject=True,
         engine="rust",
     )
-    return float(np.asarray(pf.value())[-1]), int(pf.orders.count())
-
-
-def _ffill_bfill(a: np.ndarray) -> np.ndarray:
-    rows = np.arange(a.shape[0])[:, None]
-    idx = np.where(np.isnan(a), 0, rows)
-    np.maximum.accumulate(idx, axis=0, out=idx)
-    out = a[idx, np.arange(a.shape[1])]
-    first = np.nanmax(a, axis=0)  # a slot's value before its first order is irrelevant: any price
-    return np.where(np.isnan(out), first[None, :], out)
+    return np.asarray(pf.final_value(), float) - init, np.asarray(pf.orders.count(), np.int64)

@@ -25,6 +25,7 @@ pay the half-spread estimate.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -117,10 +118,29 @@ def _quote_fills(sig: pl.DataFrame, quotes: pl.DataFrame | None, pauses: pl.Data
     return out
 
 
+@dataclass(frozen=True)
+class DayMarket:
+    """One day's bars prepared once for every strategy: sorted with a row index, the trading
+    pauses and the instant positions must be flat by."""
+
+    bars: pl.DataFrame
+    pauses: pl.DataFrame
+    end_ns: int
+
+    @classmethod
+    def build(cls, day: dt.date, bars: pl.DataFrame, p: FillParams = FillParams()) -> DayMarket:
+        sess = cal.session(day)
+        if sess is None:
+            raise ValueError(f"{day} is not a trading day")
+        end_ns = sess.ns("post_close" if p.flat_at == "post" else "market_close")
+        bars = bars.sort("symbol", "ts").with_row_index("bar_i")
+        return cls(bars, trading_pauses(bars, p.pause_minutes, sess.market_close), end_ns)
+
+
 def day_fills(
     day: dt.date,
     signals: pl.DataFrame,
-    bars: pl.DataFrame,
+    bars: pl.DataFrame | DayMarket,
     quotes: pl.DataFrame | None = None,
     ssr_status: pl.DataFrame | None = None,
     p: FillParams = FillParams(),
@@ -128,13 +148,9 @@ def day_fills(
     """One row per signal: the entry (``entry_ts``, ``entry_price``, ``entry_source``), the exit
     (``exit_ts``, ``exit_price``, ``exit_reason``), the fill minute's volume (``fill_volume``) and
     ``refused`` (null, or why no trade). ``signals``: event_id, symbol, ts, side, horizon_vol (+ any
-    columns, kept). ``bars``: the day's minute bars."""
-    sess = cal.session(day)
-    if sess is None:
-        raise ValueError(f"{day} is not a trading day")
-    end_ns = sess.ns("post_close" if p.flat_at == "post" else "market_close")
-    bars = bars.sort("symbol", "ts").with_row_index("bar_i")
-    pauses = trading_pauses(bars, p.pause_minutes, sess.market_close)
+    columns, kept). ``bars``: the day's minute bars (or a ``DayMarket`` built from them)."""
+    market = bars if isinstance(bars, DayMarket) else DayMarket.build(day, bars, p)
+    bars, pauses, end_ns = market.bars, market.pauses, market.end_ns
     lat = int(p.latency_seconds * SECOND_NS)
     sig = signals.with_columns(t0=(pl.col("ts").dt.epoch("ns") + lat).cast(UTC_NS))
     sig = _out_of_pause(sig, "t0", pauses)

@@ -22,8 +22,8 @@ from ..events.schema import UTC_NS
 from ..labels import LabelParams, pre_event_vol
 from . import baselines, metrics
 from .costs import CostParams
-from .engine import COST_COLUMNS, EngineParams, price_trades, size_day, vectorbt_day_value
-from .fills import FillParams, day_fills
+from .engine import COST_COLUMNS, EngineParams, price_trades, size_day, vectorbt_trade_pnl
+from .fills import DayMarket, FillParams, day_fills
 from .strategies import STRATEGIES, DayInputs, Strategy, manifest_signals, model_signals
 
 TRADE_SCHEMA: dict[str, pl.DataType] = {
@@ -89,11 +89,33 @@ def _trades(frame: pl.DataFrame, strategy: str, day: dt.date) -> pl.DataFrame:
     )
 
 
-def _with_vol(sig: pl.DataFrame, bars: pl.DataFrame, fp: FillParams) -> pl.DataFrame:
+def _with_vol(
+    sig: pl.DataFrame, bars: pl.DataFrame, fp: FillParams, known: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Each signal's pre-event volatility: from ``known`` (event_id, horizon_vol; the day's events,
+    computed once for every strategy) where it has the signal, else from the bars."""
     lp = LabelParams(vertical_minutes=fp.vertical_minutes, pause_minutes=fp.pause_minutes)
+    if known is not None and sig["event_id"].is_in(known["event_id"].implode()).all():
+        return sig.join(known, on="event_id", how="left")
     return sig.join(
         pre_event_vol(sig.select("event_id", "symbol", "ts"), bars, lp), on="event_id", how="left"
     )
+
+
+@dataclass
+class _Day:
+    """What every strategy shares on a day: the prepared market and the events' volatility."""
+
+    market: DayMarket
+    vol: pl.DataFrame | None
+
+
+def _prepare(d: DayInputs, fp: FillParams) -> _Day:
+    vol = None
+    if d.events is not None and d.events.height and d.bars.height:
+        lp = LabelParams(vertical_minutes=fp.vertical_minutes, pause_minutes=fp.pause_minutes)
+        vol = pre_event_vol(d.events.select("event_id", "symbol", "ts"), d.bars, lp)
+    return _Day(DayMarket.build(d.day, d.bars, fp), vol)
 
 
 def run_events(
@@ -101,9 +123,10 @@ def run_events(
     inputs: list[DayInputs],
     params: BacktestParams = BacktestParams(),
     matched: dict | None = None,
+    prepared: dict | None = None,
 ) -> StrategyResult:
     """An event strategy over ``inputs`` (trading days, in order). ``matched``: the model's
-    signals per day, which the random baseline matches."""
+    signals per day, which the random baseline matches; ``prepared``: each day's shared ``_Day``."""
     p = params
     equity = p.engine.init_cash
     rows, daily, refusals, n_signals = [], [], Counter(), 0
@@ -113,34 +136,49 @@ def run_events(
         elif strategy.entries == "manifest":
             sig = manifest_signals(d)
         elif strategy.entries == "random":
+            picks = (matched or {}).get(d.day)
             sig = baselines.random_signals(
-                (matched or {}).get(d.day, model_signals(d, 1.0)), d.bars, d.day, strategy.seed
+                picks if picks is not None else model_signals(d, 1.0), d.bars, d.day, strategy.seed
             )
         else:
             raise ValueError(f"strategy {strategy.name}: {strategy.entries!r} is not an event strategy")
-        start = equity
-        traded, vbt_end, orders = None, equity, 0
+        start, n_trades = equity, 0
         if sig.height and d.bars.height:
             n_signals += sig.height
-            fills = day_fills(d.day, _with_vol(sig, d.bars, p.fills), d.bars, d.quotes, d.ssr_status, p.fills)
+            shared = (prepared or {}).get(d.day) or _prepare(d, p.fills)
+            with_vol = _with_vol(sig, d.bars, p.fills, shared.vol)
+            fills = day_fills(d.day, with_vol, shared.market, d.quotes, d.ssr_status, p.fills)
             sized = size_day(fills, equity, p.fills, p.engine)
             refusals.update(sized["refused"].drop_nulls().to_list())
             traded = price_trades(d.day, sized, p.costs)
-            vbt_end, orders = vectorbt_day_value(traded, equity)
             equity = equity + float(traded["net_pnl"].sum())
+            n_trades = traded.height
             rows.append(_trades(traded, strategy.name, d.day))
-        daily.append(
-            {
-                "date": d.day,
-                "equity": equity,
-                "vbt_equity": vbt_end,
-                "ret": equity / start - 1.0,
-                "orders": orders,
-                "trades": 0 if traded is None else traded.height,
-            }
-        )
+        daily.append({"date": d.day, "equity": equity, "ret": equity / start - 1.0, "trades": n_trades})
     trades = pl.concat(rows) if rows else pl.DataFrame(schema=TRADE_SCHEMA)
-    return StrategyResult(strategy.name, trades, pl.DataFrame(daily), n_signals, dict(refusals))
+    return StrategyResult(
+        strategy.name, trades, _booked(pl.DataFrame(daily), trades, p), n_signals, dict(refusals)
+    )
+
+
+def _booked(daily: pl.DataFrame, trades: pl.DataFrame, p: BacktestParams) -> pl.DataFrame:
+    """``daily`` with vectorbt's side of the books: ``vbt_equity`` (the starting equity plus
+    vectorbt's P&L of every trade through the day) and ``orders`` (the orders it filled that day)."""
+    pnl, orders = vectorbt_trade_pnl(trades)
+    by_day = (
+        trades.select(
+            "date", vbt_pnl=pl.Series(pnl, dtype=pl.Float64), orders=pl.Series(orders, dtype=pl.Int64)
+        )
+        .group_by("date")
+        .agg(pl.col("vbt_pnl").sum(), pl.col("orders").sum())
+    )
+    return (
+        daily.join(by_day, on="date", how="left")
+        .with_columns(pl.col("vbt_pnl").fill_null(0.0), pl.col("orders").fill_null(0))
+        .sort("date")
+        .with_columns(vbt_equity=p.engine.init_cash + pl.col("vbt_pnl").cum_sum())
+        .drop("vbt_pnl")
+    )
 
 
 def run_universe(
@@ -176,12 +214,13 @@ def run_backtest(
     model strategy's signals."""
     model = next((s for s in strategies if s.entries == "model"), None)
     matched = {d.day: model_signals(d, model.threshold) for d in inputs} if model else {}
+    prepared = {d.day: _prepare(d, params.fills) for d in inputs if d.bars.height}
     out = []
     for s in strategies:
         if s.entries == "universe":
             out.append(run_universe(s, inputs, params))
         else:
-            out.append(run_events(s, inputs, params, matched))
+            out.append(run_events(s, inputs, params, matched, prepared))
     return out
 
 

@@ -11,10 +11,9 @@ import pytest
 from smallcaps_assets.stages.backtest import costs
 from smallcaps_assets.stages.backtest.engine import (
     EngineParams,
-    assign_slots,
     price_trades,
     size_day,
-    vectorbt_day_value,
+    vectorbt_trade_pnl,
 )
 from smallcaps_assets.stages.backtest.fills import FillParams
 from smallcaps_assets.stages.events.schema import UTC_NS
@@ -94,17 +93,6 @@ def test_sizing_respects_participation_and_cash():
     assert tight["refused"].to_list() == [None, "size", None, "size"]  # $500 left is under $1,000
 
 
-def test_slots_never_overlap():
-    rng = np.random.default_rng(2)
-    start = rng.integers(0, 10_000, 500)
-    end = start + rng.integers(1, 2_000, 500)
-    slot = assign_slots(start, end)
-    for s in np.unique(slot):
-        i = np.flatnonzero(slot == s)
-        o = np.argsort(start[i])
-        assert (start[i][o][1:] >= end[i][o][:-1]).all()
-
-
 def test_vectorbt_books_equal_gross_minus_the_modelled_costs():
     rng = np.random.default_rng(4)
     rows = []
@@ -124,10 +112,10 @@ def test_vectorbt_books_equal_gross_minus_the_modelled_costs():
             )
         )
     trades = price_trades(DAY, _sized(rows), costs.CostParams())
-    value, orders = vectorbt_day_value(trades, 1_000_000.0)
-    assert orders == 2 * trades.height
+    pnl, orders = vectorbt_trade_pnl(trades)
+    assert (orders == 2).all()
+    np.testing.assert_allclose(pnl, trades["net_pnl"].to_numpy(), rtol=1e-9, atol=1e-9)
     net = float(trades["net_pnl"].sum())
-    assert value == pytest.approx(1_000_000.0 + net, rel=1e-12)
     assert float(trades["gross_pnl"].sum()) - float(trades["costs"].sum()) == pytest.approx(net, rel=1e-12)
     parts = trades.select(pl.sum_horizontal(*costs_columns())).to_series()
     np.testing.assert_allclose(parts.to_numpy(), trades["costs"].to_numpy(), rtol=1e-12)
