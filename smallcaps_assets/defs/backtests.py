@@ -2,8 +2,6 @@
 trading days with fills, costs and market structure from stages/backtest; the job that runs a
 month. docs/backtests.md."""
 
-from __future__ import annotations
-
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path

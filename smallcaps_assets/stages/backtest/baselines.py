@@ -80,7 +80,8 @@ def universe_equal_weight(
     # A symbol without bars on a later day keeps its last close (forward fill): it is sold at that
     # price on the last day.
     last_row = np.full(len(syms), len(days))
-    shares = np.floor(equity / len(syms) / o)
+    # 0.5% of the account stays in cash for the entry costs, so no order is cut short.
+    shares = np.floor(equity * 0.995 / len(syms) / o)
     exit_px = px[last_row, np.arange(len(syms))]
     first, last = days[0], days[-1]
     buy = order_costs(first, shares, o, np.zeros(len(syms), bool), cp)
@@ -102,6 +103,7 @@ def universe_equal_weight(
         init_cash=equity,
         cash_sharing=True,
         group_by=True,
+        allow_partial=False,
         raise_reject=True,
         engine="rust",
     )

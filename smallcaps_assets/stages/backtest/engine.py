@@ -112,6 +112,7 @@ def vectorbt_trade_pnl(trades: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         price=px,
         fixed_fees=np.vstack([entry_costs, exit_costs]),
         init_cash=init,
+        allow_partial=False,
         raise_reject=True,
         engine="rust",
     )
