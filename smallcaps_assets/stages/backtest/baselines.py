@@ -21,23 +21,28 @@ def random_signals(matched: pl.DataFrame, bars: pl.DataFrame, day: dt.date, seed
     if matched.is_empty():
         return pl.DataFrame(schema=SIGNAL_SCHEMA)
     rng = np.random.default_rng([seed, day.toordinal()])
-    first_bar = bars.group_by("symbol").agg(pl.col("ts").min()).sort("symbol")
-    syms, starts = first_bar["symbol"].to_list(), first_bar["ts"].to_list()
-    rows = []
-    for i, (ts, session) in enumerate(matched.sort("ts", "event_id").select("ts", "session").iter_rows()):
-        pool = [s for s, t0 in zip(syms, starts, strict=True) if t0 <= ts] or syms
-        rows.append(
-            {
-                "event_id": f"random-{day:%Y%m%d}-{i:05d}",
-                "symbol": pool[int(rng.integers(len(pool)))],
-                "ts": ts,
-                "side": int(rng.choice([-1, 1])),
-                "event_type": "random",
-                "session": session,
-                "prob": None,
-            }
-        )
-    return pl.DataFrame(rows, schema=SIGNAL_SCHEMA)
+    first_bar = bars.group_by("symbol").agg(pl.col("ts").min()).sort("ts", "symbol")
+    syms = first_bar["symbol"].to_numpy()
+    opened = first_bar["ts"].dt.epoch("ns").to_numpy()
+    m = matched.sort("ts", "event_id")
+    ts = m["ts"].dt.epoch("ns").to_numpy()
+    # The symbols that had traded by each instant are a prefix of ``syms`` (ordered by first bar).
+    n_open = np.searchsorted(opened, ts, side="right")
+    n_open = np.where(n_open > 0, n_open, len(syms))
+    pick = np.floor(rng.random(len(ts)) * n_open).astype(np.int64)
+    side = rng.choice([-1, 1], len(ts))
+    rows = pl.DataFrame(
+        {
+            "event_id": [f"random-{day:%Y%m%d}-{i:05d}" for i in range(len(ts))],
+            "symbol": syms[pick],
+            "ts": m["ts"],
+            "side": side.astype(np.int64),
+            "event_type": "random",
+            "session": m["session"],
+            "prob": None,
+        }
+    )
+    return rows.select(pl.col(c).cast(t) for c, t in SIGNAL_SCHEMA.items())
 
 
 def universe_closes(days: list[dt.date], bars_of) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -89,13 +89,17 @@ def _quote_fills(sig: pl.DataFrame, quotes: pl.DataFrame | None, pauses: pl.Data
     q = quotes.filter((pl.col("bid_price") > 0) & (pl.col("ask_price") >= pl.col("bid_price"))).select(
         "event_id", "symbol", t="sip_timestamp", bid="bid_price", ask="ask_price"
     )
-    q = q.with_columns(t0=pl.col("t"))
+    q = q.filter(pl.col("event_id").is_in(sig["event_id"].implode())).with_columns(t0=pl.col("t"))
     q = _out_of_pause(q, "t0", pauses).filter(pl.col("t0") == pl.col("t"))  # none inside a pause
-    q = q.filter(pl.col("event_id").is_in(sig["event_id"].implode())).sort("event_id", "t")
-    book = {
-        k[0]: (g["t"].dt.epoch("ns").to_numpy(), g["bid"].to_numpy(), g["ask"].to_numpy())
-        for k, g in q.group_by("event_id")
-    }
+    q = q.sort("event_id", "t")
+    if q.is_empty():
+        return {}
+    # Each event's quotes as slices of three arrays (a group_by per event costs far more).
+    ids = q["event_id"].to_numpy()
+    t_all, bid_all, ask_all = q["t"].dt.epoch("ns").to_numpy(), q["bid"].to_numpy(), q["ask"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    book = {ids[a]: (t_all[a:b], bid_all[a:b], ask_all[a:b]) for a, b in zip(starts, ends, strict=True)}
     wait, ssr_wait = int(p.quote_wait_seconds * SECOND_NS), int(p.ssr_wait_seconds * SECOND_NS)
     out: dict = {}
     for eid, t0, side, ssr in sig.select(
@@ -126,6 +130,7 @@ class DayMarket:
     bars: pl.DataFrame
     pauses: pl.DataFrame
     end_ns: int
+    by_time: pl.DataFrame  # the bars sorted by ts, for the as-of joins
 
     @classmethod
     def build(cls, day: dt.date, bars: pl.DataFrame, p: FillParams = FillParams()) -> DayMarket:
@@ -134,7 +139,8 @@ class DayMarket:
             raise ValueError(f"{day} is not a trading day")
         end_ns = sess.ns("post_close" if p.flat_at == "post" else "market_close")
         bars = bars.sort("symbol", "ts").with_row_index("bar_i")
-        return cls(bars, trading_pauses(bars, p.pause_minutes, sess.market_close), end_ns)
+        by_time = bars.select("symbol", "bar_i", "ts", "open", "high", "volume").sort("ts")
+        return cls(bars, trading_pauses(bars, p.pause_minutes, sess.market_close), end_ns, by_time)
 
 
 def day_fills(
@@ -165,9 +171,9 @@ def day_fills(
     quoted = _quote_fills(sig, quotes, pauses, p)
 
     # The bar path for every signal (used where no quote filled): the first bar at/after t0.
-    bar_cols = bars.select("symbol", "bar_i", bar_ts="ts", bar_open="open", bar_high="high")
+    bar_cols = market.by_time.select("symbol", "bar_i", bar_ts="ts", bar_open="open", bar_high="high")
     sig = sig.sort("t0").join_asof(
-        bar_cols.sort("bar_ts"),
+        bar_cols,
         left_on="t0",
         right_on="bar_ts",
         by="symbol",
@@ -210,17 +216,22 @@ def day_fills(
         entry_source=pl.Series(source.tolist(), dtype=pl.String),
         refused=pl.Series(refused.tolist(), dtype=pl.String),
     )
-    return _exits(sig, bars, pauses, end_ns, p)
+    return _exits(sig, bars, market.by_time, pauses, end_ns, p)
 
 
 def _exits(
-    sig: pl.DataFrame, bars: pl.DataFrame, pauses: pl.DataFrame, end_ns: int, p: FillParams
+    sig: pl.DataFrame,
+    bars: pl.DataFrame,
+    by_time: pl.DataFrame,
+    pauses: pl.DataFrame,
+    end_ns: int,
+    p: FillParams,
 ) -> pl.DataFrame:
     ok = sig.filter(pl.col("refused").is_null())
     # The walk starts at the first bar starting at/after the fill (a quote fill's own minute may
     # have traded its range before the fill); the fill minute's volume caps the size.
     ok = ok.sort("entry_ts").join_asof(
-        bars.select("symbol", "bar_i", start_ts="ts").sort("start_ts"),
+        by_time.select("symbol", "bar_i", start_ts="ts"),
         left_on="entry_ts",
         right_on="start_ts",
         by="symbol",
@@ -228,7 +239,7 @@ def _exits(
         check_sortedness=False,
     )
     ok = ok.join_asof(
-        bars.select("symbol", vol_ts="ts", fill_volume="volume").sort("vol_ts"),
+        by_time.select("symbol", vol_ts="ts", fill_volume="volume"),
         left_on="entry_ts",
         right_on="vol_ts",
         by="symbol",
