@@ -85,7 +85,7 @@ def universe_equal_weight(
     # A symbol without bars on a later day keeps its last close (forward fill): it is sold at that
     # price on the last day.
     last_row = np.full(len(syms), len(days))
-    # 0.5% of the account stays in cash for the entry costs, so no order is cut short.
+    # 0.5% of the account stays in cash for the costs, so no order is ever short of cash.
     shares = np.floor(equity * 0.995 / len(syms) / o)
     exit_px = px[last_row, np.arange(len(syms))]
     first, last = days[0], days[-1]
@@ -99,20 +99,24 @@ def universe_equal_weight(
     fees[0, keep] = buy_cost[keep]
     size[last_row[keep], np.flatnonzero(keep)] = -shares[keep]
     fees[last_row[keep], np.flatnonzero(keep)] = sell_cost[keep]
+    # Each symbol is a column with exactly the cash its orders need; the rest of the account is
+    # idle cash. (Grouping the columns under one shared cash account costs a numba compilation.)
+    col_cash = np.where(keep, shares * o + buy_cost + sell_cost, 0.0) + 1.0
+    idle = equity - float(col_cash.sum())
+    if idle < 0:
+        raise ValueError(f"universe_ew: the orders need {col_cash.sum():.2f} of {equity:.2f} cash")
     pf = vbt.Portfolio.from_orders(
         px,
         size,
         size_type="amount",
         price=px,
         fixed_fees=fees,
-        init_cash=equity,
-        cash_sharing=True,
-        group_by=True,
+        init_cash=col_cash,
         allow_partial=False,
         raise_reject=True,
         engine="rust",
     )
-    vbt_value = np.asarray(pf.value())[1:]
+    vbt_value = np.asarray(pf.value(engine="rust")).sum(axis=1)[1:] + idle
     gross = shares * (exit_px - o)
     ours = equity + np.array(
         [

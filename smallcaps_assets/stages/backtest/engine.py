@@ -116,4 +116,4 @@ def vectorbt_trade_pnl(trades: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         raise_reject=True,
         engine="rust",
     )
-    return np.asarray(pf.final_value(), float) - init, np.asarray(pf.orders.count(), np.int64)
+    return np.asarray(pf.final_value(engine="rust"), float) - init, np.asarray(pf.orders.count(), np.int64)

@@ -82,7 +82,7 @@ def backtest_ohlc(
     pf = vbt.Portfolio.from_orders(
         c, size, size_type="amount", price=o, fixed_fees=fees, init_cash=init_cash, engine="rust"
     )
-    equity = np.asarray(pf.value(), float)
+    equity = np.asarray(pf.value(engine="rust"), float)
     trades = []
     for k in range(0, len(rows) - 1, 2):
         (b0, _, n, p0, f0), (b1, _, _, p1, f1) = rows[k], rows[k + 1]
