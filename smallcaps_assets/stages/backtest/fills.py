@@ -208,8 +208,8 @@ def day_fills(
                 refused[i] = "ssr"
         else:
             fill_ts[i], price[i] = b_ts[i], b_open[i] * (1 + side[i] * hs)
-    short_cheap = (side < 0) & (price < p.min_short_price) & np.isnan(price).__invert__()
-    refused[short_cheap & (refused == None)] = "short_under_min_price"  # noqa: E711
+    filled = ~np.isnan(price)  # NaN exactly where a refusal was set above
+    refused[filled & (side < 0) & (price < p.min_short_price)] = "short_under_min_price"
     sig = sig.drop("bar_i", "bar_ts", "bar_open", "bar_high").with_columns(
         entry_ts=pl.Series(fill_ts).cast(UTC_NS),
         entry_price=pl.Series(price).fill_nan(None),

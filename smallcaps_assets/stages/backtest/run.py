@@ -24,7 +24,7 @@ from . import baselines, metrics
 from .costs import CostParams
 from .engine import COST_COLUMNS, EngineParams, price_trades, size_day, vectorbt_trade_pnl
 from .fills import DayMarket, FillParams, day_fills
-from .strategies import STRATEGIES, DayInputs, Strategy, manifest_signals, model_signals
+from .strategies import SIGNAL_SCHEMA, STRATEGIES, DayInputs, Strategy, manifest_signals, model_signals
 
 TRADE_SCHEMA: dict[str, pl.DataType] = {
     "strategy": pl.String(),
@@ -136,10 +136,9 @@ def run_events(
         elif strategy.entries == "manifest":
             sig = manifest_signals(d)
         elif strategy.entries == "random":
-            picks = (matched or {}).get(d.day)
-            sig = baselines.random_signals(
-                picks if picks is not None else model_signals(d, 1.0), d.bars, d.day, strategy.seed
-            )
+            # Matched to the model's signals of the day (none when no model strategy runs).
+            picks = (matched or {}).get(d.day, pl.DataFrame(schema=SIGNAL_SCHEMA))
+            sig = baselines.random_signals(picks, d.bars, d.day, strategy.seed)
         else:
             raise ValueError(f"strategy {strategy.name}: {strategy.entries!r} is not an event strategy")
         start, n_trades = equity, 0
