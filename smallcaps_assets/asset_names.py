@@ -30,6 +30,7 @@ EVENT_LABELS = "event_labels"
 SIGNAL_REPORT = "signal_report"
 EVENT_MODEL = "event_model"
 EVENT_PREDICTIONS = "event_predictions"
+BACKTEST = "backtest"
 
 # Reference data and bars: the vendor side of a trading day, from the ticker list to minute bars.
 INGEST = (TICKER_REFERENCE, CORPORATE_ACTIONS, TICKER_DETAILS, DAILY_BARS, UNIVERSE, MINUTE_BARS)
@@ -40,13 +41,14 @@ EVENTS = (DAILY_EVENTS, INTRADAY_EVENTS, EVENT_MANIFEST, EVENT_TRADES, EVENT_QUO
 # reference and news features.
 ALTERNATIVE = (NEWS, SHORT_INTEREST, SHORT_VOLUME)
 # The research half: what a model learns from (features) and against (labels), per event; the
-# walk-forward models (monthly partitions) and their out-of-sample predictions (trading days).
-RESEARCH = (EVENT_FEATURES, EVENT_LABELS, SIGNAL_REPORT, EVENT_MODEL, EVENT_PREDICTIONS)
+# walk-forward models (monthly partitions), their out-of-sample predictions (trading days) and the
+# monthly backtests of the strategies built on them.
+RESEARCH = (EVENT_FEATURES, EVENT_LABELS, SIGNAL_REPORT, EVENT_MODEL, EVENT_PREDICTIONS, BACKTEST)
 # The models run after their month ends, not with the daily graph: a month's model needs the month's
 # labels to be judged out of sample, and a day's predictions need its month's model.
-MODELS = (EVENT_MODEL, EVENT_PREDICTIONS)
+MODELS = (EVENT_MODEL, EVENT_PREDICTIONS, BACKTEST)
 # Monthly partitions (``partitions.trading_months``); every other asset is per trading day.
-MONTHLY = (EVENT_MODEL,)
+MONTHLY = (EVENT_MODEL, BACKTEST)
 # Every asset, in graph order. Each one writes lake partitions and gets a DuckDB view.
 ALL = INGEST + EVENTS + ALTERNATIVE + RESEARCH
 # What the daily graph (the daily_close schedule, the demo's day runs, freshness) covers.

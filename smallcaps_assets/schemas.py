@@ -13,6 +13,7 @@ import json
 import pandera.polars as pa
 import polars as pl
 
+from .stages.backtest.run import TRADE_SCHEMA as BACKTEST_SCHEMA
 from .stages.events.registry import EVENT_TYPES
 from .stages.events.schema import EVENT_KEY_COLUMNS, EVENT_SCHEMA, SESSIONS, UTC_NS
 from .stages.features.schema import FEATURE_SCHEMA
@@ -400,3 +401,22 @@ def event_predictions_contract() -> pa.DataFrameSchema:
         coerce=True,
         name="EventPredictions",
     )
+
+
+def backtest_contract() -> pa.DataFrameSchema:
+    """One row per trade of every strategy over a month (stages/backtest/, docs/backtests.md)."""
+    domains = {
+        "strategy": pa.Column(str, nullable=False),
+        "event_id": pa.Column(str, nullable=False),
+        "symbol": pa.Column(str, nullable=False, checks=pa.Check.str_matches(SYMBOL_PATTERN)),
+        "side": pa.Column(pl.Int64, nullable=False, checks=pa.Check.isin([-1, 1])),
+        "entry_ts": pa.Column(UTC_NS, nullable=False),
+        "exit_ts": pa.Column(UTC_NS, nullable=False),
+        "entry_price": pa.Column(float, nullable=False, checks=pa.Check.gt(0)),
+        "exit_price": pa.Column(float, nullable=False, checks=pa.Check.gt(0)),
+        "shares": pa.Column(float, nullable=False, checks=pa.Check.ge(1)),
+        "costs": pa.Column(float, nullable=False),
+        "gross_pnl": pa.Column(float, nullable=False),
+        "net_pnl": pa.Column(float, nullable=False),
+    }
+    return _from_schema("Backtest", BACKTEST_SCHEMA, domains, ["strategy", "event_id"])

@@ -35,6 +35,7 @@ EXPECTED_ASSETS = {
     "signal_report",
     "event_model",
     "event_predictions",
+    "backtest",
 }
 # Every gate, by asset, with its blocking flag (blocking gates fail with ERROR, the others WARN).
 # The UI, the demo and the docs refer to these names: renaming one is a visible change.
@@ -110,6 +111,12 @@ EXPECTED_CHECKS = {
         "model_overfit": False,
     },
     "event_predictions": {"predictions_one_per_event": True},
+    "backtest": {
+        "backtest_fill_after_signal": True,
+        "backtest_costs_reconcile": True,
+        "backtest_one_row_per_trade": True,
+        "backtest_engine_reconciles": True,
+    },
     "event_labels": {
         "labels_t1_after_ts": True,
         "labels_one_per_event": True,
@@ -153,6 +160,14 @@ def test_asset_graph_snapshot():
     }
     assert parents["event_model"] == {"event_features", "event_labels"}
     assert parents["event_predictions"] == {"event_features", "event_model"}
+    assert parents["backtest"] == {
+        "event_predictions",
+        "intraday_events",
+        "event_manifest",
+        "event_quotes",
+        "minute_bars",
+        "ssr_status",
+    }
 
 
 def test_every_daily_asset_is_partitioned_and_gated_with_no_wall_clock_freshness():
@@ -212,10 +227,14 @@ def test_jobs_select_what_the_docs_say():
         "research_daily",
         "daily_graph",
         "event_model_monthly",
+        "backtest_monthly",
     }
     models, model_checks = _job_assets_and_checks("event_model_monthly")
     assert models == {"event_model"}
     assert model_checks == {f"event_model:{name}" for name in EXPECTED_CHECKS["event_model"]}
+    backtests, backtest_checks = _job_assets_and_checks("backtest_monthly")
+    assert backtests == {"backtest"}
+    assert backtest_checks == {f"backtest:{name}" for name in EXPECTED_CHECKS["backtest"]}
     assert {s.name for s in defs.schedules} == {"daily_close", "monthly_retrain"}
     assert defs.get_schedule_def("monthly_retrain").job_name == "event_model_monthly"
     assert {s.name for s in defs.sensors} == {"pipeline_automation", "pipeline_freshness"}

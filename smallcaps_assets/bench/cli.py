@@ -1,4 +1,4 @@
-"""``smallcaps bench sim|detect|ingest|windows|ui-run|features|bad-prints|validity``: one Typer group, added once
+"""``smallcaps bench sim|detect|ingest|windows|ui-run|features|bad-prints|validity|backtest``: one Typer group, added once
 by the root CLI.
 
 Every command prints a readable report, or with ``--json`` one JSON object (the figures the docs
@@ -264,4 +264,20 @@ def bad_prints(
     report = bench.measure(first, last, symbols_per_day, bad_tick_rate, seed)
     if events:
         report["events"] = bench.events_effect(first, last, bad_tick_rate, seed)
+    _emit(report, as_json, bench.format_report)
+
+
+@bench_app.command("backtest")
+def backtest(
+    as_json: JsonOpt = False,
+    events: Annotated[int, typer.Option("--events", min=1_000, help="Intraday events in all.")] = 105_000,
+    days: Annotated[int, typer.Option("--days", min=1, max=60, help="Sessions they spread over.")] = 21,
+    symbols: Annotated[int, typer.Option("--symbols", min=10, help="Symbols of the synthetic market.")] = 200,
+    seed: BenchSeedOpt = 13,
+) -> None:
+    """Backtest every registered strategy over a synthetic month, the process's first run included
+    (vectorbt's import and first call); see smallcaps_assets/bench/backtest.py."""
+    from . import backtest as bench
+
+    report = bench.bench_backtest(events=events, days=days, symbols=symbols, seed=seed)
     _emit(report, as_json, bench.format_report)

@@ -121,15 +121,34 @@ def pre_event_vol(events: pl.DataFrame, bars: pl.DataFrame, p: LabelParams) -> p
         bars.sort("symbol", "ts")
         .select("symbol", "ts", r=(pl.col("close") / pl.col("close").shift(1).over("symbol")).log())
         .filter(pl.col("r").is_not_null())
+        .with_row_index("j")
+        .with_columns(first_j=pl.col("j").min().over("symbol"), bar_end=pl.col("ts").dt.offset_by("1m"))
     )
-    known = (
-        events.select("event_id", "symbol", "ts")
-        .join(rets.rename({"ts": "bar_ts"}), on="symbol", how="inner")
-        .filter(pl.col("bar_ts") + pl.duration(minutes=1) <= pl.col("ts"))
-        .sort("event_id", "bar_ts")
-        .group_by("event_id")
-        .agg(pl.col("r").tail(p.vol_bars).std(), n=pl.col("r").tail(p.vol_bars).len())
+    # The last return whose bar closed by ts (an as-of join), then the up-to-``vol_bars`` returns
+    # of the symbol ending there, gathered as a matrix: linear in events, unlike a join of every
+    # event with every bar of its symbol.
+    last = (
+        events.select("event_id", "symbol", pl.col("ts").cast(rets.schema["bar_end"]))
+        .sort("ts")
+        .join_asof(
+            rets.select("symbol", "bar_end", "j", "first_j").sort("bar_end"),
+            left_on="ts",
+            right_on="bar_end",
+            by="symbol",
+            strategy="backward",
+            check_sortedness=False,  # sorted on the time column; the by-groups follow
+        )
+        .filter(pl.col("j").is_not_null())
     )
+    r_all = rets["r"].to_numpy()
+    k = last["j"].to_numpy().astype(np.int64)
+    idx = k[:, None] - np.arange(p.vol_bars)[None, :]
+    inside = idx >= last["first_j"].to_numpy().astype(np.int64)[:, None]
+    window = np.where(inside, r_all[np.where(inside, idx, 0)], np.nan)
+    n = inside.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.where(n >= 2, np.nanstd(window, axis=1, ddof=1) if len(k) else np.zeros(0), np.nan)
+    known = last.select("event_id").with_columns(r=pl.Series(sd).fill_nan(None), n=pl.Series(n))
     vol = (pl.col("r") * np.sqrt(p.vertical_minutes)).clip(p.vol_floor, p.vol_cap)
     return events.select("event_id").join(
         known.select("event_id", horizon_vol=pl.when(pl.col("n") >= p.min_vol_returns).then(vol)),
@@ -163,6 +182,31 @@ def _walk(o, h, lo, c, side, up, dn, trades_of_bar):
         if touched_dn:
             return dn_hit, dn, i
     return "vertical", c[-1], len(o) - 1
+
+
+def barrier_walk_matrix(o, h, lo, c, valid, side, up, dn):
+    """``_walk``'s rules for many walks at once, without the tape (a bar touching both barriers
+    is the stop): arrays (walks x bars) with ``valid`` marking each walk's bars, and per walk its
+    side and upper/lower barrier. Returns (hit as "pt"/"sl"/"vertical", exit price, bar column);
+    a walk without a hit exits at its last valid bar's close (column 0 when it has none)."""
+    side = np.asarray(side)[:, None]
+    up, dn = np.asarray(up, float)[:, None], np.asarray(dn, float)[:, None]
+    with np.errstate(invalid="ignore"):
+        t_up, t_dn = (h >= up) & valid, (lo <= dn) & valid
+        g_up, g_dn = (o >= up) & valid, (o <= dn) & valid
+    any_hit = t_up | t_dn
+    rows = np.arange(o.shape[0])
+    at = np.argmax(any_hit, axis=1)
+    hit_any = any_hit[rows, at]
+    last = np.where(valid.any(axis=1), valid.shape[1] - 1 - np.argmax(valid[:, ::-1], axis=1), 0)
+    at = np.where(hit_any, at, last)
+    gu, gd, tu, td = (x[rows, at] for x in (g_up, g_dn, t_up, t_dn))
+    up1, dn1, long = up[:, 0], dn[:, 0], side[:, 0] > 0
+    stop_price = np.where(long, dn1, up1)
+    price = np.select([gu | gd, tu & td, tu, td], [o[rows, at], stop_price, up1, dn1], default=c[rows, at])
+    went_up = np.where(tu & td, ~long, np.where(gu | gd, gu, tu))  # which barrier was reached
+    hit = np.where(~hit_any, "vertical", np.where(went_up == long, "pt", "sl"))
+    return hit, price, at
 
 
 class _Day:
