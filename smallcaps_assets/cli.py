@@ -281,8 +281,8 @@ def demo(
 
 
 def _model_runs(months: list) -> list:
-    """The walk-forward models of ``months`` and their days' out-of-sample predictions, one line per
-    month (docs/models.md)."""
+    """The walk-forward models of ``months``, their days' out-of-sample predictions and the
+    backtests of the months whose model trained, one line per month (docs/models.md)."""
     from .materialize import materialize_months
 
     outcome = materialize_months(f"key:{names.EVENT_MODEL} or key:{names.EVENT_PREDICTIONS}", months)
@@ -304,6 +304,29 @@ def _model_runs(months: list) -> list:
             f"labelled events; predictions {predicted:,} events over {len(days) - len(failed)} days"
             + (f"; FAILED days {', '.join(failed)}" if failed else "")
         )
+    trained = [m for m, runs in by_month.items() if runs[0].success]
+    return outcome.days + (_backtest_runs(trained) if trained else [])
+
+
+def _backtest_runs(months: list) -> list:
+    """The backtest of ``months`` (every registered strategy: the model's and the baselines), one
+    line per strategy and month (docs/backtests.md)."""
+    from .materialize import materialize_months
+    from .stages.backtest.strategies import STRATEGIES
+
+    outcome = materialize_months(f"key:{names.BACKTEST}", months)
+    for run in outcome.days:
+        if not run.success:
+            typer.secho(f"  backtest {run.day:%Y-%m}  FAILED: {run.error or run.failed_checks}", fg="red")
+            continue
+        meta = run.metadata.get(names.BACKTEST, {})
+        for strategy in STRATEGIES:
+            n = strategy.name
+            typer.echo(
+                f"  backtest {run.day:%Y-%m}  {n:<16}{int(meta.get(f'{n}_trades', 0)):>6,} trades  Sharpe "
+                f"{float(meta.get(f'{n}_sharpe', float('nan'))):6.2f}  cost share "
+                f"{float(meta.get(f'{n}_cost_share', float('nan'))):6.1%}"
+            )
     return outcome.days
 
 
@@ -315,8 +338,9 @@ def models(
     ] = None,
 ) -> None:
     """Train the walk-forward event model of every month from --start to --end (one run per month,
-    in order; docs/models.md) and predict each of its days that has event_features, out of sample.
-    The first month of data has no model (nothing ends before it)."""
+    in order; docs/models.md), predict each of its days that has event_features, out of sample, and
+    backtest the month (docs/backtests.md). The first month of data has no model (nothing ends
+    before it)."""
     from .materialize import month_starts
 
     try:
