@@ -152,7 +152,8 @@ def day_fills(
     p: FillParams = FillParams(),
 ) -> pl.DataFrame:
     """One row per signal: the entry (``entry_ts``, ``entry_price``, ``entry_source``), the exit
-    (``exit_ts``, ``exit_price``, ``exit_reason``), the fill minute's volume (``fill_volume``) and
+    (``exit_ts``, ``exit_price``, ``exit_reason``), the volume of the fill's minute (or of the next
+    minute that traded, ``fill_volume``) and
     ``refused`` (null, or why no trade). ``signals``: event_id, symbol, ts, side, horizon_vol (+ any
     columns, kept). ``bars``: the day's minute bars (or a ``DayMarket`` built from them)."""
     market = bars if isinstance(bars, DayMarket) else DayMarket.build(day, bars, p)
@@ -238,17 +239,21 @@ def _exits(
         strategy="forward",
         check_sortedness=False,
     )
-    ok = ok.join_asof(
-        by_time.select("symbol", vol_ts="ts", fill_volume="volume"),
-        left_on="entry_ts",
-        right_on="vol_ts",
-        by="symbol",
-        strategy="backward",
-        check_sortedness=False,
-    ).with_columns(
-        fill_volume=pl.when(pl.col("entry_ts") < pl.col("vol_ts").dt.offset_by("1m"))
-        .then(pl.col("fill_volume"))
-        .otherwise(0.0)
+    # Participation base: the volume of the fill's minute, or of the next minute that traded when
+    # the fill's had no print (a quote fill in a quiet minute).
+    ok = (
+        ok.with_columns(fill_minute=pl.col("entry_ts").dt.truncate("1m"))
+        .sort("fill_minute")
+        .join_asof(
+            by_time.select("symbol", vol_ts="ts", fill_volume="volume"),
+            left_on="fill_minute",
+            right_on="vol_ts",
+            by="symbol",
+            strategy="forward",
+            check_sortedness=False,
+        )
+        .with_columns(pl.col("fill_volume").fill_null(0.0))
+        .drop("fill_minute")
     )
     sym_end = bars.group_by("symbol").agg(sym_hi=pl.col("bar_i").max() + 1)
     ok = ok.join(sym_end, on="symbol", how="left")

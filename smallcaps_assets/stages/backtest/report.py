@@ -6,6 +6,7 @@ same folder, then a rename, so a reader never sees half a PNG.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from pathlib import Path
@@ -78,7 +79,9 @@ def plot_equity(daily: dict[str, pl.DataFrame], folder: Path, title: str) -> tup
                 continue
             r = d["ret"].to_numpy()
             y = np.cumprod(1 + r) if kind == "equity" else metrics.drawdown(r)
-            ax.plot(d["date"].to_list(), y, label=name, drawstyle="steps-post")
+            # The start (1, no drawdown) the day before the first, so day one's move shows.
+            x = [d["date"][0] - dt.timedelta(days=1), *d["date"].to_list()]
+            ax.plot(x, np.r_[1.0 if kind == "equity" else 0.0, y], label=name, marker="o", ms=3)
         ax.set_title(f"{title}: {kind}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
