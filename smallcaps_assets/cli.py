@@ -19,6 +19,8 @@ from .sim.cli import sim_app
 
 # Beta/preview notices from Dagster about parameters we chose deliberately are noise on a terminal.
 warnings.filterwarnings("ignore", message=r".*(is currently in beta|is currently in preview|is superseded).*")
+# A strategy with one trade day in a month has no spread of returns; its metrics say NaN already.
+warnings.filterwarnings("ignore", message=r".*Degrees of freedom <= 0.*", category=RuntimeWarning)
 
 app = typer.Typer(
     help="smallcaps_assets: small-cap momentum research on a Dagster asset graph.", no_args_is_help=True
