@@ -361,3 +361,18 @@ def test_a_range_finishes_with_its_labels_complete_but_its_last_day(
     calls.clear()
     complete = RangeOutcome([_labels_day(d, "complete") for d in days[:3]] + [DayOutcome(days[0], True)])
     assert cli._complete_labels(complete, fetch_next=fetch_next) == [] and calls == []
+
+
+def test_checks_needs_an_instance_and_lists_every_check(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    refused = runner.invoke(app, ["checks"])
+    assert refused.exit_code == 2 and "DAGSTER_HOME" in refused.output
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    result = runner.invoke(app, ["checks", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {"labels_class_balance", "manifest_session_mix", "next_session_complete"} <= {
+        r["check"] for r in rows
+    }
+    assert all(r["evaluated"] == 0 for r in rows)  # a fresh instance has judged nothing
+    assert json.loads(runner.invoke(app, ["checks", "--json", "--failing"]).stdout) == []
