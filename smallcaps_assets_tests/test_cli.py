@@ -394,3 +394,18 @@ def test_windows_forget_deletes_the_days_ledger_rows_and_path_prints_the_default
     assert "forgot 1 event window(s)" in result.output
     with win.WindowLedger(path) as ledger:
         assert (ledger.count(dt.date(2024, 3, 14)), ledger.count(dt.date(2024, 3, 15))) == (1, 0)
+
+
+def test_checks_needs_an_instance_and_lists_every_check(tmp_path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    refused = runner.invoke(app, ["checks"])
+    assert refused.exit_code == 2 and "DAGSTER_HOME" in refused.output
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    result = runner.invoke(app, ["checks", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {"labels_class_balance", "manifest_session_mix", "next_session_complete"} <= {
+        r["check"] for r in rows
+    }
+    assert all(r["evaluated"] == 0 for r in rows)  # a fresh instance has judged nothing
+    assert json.loads(runner.invoke(app, ["checks", "--json", "--failing"]).stdout) == []

@@ -15,7 +15,9 @@ A price further than ``max_deviation`` from the reference is bad when the bar it
   wrong print among a few drags the VWAP along, so the VWAP cannot vouch for the prices); or
 - the bar has at most ``whole_bar_prints`` prints and its VWAP sits more than
   ``whole_bar_deviation`` from the earlier bars' median VWAP (the bar left out, since a single
-  wrong print is the whole bar): then the prices are judged against those earlier bars.
+  wrong print is the whole bar) and more than ``vouch_distance`` from the close of the last bar of
+  more prints (after a halt or a real jump the earlier VWAPs lag, the last close does not): then
+  the prices are judged against those earlier bars.
 
 except on the side of a real move: a bar of more than ``few_prints`` prints whose VWAP moved more
 than ``vwap_follow`` to one side, with its extreme and its open or close far out on that side at
@@ -55,6 +57,9 @@ class BadPrintParams:
     # offline market has 0.013% such bars, the 5% bad-tick one 1.4%, nearly all single prints).
     whole_bar_prints: int = 3
     whole_bar_deviation: float = 0.15
+    # ... unless its VWAP is within this of the last busier bar's close (it trades where the tape
+    # just traded; the simulator's wrong prints sit far further from the true price).
+    vouch_distance: float = 0.15
 
 
 def quarantine(bars: pl.DataFrame, params: BadPrintParams = BadPrintParams()) -> pl.DataFrame:
@@ -75,15 +80,18 @@ def quarantine(bars: pl.DataFrame, params: BadPrintParams = BadPrintParams()) ->
         _median=median.over("symbol", order_by="ts"),
         _prior=prior.over("symbol", order_by="ts"),
     )
-    # ... unless the bar trades where the previous bar closed: after a halt or a fast real move
-    # the earlier VWAPs lag the price, while the last close is where the tape just traded (a
+    # ... unless the bar trades where the last busier bar closed: after a halt or a fast real
+    # move the earlier VWAPs lag the price, while that close is where the tape just traded (a
     # wrong print sits 20-25% from it). Without this, the thin bars right after a real jump were
     # "cleaned" back to the old level, and the detectors lost the move.
-    prev_close = pl.col("close").shift(1).over("symbol", order_by="ts")
+    # Only a bar of more than ``whole_bar_prints`` prints vouches: two thin bad prints in a row
+    # at the same wrong level must not vouch for each other.
+    vouching = pl.when(prints > params.whole_bar_prints).then(pl.col("close"))
+    prev_close = vouching.shift(1).forward_fill().over("symbol", order_by="ts")
     whole = (
         (pl.col("_n") <= params.whole_bar_prints)
         & ((pl.col("_vw") / pl.col("_prior") - 1).abs() > params.whole_bar_deviation)
-        & ((pl.col("_vw") / prev_close - 1).abs() > params.whole_bar_deviation).fill_null(True)
+        & ((pl.col("_vw") / prev_close - 1).abs() > params.vouch_distance).fill_null(True)
     )
     out = out.with_columns(_whole=whole.fill_null(False))
     out = out.with_columns(_ref=pl.when("_whole").then("_prior").otherwise("_median"))
