@@ -122,13 +122,17 @@ def _prepare(day: dt.date) -> float:
     """Materialise the partitions the day's lookbacks read (in process), not the day itself."""
     import dagster as dg
 
+    from ..asset_names import MODELS
     from ..definitions import build_defs
     from ..materialize import materialize_range, missing_upstream
 
     started = time.perf_counter()
     defs = build_defs()
     graph = defs.resolve_asset_graph()
-    for plan_day, keys in missing_upstream(graph, set(graph.get_all_asset_keys()), [day]).items():
+    # The day's job: daily_graph leaves the monthly models out, and their walk-forward history
+    # would reach back past the small market's start (planning 2023 for a 2024 day).
+    daily = {k for k in graph.get_all_asset_keys() if k.to_user_string() not in MODELS}
+    for plan_day, keys in missing_upstream(graph, daily, [day]).items():
         selection = " or ".join(
             f"key:{k.to_user_string()}" for k in sorted(keys, key=dg.AssetKey.to_user_string)
         )
