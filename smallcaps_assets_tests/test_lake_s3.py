@@ -23,6 +23,9 @@ from smallcaps_assets.materialize import materialize_range
 from .defs.conftest import DAY, RULES_ONLY_RUN
 from .servers import S3_ENV, moto_s3
 
+# Beyond one machine: CI runs these with the Postgres tests (``pytest -m "postgres or s3"``).
+pytestmark = [pytest.mark.s3, pytest.mark.slow]
+
 BUCKET = "lake"
 ROOT = f"s3://{BUCKET}/smallcaps"
 DAYS = (DAY, cal.next_trading_day(DAY))
