@@ -1,6 +1,7 @@
 """event_trades and event_quotes: the manifest's event windows, downloaded once, resumably."""
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 
 import dagster as dg
@@ -35,8 +36,23 @@ class WindowsConfig(dg.Config):
     )
 
 
+# A PostgreSQL URL here makes the ledger shared by every run on every machine (stages/windows_pg.py);
+# without it the ledger is a SQLite file in the state folder, for the runs of one machine.
+LEDGER_URL_ENV = "SMALLCAPS_LEDGER_URL"
+
+
 def ledger_path():
     return lake.state_dir() / LEDGER_FILE
+
+
+def open_ledger() -> win.LedgerBase:
+    """The event-window ledger: PostgreSQL when ``SMALLCAPS_LEDGER_URL`` is set, else SQLite."""
+    url = os.environ.get(LEDGER_URL_ENV)
+    if url:
+        from ..stages.windows_pg import PostgresWindowLedger
+
+        return PostgresWindowLedger(url)
+    return win.WindowLedger(ledger_path())
 
 
 @dg.multi_asset(
@@ -89,7 +105,7 @@ def event_windows(context: dg.AssetExecutionContext, config: WindowsConfig, poly
     source = polygon.market_source()
     windows = {day: win.windows_from_manifest(m, day, source) for day, m in manifests.items()}
 
-    with win.WindowLedger(ledger_path()) as ledger:
+    with open_ledger() as ledger:
 
         async def fetch():
             async with polygon.connect() as client:
