@@ -14,6 +14,7 @@ from ..assetkit import VENDOR_POOL, daily_spec, partition_day, run, usage_metada
 from ..assetkit.metadata import ROW_COUNT, partition_metadata
 from ..gates import GateResult
 from ..partitions import trading_days
+from ..polygon.ratelimit import SHARED_STATE_ENV
 from ..resources import PolygonResource
 from ..schemas import enforce, event_quotes_contract, event_trades_contract
 from ..stages import manifest as mf
@@ -36,18 +37,15 @@ class WindowsConfig(dg.Config):
     )
 
 
-# A PostgreSQL URL here makes the ledger shared by every run on every machine (stages/windows_pg.py);
-# without it the ledger is a SQLite file in the state folder, for the runs of one machine.
-LEDGER_URL_ENV = "SMALLCAPS_LEDGER_URL"
-
-
 def ledger_path():
     return lake.state_dir() / LEDGER_FILE
 
 
 def open_ledger() -> win.LedgerBase:
-    """The event-window ledger: PostgreSQL when ``SMALLCAPS_LEDGER_URL`` is set, else SQLite."""
-    url = os.environ.get(LEDGER_URL_ENV)
+    """The event-window ledger: shared by every run on every machine in the PostgreSQL database of
+    ``SMALLCAPS_SHARED_STATE_URL`` (stages/windows_pg.py), else a SQLite file in the state folder
+    for the runs of one machine."""
+    url = os.environ.get(SHARED_STATE_ENV)
     if url:
         from ..stages.windows_pg import PostgresWindowLedger
 
