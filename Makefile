@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export SMALLCAPS_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: demo test lint ui install clean browser-deps ui-screenshots
+.PHONY: demo test lint ui install clean browser-deps postgres-deps ui-screenshots
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY) (Python 3.11)"; exit 1; }
@@ -35,9 +35,17 @@ browser-deps:
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; fi; \
 	fi
 
+# The Postgres tests start their own cluster from Debian's PostgreSQL binaries (initdb in a temporary
+# folder). As root (CI) a missing package is installed; otherwise say how, and those tests skip.
+postgres-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	  else echo "the Postgres tests need Debian's postgresql: sudo apt-get install postgresql"; fi; \
+	fi
+
 # The suite (slow tests excluded), then the browser test alone (marked slow; it starts its own
 # dagster dev and must not share the two cores with the suite).
-test: lint browser-deps
+test: lint browser-deps postgres-deps
 	$(BIN)/pytest -q -n 2 --durations=15
 	$(BIN)/pytest -q -m browser --durations=5
 

@@ -17,7 +17,9 @@ ledger, so an unchanged manifest costs no API call and a manifest with one more 
 event's calls. The day's Parquet files are assembled from the ledger and written atomically
 (``lake.write_partition``), so they never exist half-written and are byte-identical however many
 times the download was interrupted. SQLite (standard library) is used because it gives exactly the
-per-event durable commit needed, survives ``kill -9`` in WAL mode, and needs no server.
+per-event durable commit needed, survives ``kill -9`` in WAL mode, and needs no server. The
+ledger is pluggable (:class:`LedgerBase`): ``windows_pg.PostgresWindowLedger`` is the same table
+in PostgreSQL, shared by runs on several machines, with claims so a window is fetched once.
 """
 
 from __future__ import annotations
