@@ -154,6 +154,11 @@ def test_a_daemon_backfill_three_runs_at_a_time_equals_a_serial_run(
             "SMALLCAPS_DATA_DIR": f"s3://{BUCKET}/parallel",
             "SMALLCAPS_STATE_DIR": str(tmp_path / "state"),
             "SMALLCAPS_SIM_CONFIG": sim_config_file,
+            # the runs share the account's token bucket (and would share the ledger) in the instance's database
+            "SMALLCAPS_SHARED_STATE_URL": (
+                f"postgresql://{pg_env['DAGSTER_PG_USER']}:{pg_env['DAGSTER_PG_PASSWORD']}"
+                f"@{pg_env['DAGSTER_PG_HOST']}:{pg_env['DAGSTER_PG_PORT']}/{pg_env['DAGSTER_PG_DB']}"
+            ),
             "PYTHONPATH": str(REPO),
         }
         for k, v in env.items():
@@ -215,6 +220,12 @@ def test_a_daemon_backfill_three_runs_at_a_time_equals_a_serial_run(
             spans = _in_flight(instance, records)
             assert _max_overlap(spans) == 3, spans  # the queue ran three at a time, never more
         parallel = _s3_files(endpoint, "parallel")
+    import psycopg2
+
+    with psycopg2.connect(env["SMALLCAPS_SHARED_STATE_URL"]) as con, con.cursor() as cur:
+        cur.execute("SELECT count(*) FROM smallcaps.rate_buckets")
+        assert cur.fetchone()[0] == 1  # the six runs drew from one account bucket
+    monkeypatch.delenv("SMALLCAPS_SHARED_STATE_URL")
 
     # the same days, one after another in this process, on a local lake
     serial_root = tmp_path / "serial"

@@ -48,7 +48,7 @@ class PostgresWindowLedger(LedgerBase):
         self._db.autocommit = True  # each record is its own transaction: committed as it finishes
         with self._db.cursor() as cur:
             # Two runs starting at once may both create: the second waits on the first's lock.
-            cur.execute("SELECT pg_advisory_lock(%s)", (claim_key(EventWindow("", "", dt.date.min, 0, 0)),))
+            cur.execute("SELECT pg_advisory_lock(hashtext('smallcaps.event_windows'))")
             try:
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
                 cur.execute(
@@ -70,9 +70,7 @@ class PostgresWindowLedger(LedgerBase):
                 )
                 cur.execute(f"CREATE INDEX IF NOT EXISTS event_windows_day ON {self.table} (day)")
             finally:
-                cur.execute(
-                    "SELECT pg_advisory_unlock(%s)", (claim_key(EventWindow("", "", dt.date.min, 0, 0)),)
-                )
+                cur.execute("SELECT pg_advisory_unlock(hashtext('smallcaps.event_windows'))")
 
     def close(self) -> None:
         self._db.close()  # ends the session: any claim still held is freed

@@ -35,7 +35,8 @@ pytestmark = [
 ]
 
 # One download process: the windows from a JSON file, the served simulator of POLYGON_BASE_URL,
-# the shared ledger at argv[2]. Says "ready" once its ledger is open, then its report as JSON.
+# the shared ledger at argv[2]. Says "ready" once its ledger is open, starts on a line on stdin
+# (so runs begin together however long each took to import), then prints its report as JSON.
 CHILD = """
 import asyncio, datetime as dt, json, sys
 from smallcaps_assets.polygon import connect
@@ -50,6 +51,7 @@ windows = [win.EventWindow(e, s, dt.date.fromisoformat(d), a, b) for e, s, d, a,
 async def main():
     with PostgresWindowLedger(sys.argv[2]) as ledger:
         print("ready", flush=True)
+        sys.stdin.readline()
         async with connect(max_concurrency=int(sys.argv[3])) as client:
             report = await win.download(client, windows, ledger, manifest_sha256="m", poll_s=0.1)
     print(json.dumps(report.as_metadata()), flush=True)
@@ -95,10 +97,12 @@ def served(tmp_path, monkeypatch):
 
 
 def _start(url: str, windows_file, db: str, workers: int = 3, *extra: str) -> subprocess.Popen:
+    """A download process, ready (imported, ledger open) but not started: see :func:`_go`."""
     env = {**os.environ, "POLYGON_BASE_URL": url}
     env.pop("POLYGON_API_KEY", None)
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(windows_file), db, str(workers), *extra],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -106,6 +110,12 @@ def _start(url: str, windows_file, db: str, workers: int = 3, *extra: str) -> su
     )
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     return proc
+
+
+def _go(*procs: subprocess.Popen) -> None:
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
 
 
 def _report(proc: subprocess.Popen) -> dict:
@@ -156,6 +166,7 @@ def test_two_runs_at_once_fetch_each_window_once(served, db, windows, tmp_path):
     url, journal = served
     path = _windows_file(tmp_path, windows)
     runs = [_start(url, path, db), _start(url, path, db)]
+    _go(*runs)
     reports = [_report(p) for p in runs]
     assert sum(r["windows_fetched"] for r in reports) == len(windows)
     assert all(r["windows_fetched"] > 0 for r in reports)  # both worked: the windows were shared
@@ -175,6 +186,7 @@ def test_without_claims_the_same_race_fetches_windows_twice(served, db, windows,
     url, journal = served
     path = _windows_file(tmp_path, windows)
     runs = [_start(url, path, db, 3, "no-claims"), _start(url, path, db, 3, "no-claims")]
+    _go(*runs)
     reports = [_report(p) for p in runs]
     assert sum(r["windows_fetched"] for r in reports) > len(windows)
     assert max(_requests_per_window(journal, windows).values()) == 2
@@ -184,15 +196,18 @@ def test_a_killed_run_resumes_in_the_other(served, db, windows, tmp_path):
     url, journal = served
     path = _windows_file(tmp_path, windows)
     victim = _start(url, path, db, workers=3)
+    survivor = _start(url, path, db, workers=3)
+    _go(victim)
     with PostgresWindowLedger(db) as ledger:
         deadline = time.monotonic() + 60
         while ledger.count() < 2:  # it has finished some windows and holds claims on others
             assert time.monotonic() < deadline
-            time.sleep(0.05)
-        survivor = _start(url, path, db, workers=3)
+            time.sleep(0.02)
+        _go(survivor)
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         before = ledger.count()
+        assert before < len(windows)  # killed mid-way
         report = _report(survivor)
         assert ledger.count() == len(windows)
         assert report["windows_failed"] == 0
