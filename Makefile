@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 export SMALLCAPS_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: demo test lint ui install clean browser-deps ui-screenshots
+.PHONY: demo test lint ui install clean browser-deps postgres-deps ui-screenshots
 
 # Bytecode is compiled at install time: machines that set PYTHONDONTWRITEBYTECODE would otherwise
 # compile every imported module again in each process (about 3 s of CPU per start of the code location).
@@ -37,13 +37,23 @@ browser-deps:
 	  else echo "the browser test needs Debian's chromium: sudo apt-get install chromium"; fi; \
 	fi
 
+# The Postgres tests start their own cluster from Debian's PostgreSQL binaries (initdb in a temporary
+# folder). As root (CI) a missing package is installed; otherwise say how, and those tests skip.
+postgres-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	  else echo "the Postgres tests need Debian's postgresql: sudo apt-get install postgresql"; fi; \
+	fi
+
 # The suite (slow tests excluded), then the models' validity check, the docs' slow snippets (on a
-# demo lake they build once: docs/testing.md) and the browser test alone (marked slow; it starts its
-# own dagster dev and must not share the two cores with the suite).
-test: lint browser-deps
+# demo lake they build once: docs/testing.md), the Postgres and S3 tests (their own servers), and
+# the browser test alone (marked slow; it starts its own dagster dev and must not share the two
+# cores with the suite).
+test: lint browser-deps postgres-deps
 	$(BIN)/pytest -q -n 2 --durations=15
 	$(BIN)/pytest -q -m validity --durations=5
 	$(BIN)/pytest -q -m slow smallcaps_assets_tests/docs --durations=5
+	$(BIN)/pytest -q -m 'postgres or s3' --durations=5
 	$(BIN)/pytest -q -m browser --durations=5
 
 # The browser test, writing its screenshots into docs/ui/ (committed; docs/operations.md).

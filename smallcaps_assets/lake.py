@@ -1,7 +1,8 @@
 """The data lake: hive-partitioned Parquet under ``$SMALLCAPS_DATA_DIR`` (default ``data/``).
 
 Layout: ``<root>/<asset>/date=YYYY-MM-DD/part-0.parquet``, zstd, sorted by the asset's key.
-Paths go through universal-pathlib so ``s3://bucket/prefix`` works the same way.
+Paths go through universal-pathlib so ``s3://bucket/prefix`` works the same way (s3fs; the
+endpoint and credentials come from the standard ``AWS_*`` variables, ``AWS_ENDPOINT_URL`` included).
 
 Our own small IO layer (not an IO manager) because range runs and symbol backfills must write
 their own files, and Dagster's UPath IO managers refuse multi-partition outputs.
@@ -32,7 +33,22 @@ PART_GLOB = "part-*.parquet"
 
 
 def lake_root(root: str | os.PathLike | None = None) -> UPath:
-    return UPath(str(root or os.environ.get("SMALLCAPS_DATA_DIR") or DEFAULT_ROOT))
+    text = str(root or os.environ.get("SMALLCAPS_DATA_DIR") or DEFAULT_ROOT)
+    if "://" not in text:
+        return UPath(text)
+    # No listings cache: other processes and machines write the same prefixes, and a cached
+    # listing would call their new partitions missing (s3fs answers ``exists`` from it).
+    return UPath(text, use_listings_cache=False)
+
+
+def is_remote(root: str | os.PathLike | None = None) -> bool:
+    """Whether the lake lives in an object store (``s3://...``) rather than on a local disk."""
+    return not _is_local(lake_root(root))
+
+
+def filesystem(root: str | os.PathLike | None = None):
+    """The lake's fsspec filesystem (what DuckDB registers to read an object-store lake)."""
+    return lake_root(root).fs
 
 
 def state_dir(root: str | os.PathLike | None = None) -> Path:
@@ -150,7 +166,10 @@ def _write_unlocked(
             with contextlib.suppress(OSError):
                 os.unlink(tmp.path)
             raise
-    else:  # object stores replace an object atomically on PUT
+    else:
+        # An object store has no rename, and needs none: a PUT (or a multipart upload's final
+        # CompleteMultipartUpload) makes the whole object visible at once, the old one until then.
+        # No temporary key is written, so nothing can ever match the readers' ``part-*`` glob.
         target.write_bytes(data)
     return WrittenPartition(str(target), frame.height, len(data), hashlib.sha256(data).hexdigest())
 

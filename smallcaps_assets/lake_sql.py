@@ -6,6 +6,9 @@ read-only one. :func:`catalogue` (``smallcaps sql --write`` and the demo's summa
 persistent catalogue file through dagster-duckdb's ``DuckDBResource`` (:func:`duckdb_resource`),
 the one place that knows where the database lives; its connection retries while another process
 holds DuckDB's single write lock.
+
+A lake in an object store (``s3://``) is read through its fsspec filesystem, registered with each
+connection (:func:`open_lake`): DuckDB's own httpfs extension needs a download, this needs nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from .asset_names import ALL
 
 
 def database_path(root: str | os.PathLike | None = None) -> Path:
+    """The catalogue file: beside the lake, or in the state folder when the lake is remote (a
+    DuckDB database is a local file)."""
+    if lake.is_remote(root):
+        return lake.state_dir(root) / "smallcaps.duckdb"
     return Path(str(lake.lake_root(root))) / "smallcaps.duckdb"
 
 
@@ -35,11 +42,21 @@ def view_sql(asset: str, root: str | os.PathLike | None = None) -> str:
 def refresh_views(con, root: str | os.PathLike | None = None) -> list[str]:
     """(Re)create a view for every asset that has at least one partition; returns their names."""
     made = []
+    open_lake(con, root)
     for asset in ALL:
-        if any(Path(str(lake.lake_root(root) / asset)).glob(f"date=*/{lake.PART_GLOB}")):
+        if next(iter((lake.lake_root(root) / asset).glob(f"date=*/{lake.PART_GLOB}")), None):
             con.execute(view_sql(asset, root))
             made.append(asset)
     return made
+
+
+def open_lake(con, root: str | os.PathLike | None = None) -> None:
+    """Let ``con`` read a remote lake: register its fsspec filesystem (once per connection)."""
+    if not lake.is_remote(root):
+        return
+    fs = lake.filesystem(root)
+    if fs.protocol[0] not in con.list_filesystems():
+        con.register_filesystem(fs)
 
 
 # Statements that write files outside the in-memory database (an export, a new database file, an

@@ -1,6 +1,7 @@
 """event_trades and event_quotes: the manifest's event windows, downloaded once, resumably."""
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 
 import dagster as dg
@@ -13,6 +14,7 @@ from ..assetkit import ONE_DAY_PER_RUN, VENDOR_POOL, daily_spec, partition_day, 
 from ..assetkit.metadata import ROW_COUNT, partition_metadata
 from ..gates import GateResult
 from ..partitions import trading_days
+from ..polygon.ratelimit import SHARED_STATE_ENV
 from ..resources import PolygonResource
 from ..schemas import enforce, event_quotes_contract, event_trades_contract
 from ..stages import manifest as mf
@@ -35,6 +37,18 @@ class WindowsConfig(dg.Config):
 
 def ledger_path():
     return lake.state_dir() / win.LEDGER_FILE
+
+
+def open_ledger() -> win.LedgerBase:
+    """The event-window ledger: shared by every run on every machine in the PostgreSQL database of
+    ``SMALLCAPS_SHARED_STATE_URL`` (stages/windows_pg.py), else a SQLite file in the state folder
+    for the runs of one machine."""
+    url = os.environ.get(SHARED_STATE_ENV)
+    if url:
+        from ..stages.windows_pg import PostgresWindowLedger
+
+        return PostgresWindowLedger(url)
+    return win.WindowLedger(ledger_path())
 
 
 @dg.multi_asset(
@@ -87,7 +101,7 @@ def event_windows(context: dg.AssetExecutionContext, config: WindowsConfig, poly
     source = polygon.market_source()
     windows = {day: win.windows_from_manifest(m, day, source) for day, m in manifests.items()}
 
-    with win.WindowLedger(ledger_path()) as ledger:
+    with open_ledger() as ledger:
 
         async def fetch():
             async with polygon.connect() as client:

@@ -17,11 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
 
-__all__ = ["TokenBucket", "bucket_for", "key_fingerprint", "reset_buckets"]
+__all__ = ["SHARED_STATE_ENV", "TokenBucket", "bucket_for", "key_fingerprint", "reset_buckets"]
+
+# A PostgreSQL URL: the working state that runs on several machines share (the account's token
+# bucket here, the event-window ledger in stages/windows_pg.py). Unset: per-process buckets.
+SHARED_STATE_ENV = "SMALLCAPS_SHARED_STATE_URL"
 
 
 class TokenBucket:
@@ -124,6 +129,9 @@ def key_fingerprint(api_key: str) -> str:
 def bucket_for(base_url: str, api_key: str, rate: float, burst: int) -> TokenBucket:
     """The process-wide bucket of account ``(base_url, key)``, created on first use.
 
+    With ``SMALLCAPS_SHARED_STATE_URL`` set it is the account's bucket in that PostgreSQL database
+    (:class:`ratelimit_pg.SharedTokenBucket`), shared by every process on every machine.
+
     A later client with a different ``rate``/``burst`` reconfigures the shared bucket (the newest
     setting wins), so one test or job with a special limit does not slow the rest of the process
     for good.
@@ -132,7 +140,14 @@ def bucket_for(base_url: str, api_key: str, rate: float, burst: int) -> TokenBuc
     with _BUCKETS_LOCK:
         bucket = _BUCKETS.get(ident)
         if bucket is None:
-            bucket = _BUCKETS[ident] = TokenBucket(rate, burst)
+            shared = os.environ.get(SHARED_STATE_ENV)
+            if shared:
+                from .ratelimit_pg import SharedTokenBucket
+
+                bucket = SharedTokenBucket(shared, "|".join(ident), rate, burst)
+            else:
+                bucket = TokenBucket(rate, burst)
+            _BUCKETS[ident] = bucket
         else:
             bucket.configure(rate, burst)
         return bucket

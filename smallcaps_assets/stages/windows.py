@@ -17,7 +17,9 @@ ledger, so an unchanged manifest costs no API call and a manifest with one more 
 event's calls. The day's Parquet files are assembled from the ledger and written atomically
 (``lake.write_partition``), so they never exist half-written and are byte-identical however many
 times the download was interrupted. SQLite (standard library) is used because it gives exactly the
-per-event durable commit needed, survives ``kill -9`` in WAL mode, and needs no server.
+per-event durable commit needed, survives ``kill -9`` in WAL mode, and needs no server. The
+ledger is pluggable (:class:`LedgerBase`): ``windows_pg.PostgresWindowLedger`` is the same table
+in PostgreSQL, shared by runs on several machines, with claims so a window is fetched once.
 """
 
 from __future__ import annotations
@@ -199,8 +201,105 @@ class WindowResult:
 LEDGER_FILE = "event_windows.sqlite"
 
 
-class WindowLedger:
-    """Durable record of finished event windows (SQLite, WAL).
+LEDGER_COLUMNS = (
+    "event_id, request_key, day, symbol, outcome, trades, quotes, raw_quotes, manifest_sha256,"
+    " finished_utc, trades_ipc, quotes_ipc"
+)
+
+
+def ledger_row(result: WindowResult, manifest_sha256: str) -> tuple:
+    """One finished window as a ledger row (the columns of :data:`LEDGER_COLUMNS`)."""
+    w = result.window
+    return (
+        w.event_id,
+        w.request_key,
+        w.day.isoformat(),
+        w.symbol,
+        result.outcome,
+        result.trades.height,
+        result.quotes.height,
+        result.raw_quotes,
+        manifest_sha256,
+        dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        _ipc(result.trades),
+        _ipc(result.quotes),
+    )
+
+
+class LedgerBase:
+    """What the downloader needs of a ledger; backends supply the storage.
+
+    A backend implements ``_keys(days)`` (the recorded (event_id, request_key) pairs of those
+    days), ``_rows(days)`` (the assembly columns of those days), ``record``, ``count`` and
+    ``close``. One shared by several runs also overrides ``claim``/``release``, so a window that
+    another run is fetching is left to it (:class:`PostgresWindowLedger`)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _keys(self, days: list[str]) -> Iterable[tuple[str, str]]:
+        raise NotImplementedError
+
+    def _rows(self, days: list[str]) -> Iterable[tuple]:
+        raise NotImplementedError
+
+    def record(self, result: WindowResult, manifest_sha256: str) -> None:
+        raise NotImplementedError
+
+    def count(self, day: dt.date | None = None) -> int:
+        raise NotImplementedError
+
+    def claim(self, window: EventWindow) -> bool:
+        """Take the right to fetch ``window``; False while another run holds it. A ledger used by
+        one run at a time needs no claim."""
+        return True
+
+    def release(self, window: EventWindow) -> None:
+        """Give back a claim (after recording the window, or failing to fetch it)."""
+
+    def completed(self, windows: Iterable[EventWindow]) -> set[tuple[str, str]]:
+        """The (event_id, request_key) pairs of ``windows`` already recorded."""
+        windows = list(windows)
+        wanted = {(w.event_id, w.request_key) for w in windows}
+        if not wanted:
+            return set()
+        return wanted & set(self._keys(sorted({w.day.isoformat() for w in windows})))
+
+    def assemble(self, windows: Sequence[EventWindow]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """(trades, quotes, outcomes) of ``windows`` from the ledger, sorted by (symbol, time).
+        Events not in the ledger are absent from all three (the coverage gate counts them)."""
+        wanted = {(w.event_id, w.request_key) for w in windows}
+        trades, quotes, outcomes = [], [], []
+        days = sorted({w.day.isoformat() for w in windows})
+        for eid, key, sym, outcome, nt, nq, nraw, sha, tblob, qblob in self._rows(days):
+            if (eid, key) not in wanted:
+                continue
+            outcomes.append((eid, sym, outcome, nt, nq, nraw, sha))
+            if nt:
+                trades.append(_from_ipc(bytes(tblob), TRADE_SCHEMA))
+            if nq:
+                quotes.append(_from_ipc(bytes(qblob), QUOTE_SCHEMA))
+        t = pl.concat(trades) if trades else pl.DataFrame(schema=TRADE_SCHEMA)
+        q = pl.concat(quotes) if quotes else pl.DataFrame(schema=QUOTE_SCHEMA)
+        o = pl.DataFrame(outcomes, schema=OUTCOME_SCHEMA, orient="row")
+        return (
+            t.sort("symbol", "sip_timestamp", "sequence_number", "event_id"),
+            q.sort("symbol", "second", "event_id"),
+            o.sort("symbol", "event_id"),
+        )
+
+
+ASSEMBLY_COLUMNS = "event_id, request_key, symbol, outcome, trades, quotes, raw_quotes, manifest_sha256, trades_ipc, quotes_ipc"
+
+
+class WindowLedger(LedgerBase):
+    """Durable record of finished event windows (SQLite, WAL): one machine, one run at a time.
 
     One row per (event_id, request_key), committed per event. ``synchronous=NORMAL`` in WAL mode
     is durable against a killed process (the OS keeps the WAL); ``durable_power_loss=True`` adds
@@ -233,42 +332,20 @@ class WindowLedger:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> WindowLedger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def completed(self, windows: Iterable[EventWindow]) -> set[tuple[str, str]]:
-        """The (event_id, request_key) pairs of ``windows`` already recorded."""
-        wanted = {(w.event_id, w.request_key) for w in windows}
-        if not wanted:
-            return set()
-        days = sorted({w.day.isoformat() for w in windows})
+    def _keys(self, days: list[str]) -> Iterable[tuple[str, str]]:
         marks = ",".join("?" * len(days))
-        rows = self._db.execute(
+        return self._db.execute(
             f"SELECT event_id, request_key FROM event_windows WHERE day IN ({marks})", days
         ).fetchall()
-        return wanted & {(e, k) for e, k in rows}
+
+    def _rows(self, days: list[str]) -> Iterable[tuple]:
+        marks = ",".join("?" * len(days))
+        return self._db.execute(f"SELECT {ASSEMBLY_COLUMNS} FROM event_windows WHERE day IN ({marks})", days)
 
     def record(self, result: WindowResult, manifest_sha256: str) -> None:
-        w = result.window
         self._db.execute(
-            "INSERT OR REPLACE INTO event_windows VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                w.event_id,
-                w.request_key,
-                w.day.isoformat(),
-                w.symbol,
-                result.outcome,
-                result.trades.height,
-                result.quotes.height,
-                result.raw_quotes,
-                manifest_sha256,
-                dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
-                _ipc(result.trades),
-                _ipc(result.quotes),
-            ),
+            f"INSERT OR REPLACE INTO event_windows ({LEDGER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            ledger_row(result, manifest_sha256),
         )
 
     def count(self, day: dt.date | None = None) -> int:
@@ -294,35 +371,6 @@ class WindowLedger:
             " WHERE day = ? GROUP BY manifest_sha256 ORDER BY 3",
             (day.isoformat(),),
         ).fetchall()
-
-    def assemble(self, windows: Sequence[EventWindow]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-        """(trades, quotes, outcomes) of ``windows`` from the ledger, sorted by (symbol, time).
-        Events not in the ledger are absent from all three (the coverage gate counts them)."""
-        wanted = {(w.event_id, w.request_key) for w in windows}
-        trades, quotes, outcomes = [], [], []
-        days = sorted({w.day.isoformat() for w in windows})
-        marks = ",".join("?" * len(days))
-        cur = self._db.execute(
-            "SELECT event_id, request_key, symbol, outcome, trades, quotes, raw_quotes, manifest_sha256,"
-            f" trades_ipc, quotes_ipc FROM event_windows WHERE day IN ({marks})",
-            days,
-        )
-        for eid, key, sym, outcome, nt, nq, nraw, sha, tblob, qblob in cur:
-            if (eid, key) not in wanted:
-                continue
-            outcomes.append((eid, sym, outcome, nt, nq, nraw, sha))
-            if nt:
-                trades.append(_from_ipc(tblob, TRADE_SCHEMA))
-            if nq:
-                quotes.append(_from_ipc(qblob, QUOTE_SCHEMA))
-        t = pl.concat(trades) if trades else pl.DataFrame(schema=TRADE_SCHEMA)
-        q = pl.concat(quotes) if quotes else pl.DataFrame(schema=QUOTE_SCHEMA)
-        o = pl.DataFrame(outcomes, schema=OUTCOME_SCHEMA, orient="row")
-        return (
-            t.sort("symbol", "sip_timestamp", "sequence_number", "event_id"),
-            q.sort("symbol", "second", "event_id"),
-            o.sort("symbol", "event_id"),
-        )
 
 
 # --------------------------------------------------------------------------- downloader
@@ -365,10 +413,11 @@ async def fetch_window(client, window: EventWindow) -> WindowResult:
 async def download(
     client,
     windows: Sequence[EventWindow],
-    ledger: WindowLedger,
+    ledger: LedgerBase,
     *,
     manifest_sha256: str | Mapping[dt.date, str] = "",
     workers: int | None = None,
+    poll_s: float = 0.5,
 ) -> DownloadReport:
     """Fetch every window not yet in ``ledger`` and record each as it finishes.
 
@@ -376,37 +425,58 @@ async def download(
     ``failed`` and left out of the ledger, so the next run tries it again; the other windows
     carry on. ``workers`` defaults to the client's ``max_concurrency``: each worker keeps up to
     two requests in flight and the client's semaphore caps the total. ``manifest_sha256`` is the
-    manifest version recorded with each window, one string or one per day (range runs)."""
+    manifest version recorded with each window, one string or one per day (range runs).
+
+    On a ledger shared by several runs, a worker first claims its window: one that another run
+    holds is set aside, and once this run's own windows are done it waits (polling every
+    ``poll_s``) until each set-aside window is recorded by its holder, or takes it over when the
+    holder is gone (its claim dies with it). So a window is fetched once however many runs want it."""
     from ..polygon import PolygonError
 
     report = DownloadReport(windows=len(windows))
     started = time.monotonic()
     done = ledger.completed(windows)
     report.already_done = len(done)
-    queue: asyncio.Queue[EventWindow] = asyncio.Queue()
-    for w in windows:
-        if (w.event_id, w.request_key) not in done:
-            queue.put_nowait(w)
+    pending = [w for w in windows if (w.event_id, w.request_key) not in done]
+    n = max(1, min(len(pending), workers or getattr(client, "max_concurrency", 16)))
 
-    async def worker() -> None:
+    async def worker(queue: asyncio.Queue[EventWindow], held_elsewhere: list[EventWindow]) -> None:
         while True:
             try:
                 w = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            try:
-                result = await fetch_window(client, w)
-            except PolygonError as err:
-                report.failed[w.event_id] = str(err)
+            if not ledger.claim(w):
+                held_elsewhere.append(w)
                 continue
-            sha = manifest_sha256 if isinstance(manifest_sha256, str) else manifest_sha256.get(w.day, "")
-            ledger.record(result, sha)
-            report.fetched += 1
+            try:
+                if ledger.completed([w]):  # recorded by another run since we looked
+                    report.already_done += 1
+                    continue
+                try:
+                    result = await fetch_window(client, w)
+                except PolygonError as err:
+                    report.failed[w.event_id] = str(err)
+                    continue
+                sha = manifest_sha256 if isinstance(manifest_sha256, str) else manifest_sha256.get(w.day, "")
+                ledger.record(result, sha)
+                report.fetched += 1
+            finally:
+                ledger.release(w)
 
-    n = max(1, min(queue.qsize(), workers or getattr(client, "max_concurrency", 16)))
-    if queue.qsize():
+    while pending:
+        queue: asyncio.Queue[EventWindow] = asyncio.Queue()
+        for w in pending:
+            queue.put_nowait(w)
+        held: list[EventWindow] = []
         async with asyncio.TaskGroup() as group:  # a bug in one worker cancels the others
-            for _ in range(n):
-                group.create_task(worker())
+            for _ in range(min(n, queue.qsize())):
+                group.create_task(worker(queue, held))
+        if held:
+            await asyncio.sleep(poll_s)
+            finished = ledger.completed(held)
+            report.already_done += len(finished)
+            held = [w for w in held if (w.event_id, w.request_key) not in finished]
+        pending = held
     report.seconds = time.monotonic() - started
     return report

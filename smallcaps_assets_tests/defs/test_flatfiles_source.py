@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import socket
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +19,7 @@ from smallcaps_assets.materialize import materialize_range
 from smallcaps_assets.polygon import sim_market
 from smallcaps_assets.sim.flatfiles import write_flatfiles
 
+from ..servers import S3_ENV, moto_s3
 from .conftest import DAY, PIPE_CONFIG, ROOTS
 
 DAYS = [cal.previous_trading_day(DAY), DAY]
@@ -133,37 +133,18 @@ def test_a_missing_aggregate_file_fails_clearly_and_writes_nothing(rest_lake, po
 # ------------------------------------------------------------------------------------------ S3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint(flat_root):
     """A local S3-compatible server (moto) with bucket ``flatfiles`` holding the flat files."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    env = {
-        "SMALLCAPS_FLATFILES_ENDPOINT": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
-    with pytest.MonkeyPatch.context() as mp:
-        for k, v in env.items():
+    with moto_s3("flatfiles") as endpoint, pytest.MonkeyPatch.context() as mp:
+        for k, v in {**S3_ENV, "SMALLCAPS_FLATFILES_ENDPOINT": endpoint}.items():
             mp.setenv(k, v)
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        s3.create_bucket(Bucket="flatfiles")
         for path in sorted(flat_root.rglob("*.csv.gz")):
             s3.upload_file(str(path), "flatfiles", path.relative_to(flat_root).as_posix())
         yield endpoint
-    server.stop()
 
 
 def test_s3_flat_files_equal_rest(s3_endpoint, rest_lake, polygon, tmp_path, monkeypatch):

@@ -101,8 +101,7 @@ def market() -> SimMarket:
     return SimMarket(CONFIG)
 
 
-@pytest.fixture(scope="module")
-def windows(market) -> list[win.EventWindow]:
+def market_windows(market: SimMarket) -> list[win.EventWindow]:
     """Windows around every planted catalyst of three sessions, plus quiet names at 10:00 ET."""
     out = []
     for day in (dt.date(2024, 3, 5), dt.date(2024, 3, 6), dt.date(2024, 3, 7)):
@@ -114,6 +113,12 @@ def windows(market) -> list[win.EventWindow]:
         for p in market.tickers_on(day)[:4]:
             t = int(dt.datetime.combine(day, dt.time(15, 0), tzinfo=dt.UTC).timestamp()) * NS
             out.append(win.EventWindow(f"q-{p.ticker}-{day}", p.ticker, day, t, t + 600 * NS))
+    return out
+
+
+@pytest.fixture(scope="module")
+def windows(market) -> list[win.EventWindow]:
+    out = market_windows(market)
     assert len(out) >= 12
     return out
 
