@@ -18,8 +18,9 @@ from smallcaps_assets.stages import bars_quality, event_quality, reference_quali
 
 def declared_gates() -> dict[str, Gate]:
     """Every Gate declared at module level in stages/ and checks.py, by name."""
+    # Every module of stages/, those of its sub-packages (stages/backtest/quality.py) included.
     modules = [checks] + [
-        importlib.import_module(f"{stages.__name__}.{m.name}") for m in pkgutil.iter_modules(stages.__path__)
+        importlib.import_module(m.name) for m in pkgutil.walk_packages(stages.__path__, f"{stages.__name__}.")
     ]
     found: dict[str, Gate] = {}
     for module in modules:

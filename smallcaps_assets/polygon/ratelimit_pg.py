@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from .ratelimit import TokenBucket
+from .token_bucket import TokenBucket
 
 DEFAULT_SCHEMA = "smallcaps"
 _NOW = "extract(epoch FROM clock_timestamp())::float8"

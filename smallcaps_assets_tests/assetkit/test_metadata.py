@@ -37,6 +37,7 @@ CONTRACTS = {
     names.SIGNAL_REPORT: signal_report_contract(),
     names.EVENT_MODEL: schemas.event_model_contract(),
     names.EVENT_PREDICTIONS: schemas.event_predictions_contract(),
+    names.BACKTEST: schemas.backtest_contract(),
 }
 
 
