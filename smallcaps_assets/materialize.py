@@ -459,6 +459,7 @@ def _pipeline(
     rests = {d: {k for k in work[d] if k.to_user_string() not in first_stage} for d in days}
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    instance = _instance()
     with tempfile.TemporaryDirectory(prefix="smallcaps-stage-") as tmp:
         progress = os.path.join(tmp, "progress.jsonl")
         spec = {str(d): firsts[d] for d in days}
@@ -485,7 +486,7 @@ def _pipeline(
                     return RangeOutcome([*outcomes, outcome])
                 if rests[day]:
                     outcome = _run_day(
-                        day, assets, dg.AssetSelection.assets(*rests[day]), _instance(), defs.resources or {},
+                        day, assets, dg.AssetSelection.assets(*rests[day]), instance, defs.resources or {},
                         config, _to_stderr,
                     )  # fmt: skip
                     _merge_metadata(outcome, done[day])
