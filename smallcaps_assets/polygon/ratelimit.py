@@ -1,16 +1,9 @@
-"""The process-wide token bucket of each vendor account (the bucket itself: ``token_bucket.py``).
+"""The process-wide token bucket of each vendor account.
 
 The vendor limits an *account*, not a client object, so every ``PolygonClient`` of the process that
-talks to the same ``(base_url, key)`` draws from one bucket. The bucket is a GCRA ("virtual
-scheduling") limiter: each ``acquire`` reserves the next free slot under a short ``threading.Lock``
-(never held across an ``await``) and then sleeps until that slot. No thread per request, no asyncio
-primitive bound to one event loop, so it also works when several threads each run their own loop.
-
-Reservations alone keep the long-run rate but not the short-run one: when the event loop is busy
-(parsing a large page) sleepers whose slots passed all wake at once and would leave together,
-which a server counting arrivals answers with 429s (seen at 100 req/s on a loaded 2-core box).
-So every token also passes a dispatch gate, a classic token bucket evaluated at the moment of
-sending, which spaces such late wakers back out to the configured rate and burst.
+talks to the same ``(base_url, key)`` draws from one bucket (``bucket_for``). The bucket itself, a
+GCRA limiter with a dispatch gate, is ``token_bucket.TokenBucket``; with ``SHARED_STATE_ENV`` set
+the account's bucket lives in PostgreSQL and every process shares it (``ratelimit_pg``).
 """
 
 from __future__ import annotations
