@@ -80,7 +80,6 @@ def _folder(month: dt.date) -> Path | None:
 @dg.asset(
     name=BACKTEST,
     partitions_def=trading_months,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     group_name=GROUP,
     kinds=LAKE_KINDS | {"vectorbt"},
     # A month reads every trading day of it (the default month -> days mapping).

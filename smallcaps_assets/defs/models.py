@@ -50,7 +50,6 @@ def _markdown(rows: list[dict], fmt: str = ".4g") -> dg.MetadataValue:
 @dg.asset(
     name=EVENT_MODEL,
     partitions_def=trading_months,
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     group_name=GROUP,
     kinds=LAKE_KINDS | {"lightgbm"},
     deps=[

@@ -77,3 +77,22 @@ def test_a_backfill_runs_each_day_of_a_daily_asset_under_its_partition_key():
         requests = build_run_requests_with_backfill_policies(wanted, graph, None)
         assert sorted(r.partition_key for r in requests) == days, name
         assert all("dagster/asset_partition_range_start" not in r.tags for r in requests), name
+
+
+def test_a_backfill_runs_each_month_of_a_monthly_asset_under_its_partition_key():
+    """The same for the month-partitioned assets (the models and the backtests): one run per month,
+    keyed, so their check results belong to the month."""
+    from dagster._core.definitions.automation_tick_evaluation_context import (
+        build_run_requests_with_backfill_policies,
+    )
+    from dagster._core.definitions.events import AssetKeyPartitionKey
+
+    from smallcaps_assets.asset_names import MONTHLY
+
+    graph = defs.resolve_asset_graph()
+    months = ["2024-02-01", "2024-03-01"]
+    for name in MONTHLY:
+        wanted = [AssetKeyPartitionKey(dg.AssetKey(name), m) for m in months]
+        requests = build_run_requests_with_backfill_policies(wanted, graph, None)
+        assert sorted(r.partition_key for r in requests) == months, name
+        assert all("dagster/asset_partition_range_start" not in r.tags for r in requests), name
