@@ -1,4 +1,4 @@
-"""Async httpx client of the Polygon.io / Massive REST API (``polygon_api.md`` §1-§4, §8.3): the endpoints.
+"""Async httpx client of the Polygon.io / Massive REST API (docs/vendor_api.md): the endpoints.
 
 ``PolygonClient`` is one method per endpoint over ``core.ClientCore``, which holds the contract of every
 HTTP attempt (bounded concurrency, the account's shared token bucket, timeouts, retries with backoff or

@@ -1,4 +1,4 @@
-"""Choose how to reach the vendor (``design.md`` §3); the client code is the same in all three modes.
+"""Choose how to reach the vendor (docs/operations.md, "Vendor access"); the client code is the same in all three modes.
 
 1. ``real``: a key is given (argument, else env ``POLYGON_API_KEY``) -> the real API at
    ``https://api.massive.com``, or ``base_url`` (argument, else env ``POLYGON_BASE_URL``);

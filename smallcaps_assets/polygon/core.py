@@ -1,4 +1,4 @@
-"""The client's HTTP core: every attempt, its retries, and pagination (``polygon_api.md`` §1-§4, §8.3).
+"""The client's HTTP core: every attempt, its retries, and pagination (docs/vendor_api.md §2-§3).
 
 One client per event loop. Every HTTP attempt:
 

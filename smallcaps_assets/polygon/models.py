@@ -1,6 +1,6 @@
 """Pydantic v2 models of the Polygon.io / Massive REST responses the platform reads.
 
-Rules, from ``polygon_api.md`` §1.3 and §8.3:
+Rules (the vendor's envelope and field conventions, docs/vendor_api.md §2):
 
 - unknown keys are ignored (the vendor adds fields over time: ``decimal_size``, ``indicesGroups``...);
 - optional keys may be missing; only the keys that identify a row are required;
@@ -77,7 +77,7 @@ class VendorModel(BaseModel):
 
 # --------------------------------------------------------------------------- envelope
 class Envelope(VendorModel):
-    """The common response envelope (§1.3). ``results`` is a list, an object, or absent."""
+    """The common response envelope (docs/vendor_api.md §2, "Envelope"). ``results`` is a list, an object, or absent."""
 
     status: str | None = None
     request_id: str | None = None

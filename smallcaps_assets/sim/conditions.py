@@ -3,7 +3,7 @@
 
 The *trade* condition table and its bar-eligibility rules are vendor reference data that the
 platform needs without the simulator (rebuilding VWAP from flat-file trades), so they live in
-``smallcaps_assets.stages.trade_rules`` (hand-transcribed from polygon_api.md §7.2-§7.3) and are
+``smallcaps_assets.stages.trade_rules`` (transcribed from the vendor's conditions reference; docs/market_rules.md) and are
 re-exported here. ``/v3/reference/conditions`` serves exactly that table and the bar builder reads
 its rules from it, so served rules, simulated bars and the platform's re-derived bars cannot drift.
 """
@@ -48,7 +48,7 @@ ODD_LOT = 37
 # by formula or by another reference (average price, cash/next-day settlement, price variation,
 # derivatively priced, prior reference, out of sequence, contingent, official open/close).
 OUT_OF_NBBO = frozenset({2, 7, 10, 13, 15, 16, 20, 21, 22, 33, 52, 53})
-# Quote condition ids used by the generator (polygon_api.md §7.3).
+# Quote condition ids used by the generator (the vendor's ids, served by /v3/reference/conditions).
 Q_REGULAR_TWO_SIDED = 1
 Q_LULD_PAUSE = 43
 Q_CROSSED = 84  # Crossed Market (bid > ask)

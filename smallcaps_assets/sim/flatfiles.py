@@ -1,6 +1,6 @@
 """The vendor's S3 flat files (``us_stocks_sip/*``), written from a ``SimMarket``, and a reader for them.
 
-Layout (``out_dir`` plays the bucket ``flatfiles``; polygon_api.md §5.2)::
+Layout (``out_dir`` plays the bucket ``flatfiles``; docs/simulated_market.md §4.14)::
 
     <out_dir>/us_stocks_sip/<dataset>/YYYY/MM/YYYY-MM-DD.csv.gz
 
@@ -13,10 +13,10 @@ Choices, where the vendor's behaviour is unconfirmed or the brief had to decide:
   excluded: the flat files are the consolidated SIP tape, and OTC quotes/trades are not on it. An
   OTC symbol passed in ``symbols`` is excluded too. Symbol-days the market reports as missing (data
   fault) simply have no rows.
-* **Row order**: ticker (code-point order, as Python sorts strings), then time. The vendor's order
-  is unconfirmed (§5.3); tests and the ingestion code should not rely on it either.
-* **day_aggs_v1** ``window_start`` = ns of 00:00 America/New_York of the session date. The vendor's
-  anchor (00:00 or 16:00 ET) is unconfirmed (§5.3, §10); 00:00 ET matches the official options
+* **Row order**: ticker (code-point order, as Python sorts strings), then time. The vendor does not
+  document its order; tests and the ingestion code should not rely on it either.
+* **day_aggs_v1** ``window_start`` = ns of 00:00 America/New_York of the session date. The vendor does
+  not document the anchor (00:00 or 16:00 ET); 00:00 ET matches the official options
   sample and REST range bars with ``timespan=day``. Readers should derive the session from the file
   name. OHLC/volume/transactions are ``market.daily_bar`` (consolidated daily rules), unadjusted.
 * **minute_aggs_v1** rows are ``market.minute_bars`` (unadjusted), ``window_start`` = the bar's ``t``

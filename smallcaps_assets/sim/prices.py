@@ -489,7 +489,7 @@ def news_time_ns(sk: Skeleton, i: int) -> int:
 
 
 def luld_band(ref_price: float, prev_close: float, tier: int, minute_after_open: int, rth_len: int) -> float:
-    """LULD band as a fraction of the reference price (market_structure.md §7.2).
+    """LULD band as a fraction of the reference price (the LULD Plan; docs/market_rules.md).
 
     The percentage tier is chosen by the previous close; the $0.15 cap of the lowest tier is in
     dollars, so it is converted with the reference price. Bands double 09:30-09:45, and in the

@@ -159,5 +159,5 @@ def corporate_actions_frame(splits: list[dict], dividends: list[dict], day: dt.d
             "cash_amount": pl.Float64,
         },
     )
-    # The vendor's table has occasional duplicate rows (polygon_api.md §4.6).
+    # The vendor's splits/dividends tables repeat a row now and then (the same id twice), so keep one.
     return frame.unique("action_id", keep="first").sort("symbol", "action", "action_id")

@@ -1,7 +1,7 @@
 """The vendor's trade-condition rules, and bars built from trades with them (pure polars).
 
 This is platform code, not simulation: the vendor documents which condition codes may update a
-bar's high/low, open/close and volume (polygon_api.md §7.1-§7.3), and anything that rebuilds bar
+bar's high/low, open/close and volume (its conditions reference; docs/market_rules.md), and anything that rebuilds bar
 fields from trades must apply exactly those rules. Two users share this one implementation:
 
 - the flat-file ingestion (``flatfiles_source.trade_vwap``): day/minute aggregate flat files carry
@@ -70,7 +70,7 @@ TRADE_CONDITIONS: dict[int, tuple[str, str, str | None, str | None, bool, bool, 
     52: ("Contingent Trade", "sale_condition", "V", "V", _F, _F, _T),
     53: ("Qualified Contingent Trade", "sale_condition", "7", "7", _F, _F, _T),
 }
-# Conditions whose extended-hours nature the vendor ignores when building intraday bars (§7.1).
+# Conditions whose extended-hours nature the vendor ignores when building intraday bars (docs/market_rules.md).
 EXTENDED_HOURS = frozenset({FORM_T, EXTENDED_OUT_OF_SEQUENCE})
 
 

@@ -16,10 +16,22 @@ from .snippets import DOCS, REPO
 
 IDS = [str(p.relative_to(REPO)) for p in DOCS]
 _md = MarkdownIt("commonmark").enable("table")
-# Files that were never part of the project (material its authors read): a doc must say the facts
-# in its own words, with public sources, and never send a reader to them.
+# Files that were never part of the project (material its authors read): a doc or a code comment
+# must say the facts in its own words, with public sources, and never send a reader to them.
 OUTSIDE = re.compile(
     r"\.\./shared|/work/|market_structure\.md|polygon_api\.md|dagster_notes\.md|research_stack\.md"
+    r"|\bdesign\.md"
+)
+# Everything a reader of the code opens: the package, its tests, the build and deployment files.
+CODE = sorted(
+    p
+    for p in REPO.rglob("*")
+    if p.is_file()
+    and p.suffix in (".py", ".yaml", ".yml", ".toml", ".cfg", ".sh", ".sql", ".md")
+    and not {".venv", ".git", "data", "node_modules", "__pycache__"} & set(p.relative_to(REPO).parts)
+    and p.parent != REPO / "docs"
+    and p != REPO / "README.md"
+    and p != Path(__file__).resolve()  # this checker has to spell the names it looks for
 )
 
 
@@ -118,3 +130,34 @@ def test_the_checker_catches_a_missing_file_a_missing_anchor_and_an_escape(tmp_p
 )
 def test_slugs_follow_github(heading, anchor):
     assert slug(heading) == anchor
+
+
+def outside_refs(path: Path, root: Path = REPO) -> list[str]:
+    """Lines of one file that name a file outside the repository, as ``path:line: text``."""
+    return [
+        f"{path.relative_to(root)}:{n}: {line.strip()[:100]}"
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
+
+
+def test_no_code_comment_refers_to_a_file_outside_the_repository():
+    """Docstrings and comments (and any other line) of the code, the tests and the deployment files
+    state the fact or point at our docs, never at notes that are not in the repository."""
+    assert len(CODE) > 100  # the walk found the package, not an empty folder
+    assert [hit for path in CODE for hit in outside_refs(path)] == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    # The vendor's table has duplicates (polygon_api.md §4.6).",
+        '    """LULD band (market_structure.md §7.2)."""',
+        "# see ../shared/notes.txt",
+        '"""The three modes of design.md §3."""',
+    ],
+)
+def test_the_code_scan_catches_an_outside_reference(tmp_path, line):
+    probe = tmp_path / "probe.py"
+    probe.write_text(f"x = 1\n{line}\n# the LULD band (docs/market_rules.md)\n")
+    assert outside_refs(probe, tmp_path) == [f"probe.py:2: {line.strip()}"]

@@ -1,4 +1,4 @@
-"""connect(): the three modes of design.md §3, chosen from arguments and environment (no network)."""
+"""connect(): the three vendor modes (docs/operations.md), chosen from arguments and environment (no network)."""
 
 from __future__ import annotations
 

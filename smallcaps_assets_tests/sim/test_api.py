@@ -150,7 +150,7 @@ def extra_keys(capture, ours, path: str = "$") -> set[str]:
 
 
 def _aggregate_trades(trades: list[dict], conds: dict[int, dict]) -> dict[int, dict]:
-    """Minute bars from trades with the vendor's intraday eligibility rules (polygon_api.md §7):
+    """Minute bars from trades with the vendor's intraday eligibility rules (docs/market_rules.md):
     Form T (12) and extended-hours out-of-sequence (13) count in intraday bars."""
     bars: dict[int, dict] = {}
     for tr in sorted(trades, key=lambda r: (r["sip_timestamp"], r["sequence_number"])):
@@ -1072,7 +1072,7 @@ def _capture_requests(ticker: str, small_market: SimMarket) -> dict[str, tuple[s
             frozenset(),
         ),
         "v3__reference__tickers__types.json": ("/v3/reference/tickers/types", {}, frozenset()),
-        # ``correction`` is optional: the vendor omits it on normal trades (polygon_api.md §3.1), and the
+        # ``correction`` is optional: the vendor omits it on normal trades (its trades reference), and the
         # simulation never corrects a trade, so it never appears. Everything else is produced.
         "v3__trades__AAPL__limit-2.json": (
             f"/v3/trades/{ticker}",
@@ -1082,15 +1082,19 @@ def _capture_requests(ticker: str, small_market: SimMarket) -> dict[str, tuple[s
     }
 
 
-# Keys we send beyond a capture: each is documented in polygon_api.md / the 2026 OpenAPI.
+# Keys we send beyond a capture: each is in the vendor's public docs or its 2026 OpenAPI spec.
 ALLOWED_EXTRAS = {
-    "v1__marketstatus__now.json": {"$.indicesGroups"},  # §4.8, new in 2025/26
-    "v3__quotes__AAPL.json": {"$.results[].conditions", "$.results[].indicators"},  # §3.2 optional
-    "v3__reference__dividends.json": {"$.results[].id", "$.results[].currency", "$.next_url"},  # §4.7
-    "v3__reference__splits.json": {"$.results[].id", "$.next_url"},  # §4.6
-    "v3__trades__AAPL__limit-2.json": {"$.results[].decimal_size", "$.next_url"},  # §3.1, 2026 spec
+    "v1__marketstatus__now.json": {"$.indicesGroups"},  # market status, new in 2025/26
+    "v3__quotes__AAPL.json": {"$.results[].conditions", "$.results[].indicators"},  # optional quote fields
+    "v3__reference__dividends.json": {
+        "$.results[].id",
+        "$.results[].currency",
+        "$.next_url",
+    },  # v3 dividends fields
+    "v3__reference__splits.json": {"$.results[].id", "$.next_url"},  # v3 splits fields
+    "v3__trades__AAPL__limit-2.json": {"$.results[].decimal_size", "$.next_url"},  # trades, 2026 spec
     "v2__reference__news__ticker-NFLX.json": {"$.next_url"},
-    "v3__reference__tickers__AAPL.json": {"$.results.round_lot"},  # §4.2
+    "v3__reference__tickers__AAPL.json": {"$.results.round_lot"},  # ticker details
     "v3__reference__tickers__AAPL__date-2020-10-01.json": {"$.results.round_lot"},
     "v3__reference__conditions__asset_class-stocks.json": {"$.next_url"},
 }

@@ -15,7 +15,7 @@ from smallcaps_assets.sim import SimMarket
 from smallcaps_assets.sim import flatfiles as ff
 from smallcaps_assets.sim.flatfiles import DATASETS, flatfile_key, read_flatfile, write_flatfiles
 
-# Copied from polygon_api.md §5.3, not from the module under test.
+# The vendor's flat-file headers as its docs list them, not taken from the module under test.
 HEADERS = {
     "day_aggs_v1": "ticker,volume,open,close,high,low,window_start,transactions",
     "minute_aggs_v1": "ticker,volume,open,close,high,low,window_start,transactions",

@@ -9,7 +9,7 @@ Endpoints: ``/v2/aggs`` range, grouped and prev; ``/v1/open-close``; ``/v3/trade
 (one article per simulated catalyst day); ``/stocks/v1`` splits, short-interest, short-volume; ``/stocks/vX/float``;
 ``/v1/marketstatus`` now and upcoming.
 
-Conventions copied from ``polygon_api.md`` (§1-§4, §9):
+The vendor's conventions it follows (docs/vendor_api.md §2-§3):
 
 - auth through ``apiKey=`` or ``Authorization: Bearer``; 401 bodies for a missing or unknown key;
 - ``X-Request-Id`` equals the body's ``request_id``: 32 lowercase hex characters derived from the market's
@@ -22,7 +22,7 @@ Conventions copied from ``polygon_api.md`` (§1-§4, §9):
 - bad input answers 400 ``{"status":"ERROR","request_id":…,"error":…}``; unknown routes answer the plain
   text ``404 page not found``.
 
-Choices where the vendor's behaviour is undocumented (§10), so a client relying on them is warned:
+Choices where the vendor's behaviour is undocumented (docs/vendor_api.md §7), so a client relying on them is warned:
 
 - Aggregates: base aggregates (what ``limit`` counts and ``queryCount`` reports) are second bars for
   ``timespan=second``, minute bars for ``minute``/``hour`` and day bars for ``day`` and longer. A bar is never

@@ -12,7 +12,7 @@ from .common import event_rows, minutes_since, signed
 
 
 def luld_band_expr(prior_close: pl.Expr, minute_after_open: pl.Expr, rth_len: int, tier: int) -> pl.Expr:
-    """LULD band as a fraction of the reference price (market_structure.md §7.2): the percentage is
+    """LULD band as a fraction of the reference price (the LULD Plan; docs/market_rules.md): the percentage is
     chosen by the previous close, doubled 09:30-09:45 and in the last 25 minutes (Tier 1, or
     Tier 2 at or below $3)."""
     pc = prior_close
