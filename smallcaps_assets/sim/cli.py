@@ -177,6 +177,35 @@ def info(
     )
 
 
+@sim_app.command("census")
+def census(
+    seed: SeedOpt = None,
+    symbols: SymbolsOpt = None,
+    config: ConfigOpt = None,
+    market_end: MarketEndOpt = None,
+    parts: Annotated[
+        str,
+        typer.Option(
+            "--parts",
+            help="Comma-separated: reference, catalysts, corporate_actions, intraday, edge (default: all).",
+        ),
+    ] = "reference,catalysts,corporate_actions,intraday,edge",
+) -> None:
+    """Print, as JSON, the measured figures that docs/simulated_market.md quotes for one market: the
+    ticker mix, delistings, catalyst days and shapes, splits, offerings, dividends, pauses, the
+    volume profile and the planted edge. Pin the market with --market-end for figures that last."""
+    from .census import PARTS
+    from .census import census as measure
+    from .market import SimMarket
+
+    chosen = tuple(x.strip() for x in parts.split(",") if x.strip())
+    unknown = sorted(set(chosen) - set(PARTS))
+    if unknown or not chosen:
+        raise fail(f"--parts {parts!r}: unknown part(s) {unknown}; known: {', '.join(PARTS)}")
+    market = SimMarket(load_sim_config(config, seed, symbols, end=market_end and market_end.date()))
+    typer.echo(json.dumps(measure(market, chosen), indent=2))
+
+
 FACTS_START = dt.date(2024, 1, 2)
 FACTS_END = dt.date(2024, 3, 28)  # 61 sessions, the demo's fortnight included
 

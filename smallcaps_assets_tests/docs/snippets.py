@@ -12,7 +12,8 @@ the reason: ``<!-- skip: next "needs POLYGON_API_KEY" -->``.
 
 Two tiers keep the default suite fast: ``FAST`` examples run in the default suite; ``SLOW`` ones
 (anything reading the demo lake, benchmarks, the calibration) run in the slow docs test, which
-CI runs as its own step. A Python block reading the lake says so with ``<!-- docs: lake -->``.
+CI runs as its own step. A Python block reading the lake says so with ``<!-- docs: lake -->``; one
+that only takes long (a whole-market census) with ``<!-- docs: slow -->``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("smallcaps", "demo"), SLOW),
     (("smallcaps", "bench"), SLOW),
     (("smallcaps", "events", "calibrate"), SLOW),
-    (("smallcaps", "sim", "flatfiles"), SLOW),  # the default market: ~16 s a day
+    (("smallcaps", "sim", "flatfiles"), SLOW),  # the default market: over 10 s a day
+    (("smallcaps", "sim", "census"), SLOW),  # whole-market scans of the default market
     (("smallcaps",), FAST),
 ]
 EXITS = re.compile(r"#\s*exits\s+(\d+)")
@@ -179,10 +181,11 @@ def python_evaluator(example: Example) -> str | None:
 
 
 class TierParser:
-    """``<!-- docs: lake -->``: the next example reads the demo lake (the slow tier)."""
+    """``<!-- docs: lake -->`` (the next example reads the demo lake) or ``<!-- docs: slow -->`` (it
+    takes long): either puts the next example in the slow tier."""
 
     def __init__(self) -> None:
-        self.lexer = DirectiveInHTMLCommentLexer(directive="docs", arguments=r"lake")
+        self.lexer = DirectiveInHTMLCommentLexer(directive="docs", arguments=r"lake|slow")
 
     def __call__(self, document: Document):
         for lexed in self.lexer(document):

@@ -116,6 +116,15 @@ def test_a_skip_marker_skips_with_its_reason_and_a_good_snippet_passes(tmp_path)
     assert len(run.ran) == 3
 
 
+def test_a_slow_marker_moves_a_python_block_to_the_slow_tier(tmp_path):
+    doc = tmp_path / "slow.md"
+    doc.write_text('<!-- docs: slow -->\n\n```python\nassert 1 + 1 == 3, "a long census"\n```\n')
+    run = sn.run_document(doc, sn.FAST, {})
+    assert (run.ran, len(run.deferred)) == ([], 1)
+    with pytest.raises(AssertionError, match="a long census"):
+        sn.run_document(doc, sn.SLOW, {})
+
+
 def test_a_quoted_argument_may_span_lines():
     assert sn.logical_lines('smallcaps sql "select 1\n   as x"  # one row\nsmallcaps sim info')[0][0] == [
         "smallcaps",
