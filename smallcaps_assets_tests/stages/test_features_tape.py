@@ -224,7 +224,9 @@ def _random_windows(n: int, seed: int) -> tuple[pl.DataFrame, pl.DataFrame, pl.D
                 )
             )
         quotes.append((eid, (ts - T) / NS, 1.0, 100, 9.0, 100))  # exactly at ts
-    return _events(events), _trades(trades), _quotes(quotes)
+    # up and down events alternate, so the side-adjusted flow is covered by the look-ahead check
+    directions = pl.Series("direction", [1 if i % 2 else -1 for i in range(n)], dtype=pl.Int64)
+    return _events(events).with_columns(directions), _trades(trades), _quotes(quotes)
 
 
 def _rewrite(frame: pl.DataFrame, events: pl.DataFrame, after: bool, seed: int) -> pl.DataFrame:
@@ -279,6 +281,17 @@ def test_realised_vol_is_the_std_of_grid_returns():
     out = _row(tape_features(_events([("V", T)]), trades, QUOTES.clear()), "V")
     r = [0.0, 0.0, math.log(10.5 / 10.0)]
     assert out["tape_realised_vol_10s_bps"] == pytest.approx(float(np.std(r, ddof=1) * 1e4))
+
+
+def test_flow_in_direction_is_the_imbalance_signed_by_the_event_direction():
+    """Selling before a down event reads as flow with the move (positive); without a direction
+    column the feature is NULL, never a guess."""
+    imbalance = -21_900 / 26_700  # E1's, asserted above
+    for direction, expected in ((1, imbalance), (-1, -imbalance)):
+        events = EVENTS.with_columns(direction=pl.lit(direction, pl.Int64))
+        e1 = _row(tape_features(events, TRADES, QUOTES), "E1")
+        assert e1["tape_flow_in_direction_ratio"] == pytest.approx(expected)
+    assert _row(tape_features(EVENTS, TRADES, QUOTES), "E1")["tape_flow_in_direction_ratio"] is None
 
 
 def test_without_quotes_the_tick_rule_signs_and_the_first_print_stays_unsigned():

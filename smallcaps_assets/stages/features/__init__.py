@@ -71,7 +71,7 @@ class FamilyError(ValueError):
 
 
 def _tape(i: FeatureInputs) -> pl.DataFrame:
-    events = i.events.select("event_id", "ts")
+    events = i.events.select("event_id", "ts", "direction")
     if i.manifest is not None:
         events = events.join(i.manifest.select("event_id", "window_start"), on="event_id", how="left")
     # A day without windows (no manifest event) reads as windows with no rows: every feature null.

@@ -52,6 +52,11 @@ Features (one row per event):
   a trade with no earlier different price stays unsigned (0: in the volume, not in the signed
   volume). The 1 Hz rows keep the last quote of a second, so a trade made before a later quote of
   its own second is compared with the previous second's last quote.
+- ``tape_flow_in_direction_ratio``: ``tape_trade_imbalance_ratio`` times the event's ``direction``
+  (+1 up, -1 down): the order flow *with* the move, in [-1, 1], side-adjusted like the labels
+  (buying before an up event and selling before a down event both read positive), so one split
+  serves both sides instead of the trees having to learn the interaction with ``direction``. NULL
+  when the imbalance is or when ``events`` has no ``direction``.
 - ``tape_quote_signed_pct``: share of the lookback's priced trades signed by the quote test (not at
   the mid, with a usable quote), in percent.
 - ``tape_speed_tps``: counted trades per second over ``[ts - 60 s, ts)``;
@@ -112,6 +117,7 @@ TAPE_SCHEMA: dict[str, pl.DataType] = {
     "quote_imbalance_at_event_ratio": pl.Float64(),
     "quote_imbalance_mean_ratio": pl.Float64(),
     "tape_trade_imbalance_ratio": pl.Float64(),
+    "tape_flow_in_direction_ratio": pl.Float64(),
     "tape_quote_signed_pct": pl.Float64(),
     "tape_speed_tps": pl.Float64(),
     "tape_speed_change_tps": pl.Float64(),
@@ -132,13 +138,18 @@ KEY = "event_row"
 
 
 def _event_frame(events: pl.DataFrame, params: TapeParams) -> pl.DataFrame:
-    """event_id, ts, the window's start (null if unknown) and the lookback's start."""
+    """event_id, ts, the window's start (null if unknown), the event's direction (null if not
+    given) and the lookback's start."""
     start = pl.col("window_start").cast(UTC_NS) if "window_start" in events.columns else pl.lit(None, UTC_NS)
+    direction = (
+        pl.col("direction").cast(pl.Float64) if "direction" in events.columns else pl.lit(None, pl.Float64)
+    )
     return events.select(
         pl.col("event_id").cast(pl.String),
         _ts.cast(UTC_NS),
         pl.int_range(pl.len(), dtype=pl.UInt32).alias(KEY),
         window_start=start,
+        event_direction=direction,
     ).with_columns(
         lookback_start=pl.max_horizontal(_ts - pl.duration(seconds=params.lookback_s), "window_start")
     )
@@ -318,6 +329,7 @@ def tape_features(
             *(pl.col(c).fill_null(0) for c in _ZERO_WITH_WINDOW),
             tape_speed_tps=last_rate,
             tape_speed_change_tps=last_rate - prior_rate,
+            tape_flow_in_direction_ratio=pl.col("tape_trade_imbalance_ratio") * pl.col("event_direction"),
             tape_input_ts=pl.max_horizontal("quote_last_ts", "trade_last_ts"),
         )
     )
