@@ -44,6 +44,7 @@ from collections.abc import Callable
 import polars as pl
 
 from .. import calendar as cal
+from ..asset_names import EVENT_FEATURES, EVENT_LABELS, INTRADAY_EVENTS, MINUTE_BARS
 from ..calibrate import universe_like
 from ..sim.config import EdgeConfig, SimConfig
 from ..sim.market import SimMarket
@@ -116,11 +117,14 @@ def market_rows(
     progress: Callable[[dt.date, int], None] | None = None,
     tape: bool = True,
     catalyst_only: bool = False,
+    sink: Callable[[dt.date, dict[str, pl.DataFrame]], None] | None = None,
 ) -> pl.DataFrame:
     """event_features joined with event_labels (``experiment.model_input``) of every session of
     ``days``, built by the graph's pure stages (module docstring). ``catalyst_only``: each day's
     symbols are its catalyst symbol-days (``SimMarket.planted_truth``) instead of the universe, and
-    the tick windows end at each event's ``ts`` (``_windows``)."""
+    the tick windows end at each event's ``ts`` (``_windows``). ``sink(day, frames)``, when given,
+    receives each day's frames under their assets' names (minute_bars, intraday_events,
+    event_features, event_labels), e.g. to write them as a lake the graph's own assets then read."""
     daily: dict = {}
     uni_cache: dict = {}
     bars_by_day: dict[dt.date, pl.DataFrame] = {}
@@ -183,6 +187,16 @@ def market_rows(
         )
         features = feat.build_features(inputs)
         labels = lab.event_labels(day, events, bars, trades=trades, windows=manifest)
+        if sink:
+            sink(
+                day,
+                {
+                    MINUTE_BARS: bars,
+                    INTRADAY_EVENTS: events,
+                    EVENT_FEATURES: features,
+                    EVENT_LABELS: labels,
+                },
+            )
         out.append(model_input(features, labels).with_columns(date=pl.lit(day, pl.Date)))
         if progress:
             progress(day, events.height)

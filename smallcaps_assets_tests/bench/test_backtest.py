@@ -10,6 +10,7 @@ from smallcaps_assets.bench.backtest import bench_backtest, synthetic_month
 def test_bench_backtest_reports_the_issue_figures():
     r = bench_backtest(events=1_000, days=2, symbols=20)
     assert r["events"] == 1_000 and r["seconds"] > 0 and r["events_per_s"] > 0
+    assert r["cpu_seconds"] > 0 and 0 <= r["import_cpu_seconds"] <= r["cpu_seconds"]
     assert set(r["trades"]) == {"model", "rule_all", "random_matched", "universe_ew"}
     assert r["signals"]["random_matched"] == r["signals"]["model"] > 0
     assert r["trades"]["universe_ew"] == 20

@@ -28,11 +28,14 @@ from ..events.params import FrozenParams
 
 Steps = tuple[tuple[dt.date, float], ...]
 
-# SEC Section 31 fee, $ per $1M of covered sales, by the effective date of each fee-rate order.
+# SEC Section 31 fee, $ per $1M of covered sales, by the effective date of each fee-rate order. An
+# annual rate takes effect 60 days after the fiscal year's regular appropriation is enacted (the
+# date each step below falls on); docs/backtests.md#costs gives the orders.
 SEC_FEE_PER_MILLION: Steps = (
-    (dt.date(2022, 5, 22), 22.90),  # FY2022 order
-    (dt.date(2023, 2, 27), 8.00),  # FY2023 order
-    (dt.date(2024, 5, 22), 27.80),  # FY2024 order, Release 34-99973
+    (dt.date(2021, 2, 25), 5.10),  # FY2021 (appropriation enacted 2020-12-27)
+    (dt.date(2022, 5, 14), 22.90),  # FY2022 (enacted 2022-03-15)
+    (dt.date(2023, 2, 27), 8.00),  # FY2023, Release 34-96724 (enacted 2022-12-29)
+    (dt.date(2024, 5, 22), 27.80),  # FY2024, Release 34-99973 (enacted 2024-03-23)
     (dt.date(2025, 5, 14), 0.00),  # FY2025 mid-year adjustment, Release 34-102779
 )
 # FINRA TAF on covered sales of equities: ($ per share, $ cap per trade), by effective date.

@@ -82,31 +82,73 @@ def _out_of_pause(frame: pl.DataFrame, col: str, pauses: pl.DataFrame) -> pl.Dat
     ).drop("pause_start", "pause_end")
 
 
-def _quote_fills(sig: pl.DataFrame, quotes: pl.DataFrame | None, pauses: pl.DataFrame, p: FillParams) -> dict:
-    """event_id -> (fill_ns, price) or "ssr" for the signals whose window has a usable quote."""
-    if quotes is None or quotes.is_empty():
-        return {}
-    q = quotes.filter((pl.col("bid_price") > 0) & (pl.col("ask_price") >= pl.col("bid_price"))).select(
-        "event_id", "symbol", t="sip_timestamp", bid="bid_price", ask="ask_price"
+@dataclass(frozen=True)
+class QuoteBook:
+    """The day's usable quotes per event, prepared once for every strategy: two-sided, uncrossed
+    NBBO rows outside any trading pause of their symbol, as time-sorted numpy slices."""
+
+    book: dict  # event_id -> (t ns, bid, ask)
+
+    @classmethod
+    def build(cls, quotes: pl.DataFrame | None, pauses: pl.DataFrame) -> QuoteBook:
+        if quotes is None or quotes.is_empty():
+            return cls({})
+        q = quotes.filter((pl.col("bid_price") > 0) & (pl.col("ask_price") >= pl.col("bid_price"))).select(
+            "event_id", "symbol", t="sip_timestamp", bid="bid_price", ask="ask_price"
+        )
+        q = _outside_pauses(q, "t", pauses)  # no quote inside a pause is usable
+        if q.is_empty():
+            return cls({})
+        # Each event's quotes as slices of three arrays, in time order. The rows are grouped by a
+        # hash group_by of their indices and ordered by numpy on integers: a sort on the event_id
+        # strings cost ten times more (and iterating a group_by per event far more still).
+        rows = q.with_row_index("r").group_by("event_id").agg("r")
+        lens = rows["r"].list.len().to_numpy()
+        flat = rows["r"].explode().to_numpy()
+        t_all = q["t"].dt.epoch("ns").to_numpy()
+        order, group = flat, np.repeat(np.arange(len(lens)), lens)
+        # Windows usually arrive in time order: sort only when some event's are not (stable, so
+        # quotes of one event at the same instant keep their input order).
+        if np.any((np.diff(t_all[flat]) < 0) & (np.diff(group) == 0)):
+            order = flat[np.lexsort((t_all[flat], group))]
+        t_all, bid_all, ask_all = t_all[order], q["bid"].to_numpy()[order], q["ask"].to_numpy()[order]
+        ends = np.cumsum(lens)
+        return cls(
+            {
+                eid: (t_all[b - n : b], bid_all[b - n : b], ask_all[b - n : b])
+                for eid, n, b in zip(rows["event_id"].to_list(), lens.tolist(), ends.tolist(), strict=True)
+            }
+        )
+
+
+def _outside_pauses(frame: pl.DataFrame, col: str, pauses: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``frame`` whose ``col`` is in no trading pause of their symbol
+    (``pause_start <= col < pause_end``). Only the paused symbols' rows are joined to their few
+    pauses; the day's other rows pass untouched."""
+    if pauses.is_empty() or frame.is_empty():
+        return frame
+    frame = frame.with_row_index("_row")
+    spans = pauses.select("symbol", "pause_start", "pause_end")
+    inside = (
+        frame.filter(pl.col("symbol").is_in(spans["symbol"].implode()))
+        .select("_row", "symbol", col)
+        .join(spans, on="symbol", how="inner")
+        .filter((pl.col("pause_start") <= pl.col(col)) & (pl.col(col) < pl.col("pause_end")))
     )
-    q = q.filter(pl.col("event_id").is_in(sig["event_id"].implode())).with_columns(t0=pl.col("t"))
-    q = _out_of_pause(q, "t0", pauses).filter(pl.col("t0") == pl.col("t"))  # none inside a pause
-    q = q.sort("event_id", "t")
-    if q.is_empty():
+    return frame.filter(~pl.col("_row").is_in(inside["_row"].implode())).drop("_row")
+
+
+def _quote_fills(sig: pl.DataFrame, quotes: QuoteBook, p: FillParams) -> dict:
+    """event_id -> (fill_ns, price) or "ssr" for the signals whose window has a usable quote."""
+    book = quotes.book
+    if not book:
         return {}
-    # Each event's quotes as slices of three arrays (a group_by per event costs far more).
-    ids = q["event_id"].to_numpy()
-    t_all, bid_all, ask_all = q["t"].dt.epoch("ns").to_numpy(), q["bid"].to_numpy(), q["ask"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    ends = np.r_[starts[1:], len(ids)]
-    book = {ids[a]: (t_all[a:b], bid_all[a:b], ask_all[a:b]) for a, b in zip(starts, ends, strict=True)}
     wait, ssr_wait = int(p.quote_wait_seconds * SECOND_NS), int(p.ssr_wait_seconds * SECOND_NS)
     out: dict = {}
-    for eid, t0, side, ssr in sig.select(
+    windowed = sig.filter(pl.col("event_id").is_in(pl.Series(list(book), dtype=pl.String).implode()))
+    for eid, t0, side, ssr in windowed.select(
         "event_id", pl.col("t0").dt.epoch("ns"), "side", "ssr_active"
     ).iter_rows():
-        if eid not in book:
-            continue
         t, bid, ask = book[eid]
         k = int(np.searchsorted(t, t0))
         if k >= len(t) or t[k] - t0 > wait:
@@ -131,6 +173,8 @@ class DayMarket:
     pauses: pl.DataFrame
     end_ns: int
     by_time: pl.DataFrame  # the bars sorted by ts, for the as-of joins
+    sym_end: pl.DataFrame  # symbol, sym_hi: one past the symbol's last row of ``bars``
+    reopen: pl.DataFrame  # symbol, due, reopen_open: the open of each pause's reopening bar
 
     @classmethod
     def build(cls, day: dt.date, bars: pl.DataFrame, p: FillParams = FillParams()) -> DayMarket:
@@ -140,14 +184,19 @@ class DayMarket:
         end_ns = sess.ns("post_close" if p.flat_at == "post" else "market_close")
         bars = bars.sort("symbol", "ts").with_row_index("bar_i")
         by_time = bars.select("symbol", "bar_i", "ts", "open", "high", "volume").sort("ts")
-        return cls(bars, trading_pauses(bars, p.pause_minutes, sess.market_close), end_ns, by_time)
+        pauses = trading_pauses(bars, p.pause_minutes, sess.market_close)
+        sym_end = bars.group_by("symbol").agg(sym_hi=pl.col("bar_i").max() + 1)
+        reopen = pauses.select("symbol", due="pause_end").join(
+            bars.select("symbol", due="ts", reopen_open="open"), on=["symbol", "due"], how="inner"
+        )
+        return cls(bars, pauses, end_ns, by_time, sym_end, reopen)
 
 
 def day_fills(
     day: dt.date,
     signals: pl.DataFrame,
     bars: pl.DataFrame | DayMarket,
-    quotes: pl.DataFrame | None = None,
+    quotes: pl.DataFrame | QuoteBook | None = None,
     ssr_status: pl.DataFrame | None = None,
     p: FillParams = FillParams(),
 ) -> pl.DataFrame:
@@ -155,9 +204,10 @@ def day_fills(
     (``exit_ts``, ``exit_price``, ``exit_reason``), the volume of the fill's minute (or of the next
     minute that traded, ``fill_volume``) and
     ``refused`` (null, or why no trade). ``signals``: event_id, symbol, ts, side, horizon_vol (+ any
-    columns, kept). ``bars``: the day's minute bars (or a ``DayMarket`` built from them)."""
+    columns, kept). ``bars``: the day's minute bars (or a ``DayMarket`` built from them);
+    ``quotes``: the day's ``event_quotes`` (or a ``QuoteBook`` built from them and the pauses)."""
     market = bars if isinstance(bars, DayMarket) else DayMarket.build(day, bars, p)
-    bars, pauses, end_ns = market.bars, market.pauses, market.end_ns
+    pauses = market.pauses
     lat = int(p.latency_seconds * SECOND_NS)
     sig = signals.with_columns(t0=(pl.col("ts").dt.epoch("ns") + lat).cast(UTC_NS))
     sig = _out_of_pause(sig, "t0", pauses)
@@ -169,7 +219,8 @@ def day_fills(
         sig = sig.with_columns(pl.col("ssr_active").fill_null(False)).drop("active_from", "active_until")
     else:
         sig = sig.with_columns(ssr_active=pl.lit(False))
-    quoted = _quote_fills(sig, quotes, pauses, p)
+    book = quotes if isinstance(quotes, QuoteBook) else QuoteBook.build(quotes, pauses)
+    quoted = _quote_fills(sig, book, p)
 
     # The bar path for every signal (used where no quote filled): the first bar at/after t0.
     bar_cols = market.by_time.select("symbol", "bar_i", bar_ts="ts", bar_open="open", bar_high="high")
@@ -182,34 +233,37 @@ def day_fills(
         check_sortedness=False,
     )
     n = sig.height
-    eids = sig["event_id"].to_list()
     side = sig["side"].to_numpy()
     ssr = sig["ssr_active"].to_numpy()
     b_open = sig["bar_open"].fill_null(np.nan).to_numpy()
     b_high = sig["bar_high"].fill_null(np.nan).to_numpy()
-    b_ts = sig["bar_ts"].dt.epoch("ns").fill_null(0).to_numpy()
-    fill_ts = np.zeros(n, np.int64)
-    price = np.full(n, np.nan)
-    source = np.array(["bar"] * n, dtype=object)
-    refused = np.array([None] * n, dtype=object)
+    b_ts = np.array(sig["bar_ts"].dt.epoch("ns").fill_null(0).to_numpy())  # a writable copy
     hs = p.half_spread
-    for i, eid in enumerate(eids):
-        got = quoted.get(eid)
-        if got == "ssr":
-            refused[i] = "ssr"
-        elif got is not None:
-            fill_ts[i], price[i], source[i] = got[0], got[1], "quote"
-        elif np.isnan(b_open[i]):
-            refused[i] = "no_price"
-        elif side[i] < 0 and ssr[i]:
-            limit = b_open[i] * (1 - hs) + float(_tick(b_open[i] * (1 - hs), p))
-            if b_high[i] > limit:
-                fill_ts[i], price[i] = b_ts[i], limit
+    # The bar path for every signal: the open +/- the half-spread; an SSR short is a limit one tick
+    # above the bid estimate, filled at it when the bar trades above it.
+    no_bar = np.isnan(b_open)
+    short_ssr = (side < 0) & ssr
+    bid_est = b_open * (1 - hs)
+    limit = bid_est + _tick(np.nan_to_num(bid_est), p)
+    with np.errstate(invalid="ignore"):
+        ssr_fill = short_ssr & (b_high > limit)
+    price = np.where(short_ssr, np.where(ssr_fill, limit, np.nan), b_open * (1 + side * hs))
+    refused = np.full(n, None, dtype=object)
+    refused[no_bar] = "no_price"
+    refused[~no_bar & short_ssr & ~ssr_fill] = "ssr"
+    source = np.full(n, "bar", dtype=object)
+    # A quote from the event's window, where one was usable, replaces the bar path.
+    if quoted:
+        eids = sig["event_id"].to_numpy()
+        for i in np.flatnonzero(sig["event_id"].is_in(pl.Series(list(quoted), dtype=pl.String).implode())):
+            got = quoted[eids[i]]
+            if got == "ssr":
+                price[i], refused[i], source[i] = np.nan, "ssr", "bar"
             else:
-                refused[i] = "ssr"
-        else:
-            fill_ts[i], price[i] = b_ts[i], b_open[i] * (1 + side[i] * hs)
+                price[i], refused[i], source[i] = got[1], None, "quote"
+                b_ts[i] = got[0]
     filled = ~np.isnan(price)  # NaN exactly where a refusal was set above
+    fill_ts = np.where(filled, b_ts, 0)
     refused[filled & (side < 0) & (price < p.min_short_price)] = "short_under_min_price"
     sig = sig.drop("bar_i", "bar_ts", "bar_open", "bar_high").with_columns(
         entry_ts=pl.Series(fill_ts).cast(UTC_NS),
@@ -217,17 +271,11 @@ def day_fills(
         entry_source=pl.Series(source.tolist(), dtype=pl.String),
         refused=pl.Series(refused.tolist(), dtype=pl.String),
     )
-    return _exits(sig, bars, market.by_time, pauses, end_ns, p)
+    return _exits(sig, market, p)
 
 
-def _exits(
-    sig: pl.DataFrame,
-    bars: pl.DataFrame,
-    by_time: pl.DataFrame,
-    pauses: pl.DataFrame,
-    end_ns: int,
-    p: FillParams,
-) -> pl.DataFrame:
+def _exits(sig: pl.DataFrame, market: DayMarket, p: FillParams) -> pl.DataFrame:
+    bars, by_time, end_ns = market.bars, market.by_time, market.end_ns
     ok = sig.filter(pl.col("refused").is_null())
     # The walk starts at the first bar starting at/after the fill (a quote fill's own minute may
     # have traded its range before the fill); the fill minute's volume caps the size.
@@ -255,8 +303,7 @@ def _exits(
         .with_columns(pl.col("fill_volume").fill_null(0.0))
         .drop("fill_minute")
     )
-    sym_end = bars.group_by("symbol").agg(sym_hi=pl.col("bar_i").max() + 1)
-    ok = ok.join(sym_end, on="symbol", how="left")
+    ok = ok.join(market.sym_end, on="symbol", how="left")
     start = _epoch(bars, "ts")
     o, h, lo, c = (bars[col].to_numpy() for col in ("open", "high", "low", "close"))
     entry = ok["entry_price"].to_numpy()
@@ -288,7 +335,7 @@ def _exits(
         raw_exit=pl.Series(price),
         exit_reason=pl.Series(reason.tolist(), dtype=pl.String),
     )
-    out = _vertical_in_pause(out, bars, pauses)
+    out = _vertical_in_pause(out, market)
     out = out.with_columns(exit_price=pl.col("raw_exit") * (1 - pl.col("side") * p.half_spread)).drop(
         "raw_exit", "bar_i", "start_ts", "vol_ts", "sym_hi"
     )
@@ -296,13 +343,13 @@ def _exits(
     return pl.concat([out, refused], how="diagonal_relaxed").sort("event_id")
 
 
-def _vertical_in_pause(out: pl.DataFrame, bars: pl.DataFrame, pauses: pl.DataFrame) -> pl.DataFrame:
+def _vertical_in_pause(out: pl.DataFrame, market: DayMarket) -> pl.DataFrame:
     """A time exit due inside a pause waits for the reopening bar's open."""
-    if pauses.is_empty() or out.is_empty():
+    if market.pauses.is_empty() or out.is_empty():
         return out
-    moved = _out_of_pause(out.with_columns(due=pl.col("exit_ts")), "due", pauses)
-    reopen = bars.select("symbol", due="ts", reopen_open="open")
-    moved = moved.join(reopen, on=["symbol", "due"], how="left")
+    moved = _out_of_pause(out.with_columns(due=pl.col("exit_ts")), "due", market.pauses)
+    # Only a pause's end can be a moved exit's due time: join the reopening bars, not the day's.
+    moved = moved.join(market.reopen, on=["symbol", "due"], how="left")
     late = (
         (pl.col("exit_reason") == "vertical")
         & (pl.col("due") > pl.col("exit_ts"))

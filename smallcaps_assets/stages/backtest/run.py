@@ -23,7 +23,7 @@ from ..labels import LabelParams, pre_event_vol
 from . import baselines, metrics
 from .costs import CostParams
 from .engine import COST_COLUMNS, EngineParams, price_trades, size_day, vectorbt_trade_pnl
-from .fills import DayMarket, FillParams, day_fills
+from .fills import DayMarket, FillParams, QuoteBook, day_fills
 from .strategies import SIGNAL_SCHEMA, STRATEGIES, DayInputs, Strategy, manifest_signals, model_signals
 
 TRADE_SCHEMA: dict[str, pl.DataType] = {
@@ -104,18 +104,64 @@ def _with_vol(
 
 @dataclass
 class _Day:
-    """What every strategy shares on a day: the prepared market and the events' volatility."""
+    """What every strategy shares on a day: the prepared market, the quotes per event, the
+    events' (and the given signals') volatility and the given signals' fills."""
 
     market: DayMarket
+    quotes: QuoteBook
     vol: pl.DataFrame | None
+    fills: pl.DataFrame | None = None  # one row per event_id of the signals given to ``_prepare``
 
 
-def _prepare(d: DayInputs, fp: FillParams) -> _Day:
+FILL_KEY = ("event_id", "symbol", "ts", "side")  # what a signal's fill depends on (with the day)
+
+
+def _prepare(d: DayInputs, fp: FillParams, signals: tuple[pl.DataFrame, ...] = ()) -> _Day:
+    """The day's shared work. ``signals``: every strategy's signals of the day; a signal's fill
+    and exit depend only on its ``FILL_KEY`` and the market, not on the strategy or on the other
+    signals, so they are computed once for all (an event the model and the rule both take costs
+    one fill, and the day pays the fixed cost of its joins once, not once per strategy)."""
+    lp = LabelParams(vertical_minutes=fp.vertical_minutes, pause_minutes=fp.pause_minutes)
+    market = DayMarket.build(d.day, d.bars, fp)
+    quotes = QuoteBook.build(d.quotes, market.pauses)
+    wanted = [f.select(FILL_KEY) for f in signals if f.height]
+    union = pl.concat(wanted).unique(maintain_order=True) if wanted else None
+    rows = [f.select("event_id", "symbol", "ts") for f in (d.events, union) if f is not None and f.height]
     vol = None
-    if d.events is not None and d.events.height and d.bars.height:
-        lp = LabelParams(vertical_minutes=fp.vertical_minutes, pause_minutes=fp.pause_minutes)
-        vol = pre_event_vol(d.events.select("event_id", "symbol", "ts"), d.bars, lp)
-    return _Day(DayMarket.build(d.day, d.bars, fp), vol)
+    if rows and d.bars.height:
+        vol = pre_event_vol(pl.concat(rows).unique("event_id", maintain_order=True), d.bars, lp)
+    fills = None
+    # One event_id with two different keys (a strategy trading against the detector's direction)
+    # would mix two fills under one id: those days fill per strategy instead.
+    if union is not None and d.bars.height and not union["event_id"].is_duplicated().any():
+        fills = day_fills(d.day, union.join(vol, on="event_id", how="left"), market, quotes, d.ssr_status, fp)
+    return _Day(market, quotes, vol, fills)
+
+
+def _day_signals(strategy: Strategy, d: DayInputs, matched: dict | None) -> pl.DataFrame:
+    if strategy.entries == "model":
+        return model_signals(d, strategy.threshold)
+    if strategy.entries == "manifest":
+        return manifest_signals(d)
+    if strategy.entries == "random":
+        # Matched to the model's signals of the day (none when no model strategy runs).
+        picks = (matched or {}).get(d.day, pl.DataFrame(schema=SIGNAL_SCHEMA))
+        return baselines.random_signals(picks, d.bars, d.day, strategy.seed)
+    raise ValueError(f"strategy {strategy.name}: {strategy.entries!r} is not an event strategy")
+
+
+def _fills(sig: pl.DataFrame, d: DayInputs, shared: _Day, fp: FillParams) -> pl.DataFrame:
+    """The strategy's signals with their fills: from the day's shared fills when they hold every
+    signal (the signal's own columns joined back), else computed for these signals alone."""
+    if shared.fills is not None and sig["event_id"].is_in(shared.fills["event_id"].implode()).all():
+        own = [c for c in sig.columns if c not in FILL_KEY]
+        return (
+            shared.fills.drop(own, strict=False)
+            .join(sig.select("event_id", *own), on="event_id", how="inner")
+            .sort("event_id")
+        )
+    with_vol = _with_vol(sig, d.bars, fp, shared.vol)
+    return day_fills(d.day, with_vol, shared.market, shared.quotes, d.ssr_status, fp)
 
 
 def run_events(
@@ -124,29 +170,23 @@ def run_events(
     params: BacktestParams = BacktestParams(),
     matched: dict | None = None,
     prepared: dict | None = None,
+    signals: dict | None = None,
 ) -> StrategyResult:
     """An event strategy over ``inputs`` (trading days, in order). ``matched``: the model's
-    signals per day, which the random baseline matches; ``prepared``: each day's shared ``_Day``."""
+    signals per day, which the random baseline matches; ``prepared``: each day's shared ``_Day``;
+    ``signals``: the strategy's signals by (name, day), when already drawn."""
     p = params
     equity = p.engine.init_cash
     rows, daily, refusals, n_signals = [], [], Counter(), 0
     for d in inputs:
-        if strategy.entries == "model":
-            sig = model_signals(d, strategy.threshold)
-        elif strategy.entries == "manifest":
-            sig = manifest_signals(d)
-        elif strategy.entries == "random":
-            # Matched to the model's signals of the day (none when no model strategy runs).
-            picks = (matched or {}).get(d.day, pl.DataFrame(schema=SIGNAL_SCHEMA))
-            sig = baselines.random_signals(picks, d.bars, d.day, strategy.seed)
-        else:
-            raise ValueError(f"strategy {strategy.name}: {strategy.entries!r} is not an event strategy")
+        sig = (signals or {}).get((strategy.name, d.day))
+        if sig is None:
+            sig = _day_signals(strategy, d, matched)
         start, n_trades = equity, 0
         if sig.height and d.bars.height:
             n_signals += sig.height
             shared = (prepared or {}).get(d.day) or _prepare(d, p.fills)
-            with_vol = _with_vol(sig, d.bars, p.fills, shared.vol)
-            fills = day_fills(d.day, with_vol, shared.market, d.quotes, d.ssr_status, p.fills)
+            fills = _fills(sig, d, shared, p.fills)
             sized = size_day(fills, equity, p.fills, p.engine)
             refusals.update(sized["refused"].drop_nulls().to_list())
             traded = price_trades(d.day, sized, p.costs)
@@ -213,13 +253,19 @@ def run_backtest(
     model strategy's signals."""
     model = next((s for s in strategies if s.entries == "model"), None)
     matched = {d.day: model_signals(d, model.threshold) for d in inputs} if model else {}
-    prepared = {d.day: _prepare(d, params.fills) for d in inputs if d.bars.height}
+    events = [s for s in strategies if s.entries != "universe"]
+    signals = {(s.name, d.day): _day_signals(s, d, matched) for s in events for d in inputs}
+    prepared = {
+        d.day: _prepare(d, params.fills, tuple(signals[s.name, d.day] for s in events))
+        for d in inputs
+        if d.bars.height
+    }
     out = []
     for s in strategies:
         if s.entries == "universe":
             out.append(run_universe(s, inputs, params))
         else:
-            out.append(run_events(s, inputs, params, matched, prepared))
+            out.append(run_events(s, inputs, params, matched, prepared, signals))
     return out
 
 

@@ -125,3 +125,28 @@ def costs_columns():
     from smallcaps_assets.stages.backtest.engine import COST_COLUMNS
 
     return list(COST_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("day", "per_million"),
+    [
+        (dt.date(2021, 2, 25), 5.10),  # fiscal 2021
+        (dt.date(2022, 5, 13), 5.10),
+        (dt.date(2022, 5, 14), 22.90),  # fiscal 2022: 60 days after the 2022-03-15 appropriation
+        (dt.date(2023, 2, 26), 22.90),
+        (dt.date(2023, 2, 27), 8.00),  # fiscal 2023: 60 days after 2022-12-29
+        (dt.date(2024, 5, 21), 8.00),
+        (dt.date(2024, 5, 22), 27.80),  # fiscal 2024: 60 days after 2024-03-23
+        (dt.date(2025, 5, 13), 27.80),
+        (dt.date(2025, 5, 14), 0.00),  # the 2025 mid-year adjustment
+    ],
+)
+def test_the_sec_fee_steps_on_the_days_the_fee_rate_orders_took_effect(day, per_million):
+    # $100,000 sold: the fee is the rate per million / 10, already whole cents.
+    fee = costs.sec_fee(day, np.array([10_000.0]), np.array([10.0]))
+    assert fee[0] == pytest.approx(per_million / 10, abs=1e-12)
+
+
+def test_a_sale_before_the_first_sec_fee_step_is_refused():
+    with pytest.raises(ValueError, match="no fee rate before 2021-02-25"):
+        costs.sec_fee(dt.date(2021, 2, 24), np.array([100.0]), np.array([10.0]))

@@ -180,3 +180,25 @@ def test_the_matrix_walk_follows_the_labels_walk():
         want = _walk(o[i, :m], h[i, :m], lo[i, :m], c[i, :m], side[i], up[i], dn[i], lambda _: None)
         assert (hit[i], price[i], at_[i]) == pytest.approx(want), i
     assert {"pt", "sl", "vertical"} <= set(hit)
+
+
+def test_the_quote_book_orders_each_window_in_time_and_drops_quotes_inside_a_pause():
+    """The per-day book the strategies share: an unordered window fills as the ordered one, two
+    events' windows stay apart, and a quote inside a halt is never usable."""
+    from smallcaps_assets.stages.backtest.fills import DayMarket, QuoteBook
+
+    b = _halted_bars()
+    e1 = [(at(10, 0, 40), 9.96, 9.99), (at(10, 0, 35), 9.97, 10.00), (at(10, 6), 8.9, 9.1)]
+    e2 = [(at(10, 10, 5), 9.0, 9.05), (at(10, 10, 1), 8.98, 9.02)]
+    q = pl.concat([quotes("e1", e1), quotes("e2", e2)])
+    market = DayMarket.build(DAY, b, NO_SPREAD)
+    book = QuoteBook.build(q, market.pauses).book
+    assert sorted(book) == ["e1", "e2"]
+    t, bid, ask = book["e1"]
+    assert t.tolist() == pl.Series([at(10, 0, 35), at(10, 0, 40)]).dt.epoch("ns").to_list()
+    assert bid.tolist() == [9.97, 9.96] and ask.tolist() == [10.00, 9.99]  # 10:06 is in the halt
+    assert book["e2"][1].tolist() == [8.98, 9.0]
+    sig = signals([("e1", "AAA", at(10, 0, 30), 1, 0.05), ("e2", "AAA", at(10, 5), 1, 0.05)])
+    fills = day_fills(DAY, sig, market, QuoteBook.build(q, market.pauses), p=NO_SPREAD)
+    assert fills.sort("event_id")["entry_price"].to_list() == [10.00, 9.02]
+    assert fills.equals(day_fills(DAY, sig, b, q, p=NO_SPREAD))  # the book or the raw quotes: same fills
