@@ -44,6 +44,8 @@ class SimMarket:
         # not need them (``ticks.minute_bar_frame`` sums the runs of prints directly).
         self._trades_day = lru_cache(maxsize=8)(self._trades_day_uncached)
         self._daily_bar = lru_cache(maxsize=200_000)(self._daily_bar_uncached)
+        # A window's trades and quotes share its minute structure and regular prints.
+        self._tape_parts = ticks.TapeParts()
 
     # ------------------------------------------------------------------ reference
     @property
@@ -229,7 +231,7 @@ class SimMarket:
         plan = self.day_plan(ticker, date)
         if plan is None:
             return pl.DataFrame(schema=ticks.TRADE_COLUMNS)
-        return ticks.trades(self.config, self.profile(ticker), plan, start_ns, end_ns)
+        return ticks.trades(self.config, self.profile(ticker), plan, start_ns, end_ns, self._tape_parts)
 
     def quotes(
         self, ticker: str, date: dt.date, start_ns: int | None = None, end_ns: int | None = None
@@ -237,7 +239,7 @@ class SimMarket:
         plan = self.day_plan(ticker, date)
         if plan is None:
             return pl.DataFrame(schema=ticks.QUOTE_COLUMNS)
-        return ticks.quotes(self.config, self.profile(ticker), plan, start_ns, end_ns)
+        return ticks.quotes(self.config, self.profile(ticker), plan, start_ns, end_ns, self._tape_parts)
 
     def bars(self, ticker: str, date: dt.date, seconds: int = 60, adjusted: bool = False) -> pl.DataFrame:
         """Intraday bars of ``seconds`` width aligned to the ET day, ``t`` = window start in ms.

@@ -47,9 +47,12 @@ def _spec(config: SimConfig, faults: ApiFaults | None, api_keys: set[str] | None
 
 def warm(market: SimMarket) -> None:
     """Pay the one-off costs before the port answers: the exchange calendar (~3 s on first use),
-    the reference data and every ticker's daily path. Requests then cost only what they ask for."""
+    the reference data and every ticker's daily path. Requests then cost only what they ask for,
+    with freed memory kept for the next one (``sim/memory.py``)."""
     from .. import calendar as cal
+    from .memory import keep_freed_memory
 
+    keep_freed_memory()
     cal.session(market.today)
     for p in market.profiles():
         market.skeleton(p)

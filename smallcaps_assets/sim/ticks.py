@@ -34,7 +34,9 @@ fast path ``minute_bar_frame`` computes the same aggregates from the runs, and t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -52,11 +54,19 @@ from .structure import (
     avg_price_pool,
     ctr,
     i16,
+    low32,
+    minute_counters,
     minutes_for,
+    mix,
+    slots16,
     structure,
     tick_units,
     u16,
+    u16_cut,
+    u16_table,
     u32,
+    u32_cut,
+    u32_of,
 )
 
 LIT_VENUES = np.array([12, 11, 10, 8, 7, 19, 18, 21, 15, 1, 2, 3, 20])  # vendor exchange ids
@@ -216,7 +226,9 @@ class _Regular:
     width: np.ndarray  # the print's slot width (s)
     run: np.ndarray  # index into the structure's runs
     q: np.ndarray  # position within the run
+    x: np.ndarray  # the unmixed counter of the print's first draw (field 0); h = mix(x)
     h: np.ndarray  # the print's first 64 random bits (time, bad tick)
+    per_minute: np.ndarray  # prints per structure minute
 
 
 def _regular_prints(plan: DayPlan, st: Structure, key: int) -> _Regular:
@@ -226,31 +238,66 @@ def _regular_prints(plan: DayPlan, st: Structure, key: int) -> _Regular:
     n = plan.n_trades[st.minutes]
     m = np.repeat(st.minutes, n)
     k = np.arange(len(m)) - np.repeat(np.cumsum(n) - n, n)
-    pos = np.repeat(np.arange(len(st.minutes)), n)
-    lo = st.lo[pos]
-    width = (st.hi[pos] - lo) / np.repeat(n, n)
-    h = bits64(key, ctr(m, k, 0))
-    secs = lo + (k + 0.05 + 0.9 * u32(h, 0)) * width
-    return _Regular(m, k, secs, width, run, q, h)
+    # Slot widths per minute, then per print: the same quotient as dividing print by print.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        width = np.repeat((st.hi - st.lo) / n, n)
+    x = minute_counters(key, st.minutes, n, k, 0)
+    h = mix(x)
+    secs = k + 0.05
+    secs += 0.9 * u32_of(low32(h))
+    secs *= width
+    secs += np.repeat(st.lo, n)
+    return _Regular(m, k, secs, width, run, q, x, h, n)
 
 
 def _print_sizes(plan: DayPlan, st: Structure, rp: _Regular) -> tuple[np.ndarray, np.ndarray]:
     """(size, is odd lot) of each regular print: odd lots spread evenly through each run (never its
     first print), round lots ``lot x k`` and odd lots read from the tables at the run's offsets."""
-    run, q = rp.run, rp.q
-    count, n_odd = st.run_count[run], st.run_odd[run]
+    q, rc = rp.q, st.run_count
+    count, n_odd = np.repeat(rc, rc), np.repeat(st.run_odd, rc)  # == st.run_count[run], ...
     denom = np.maximum(count - 1, 1)
-    phase = np.floor(st.run_phase[run] * denom).astype(np.int64)
+    phase = np.floor(np.repeat(st.run_phase, rc) * denom).astype(np.int64)
     cum = (q * n_odd + phase) // denom  # odd lots among the run's first q + 1 prints
     cum_prev = (np.maximum(q - 1, 0) * n_odd + phase) // denom
     odd = (q >= 1) & (cum > cum_prev)
     t = size_tables()
-    size = np.where(
-        odd,
-        t.odd[st.run_o_off[run] + np.maximum(cum - 1, 0)],
-        plan.lot[rp.minute] * t.k[st.run_k_off[run] + q - cum],
-    )
+    round_size = t.k[np.repeat(st.run_k_off, rc) + q - cum]
+    round_size *= np.repeat(plan.lot[st.minutes], rp.per_minute)
+    size = np.where(odd, t.odd[np.repeat(st.run_o_off, rc) + np.maximum(cum - 1, 0)], round_size)
     return size, odd
+
+
+class TapeParts:
+    """A small per-market cache of the minute structure and regular prints of recent windows, so a
+    client asking for a window's trades and then its quotes pays for them once. Windows of more than
+    ``max_prints`` regular prints (busy whole days) are not kept: each print holds about 60 bytes."""
+
+    def __init__(self, size: int = 4, max_prints: int = 100_000):
+        self.size, self.max_prints = size, max_prints
+        self._items: dict[tuple, tuple[Structure, _Regular]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cfg: SimConfig, p: TickerProfile, plan: DayPlan, minutes: np.ndarray):
+        k = (cfg, p.ticker, plan.date, minutes.tobytes())
+        with self._lock:
+            hit = self._items.pop(k, None)
+            if hit is not None:
+                self._items[k] = hit  # most recent last
+                return hit
+        hit = _parts(cfg, p, plan, minutes)
+        if self.size and len(hit[1].minute) <= self.max_prints:
+            with self._lock:
+                self._items[k] = hit
+                while len(self._items) > self.size:
+                    self._items.pop(next(iter(self._items)))
+        return hit
+
+
+def _parts(
+    cfg: SimConfig, p: TickerProfile, plan: DayPlan, minutes: np.ndarray
+) -> tuple[Structure, _Regular]:
+    st = structure(cfg, p, plan, minutes)
+    return st, _regular_prints(plan, st, stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "trades"))
 
 
 def _expand(counts: np.ndarray, minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -268,41 +315,66 @@ def _segment_at(st: Structure, m: np.ndarray, secs: np.ndarray) -> np.ndarray:
     return np.maximum(seg, st.seg_first[st.minute_pos(m)])
 
 
+# Per-print fields that are plain functions of one 16-bit slot, tabulated over every slot value: a
+# lookup gives exactly what the formula gives on that slot's uniform (``u16_table``), and costs one
+# gather instead of a float conversion and three arithmetic passes.
+_NV = len(LIT_VENUES)
+_LIT = u16_table(lambda u: LIT_VENUES[np.minimum((u * _NV).astype(np.int64), _NV - 1)])
+_TRF = u16_table(lambda u: TRF_IDS[(u * 3000).astype(np.int64) % 3])
+_TRADE_LAT = u16_table(lambda u: (20_000 + u * 400_000).astype(np.int64))
+_TRADE_SEQ = u16_table(lambda u: (u * 3).astype(np.int64) % 3)
+_QUOTE_LAT = u16_table(lambda u: (10_000 + u * 300_000).astype(np.int64))
+_QUOTE_SEQ = u16_table(lambda u: (u * 2).astype(np.int64))
+_QUOTE_LOTS = u16_table(lambda u: 1 + (u * 9).astype(np.int64))
+_POST_GAP = u16_table(lambda u: 0.005 + 0.04 * u)  # a size update's delay after its print, in slots
+_OFF_CUT = u16_cut(OFF_EXCHANGE_AT_NBBO)
+_ISO_CUT = u16_cut(ISO_RATE)
+_G = np.uint64(0x9E3779B97F4A7C15)  # consecutive fields of one counter: unmixed inputs differ by this
+
+
 def trades(
-    cfg: SimConfig, p: TickerProfile, plan: DayPlan, start_ns: int | None = None, end_ns: int | None = None
+    cfg: SimConfig,
+    p: TickerProfile,
+    plan: DayPlan,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    parts: TapeParts | None = None,
 ) -> pl.DataFrame:
-    """Trades with sip_timestamp in [start_ns, end_ns] (ns, inclusive), ascending by time."""
-    minutes = minutes_for(plan, start_ns, end_ns)
-    minutes = minutes[plan.n_prints[minutes] > 0]
+    """Trades with sip_timestamp in [start_ns, end_ns] (ns, inclusive), ascending by time. ``parts``
+    (optional) shares the window's structure with a ``quotes`` call on the same market."""
+    window = minutes_for(plan, start_ns, end_ns)
+    minutes = window[plan.n_prints[window] > 0]
     if len(minutes) == 0:
         return pl.DataFrame(schema=TRADE_COLUMNS)
     close_m = plan.rth_end - 1
-    need = minutes
+    # The structure of every minute of the window, as ``quotes`` asks for it (minutes without a print
+    # add no print), plus the last regular minute when only the official close is asked for.
+    need = window
     if plan.rth_end in minutes and close_m not in minutes and plan.n_official[plan.rth_end]:
-        need = np.union1d(minutes, [close_m]).astype(np.int64)  # the official close repeats its close
-    st = structure(cfg, p, plan, need)
+        need = np.union1d(window, [close_m]).astype(np.int64)  # the official close repeats its close
+    st, rp = (parts or TapeParts(0)).get(cfg, p, plan, need)
     key = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "trades")
-    rp = _regular_prints(plan, st, key)
     size, odd = _print_sizes(plan, st, rp)
-    m, k, secs, h = rp.minute, rp.k, rp.secs, rp.h
-    side, price = st.run_side[rp.run], st.run_price[rp.run]
-    if len(need) != len(minutes):
-        wanted = np.isin(m, minutes)
-        m, k, secs, side, price, size, odd, h = (a[wanted] for a in (m, k, secs, side, price, size, odd, h))
+    m, k, secs, h, x = rp.minute, rp.k, rp.secs, rp.h, rp.x
+    side = np.repeat(st.run_side, st.run_count)  # == st.run_side[rp.run]
+    price = np.repeat(st.run_price, st.run_count)
+    if close_m in need and close_m not in minutes:
+        wanted = m != close_m
+        m, k, secs, side, price, size, odd, h, x = (
+            a[wanted] for a in (m, k, secs, side, price, size, odd, h, x)
+        )
     ext = (m < plan.rth_start) | (m >= plan.rth_end)
-    h2 = bits64(key, ctr(m, k, 1))
-    off = (side == INSIDE) | (u16(h2, 0) < OFF_EXCHANGE_AT_NBBO)
-    iso = ~off & ~odd & ~ext & (u16(h2, 1) < ISO_RATE)
+    with np.errstate(over="ignore"):
+        h2 = mix(x + _G, inplace=True)  # bits64(key, ctr(m, k, 1))
+    s2 = slots16(h2)
+    off = (side == INSIDE) | (s2[:, 0] < _OFF_CUT)
+    iso = ~off & ~odd & ~ext & (s2[:, 1] < _ISO_CUT)
     if cfg.faults.bad_tick_rate > 0:  # fault injection: a regular-looking print at a wrong price
         bad = u16(h, 2) < cfg.faults.bad_tick_rate
         tu = tick_units(plan)
         wrong = np.round(price * np.where(u16(h, 3) < 0.5, 1.25, 0.8) / tu).astype(np.int64) * tu
         price = np.where(bad, np.maximum(wrong, tu), price)
-    parts = [
-        _Prints(
-            m, secs, price, size, off, iso, odd, ext, np.zeros(len(m), np.int64), 0, u16(h2, 2), u16(h2, 3)
-        )
-    ]
+    parts_ = [_Prints(m, secs, price, size, off, iso, odd, ext, None, 0, s2[:, 2], s2[:, 3])]
 
     # Average-price prints: reported late at an earlier VWAP-like price, off the NBBO.
     a_price, a_off, _ = avg_price_pool(cfg, p, plan, minutes)
@@ -312,7 +384,7 @@ def trades(
         ha = bits64(key, ctr(am, ai, 2))
         lo, hi = st.lo[st.minute_pos(am)], st.hi[st.minute_pos(am)]
         t = size_tables()
-        parts.append(
+        parts_.append(
             _Prints(
                 am,
                 lo + u32(ha, 0) * (hi - lo),
@@ -322,10 +394,10 @@ def trades(
                 np.zeros(len(am), bool),
                 np.zeros(len(am), bool),
                 np.zeros(len(am), bool),
-                np.zeros(len(am), np.int64),
+                None,
                 cond.AVERAGE_PRICE,
-                u16(ha, 2),
-                u16(ha, 3),
+                i16(ha, 2),
+                i16(ha, 3),
             )
         )
     # Cancelled / erroneous prints: at the standing bid or ask, flagged through ``correction``.
@@ -338,7 +410,7 @@ def trades(
         vseg = _segment_at(st, vm, vsecs)
         vext = (vm < plan.rth_start) | (vm >= plan.rth_end)
         t = size_tables()
-        parts.append(
+        parts_.append(
             _Prints(
                 vm,
                 vsecs,
@@ -350,15 +422,13 @@ def trades(
                 vext,
                 VOID_CODES[i16(hv2, 1) % len(VOID_CODES)],
                 0,
-                u16(hv2, 2),
-                u16(hv2, 3),
+                i16(hv2, 2),
+                i16(hv2, 3),
             )
         )
-    parts.extend(_official_prints(cfg, p, plan, st, minutes, key))
+    parts_.extend(_official_prints(cfg, p, plan, st, minutes, key))
 
-    merged = _Prints.concat(parts)
-    order = np.argsort(merged.sip_ns(plan), kind="stable")
-    df = merged.take(order).frame(cfg, p, plan, key)
+    df = _Prints.concat(parts_).frame(p, plan)
     return _clip_window(df, start_ns, end_ns)
 
 
@@ -397,10 +467,10 @@ def _official_prints(cfg, p, plan, st: Structure, minutes: np.ndarray, key: int)
                 np.zeros(1, bool),
                 np.zeros(1, bool),
                 np.zeros(1, bool),
-                np.zeros(1, np.int64),
+                None,
                 code,
-                u16(h, 2),
-                u16(h, 3),
+                i16(h, 2),
+                i16(h, 3),
                 venue=venue,
             )
         )
@@ -419,50 +489,99 @@ class _Prints:
     iso: np.ndarray
     odd: np.ndarray
     ext: np.ndarray
-    correction: np.ndarray
-    code: int | np.ndarray  # one extra condition code for the whole part (0 = none)
-    u_venue: np.ndarray
-    u_latency: np.ndarray
+    correction: np.ndarray | None  # None: all 0
+    code: int  # one extra condition code for the whole part (0 = none)
+    v_venue: np.ndarray  # 16-bit slot drawing the venue (``u16`` of it is the venue's uniform)
+    v_latency: np.ndarray  # 16-bit slot drawing the reporting latency
     venue: int = 0  # a fixed venue id (official prints), else drawn
 
     @staticmethod
-    def concat(parts: list[_Prints]) -> _Prints:
-        def cat(name):
-            return np.concatenate([getattr(x, name) for x in parts])
+    def concat(parts: list[_Prints]) -> _Merged:
+        """All prints in time order (stable: ties keep the order of ``parts``, regular prints first).
 
-        codes = np.concatenate([np.full(len(x.minute), x.code, np.int64) for x in parts])
-        venues = np.concatenate([np.full(len(x.minute), x.venue, np.int64) for x in parts])
-        out = _Prints(
-            *(cat(f) for f in _FIELDS), code=codes, u_venue=cat("u_venue"), u_latency=cat("u_latency")
-        )
-        out.venue = venues
-        return out
+        The regular prints (``parts[0]``) come sorted and the others are a few hundred at most, so
+        they are slotted in: each field is written once into its place instead of being
+        concatenated, sorted and gathered (the allocations, not the arithmetic, dominate here)."""
+        sip_parts = [x.minute * NS_PER_MIN + (x.secs * 1e9).astype(np.int64) for x in parts]
+        reg, rest = parts[0], parts[1:]
+        n_reg = len(reg.minute)
+        n_rest = [len(x.minute) for x in rest]
+        corrections = [
+            np.zeros(len(x.minute), np.int64) if x.correction is None else x.correction for x in parts
+        ]
 
-    def take(self, idx: np.ndarray) -> _Prints:
-        out = _Prints(
-            *(getattr(self, f)[idx] for f in _FIELDS),
-            code=self.code[idx],
-            u_venue=self.u_venue[idx],
-            u_latency=self.u_latency[idx],
-        )
-        out.venue = self.venue[idx]
-        return out
+        def fixed(name: str) -> list[np.ndarray]:
+            return [np.full(len(x.minute), getattr(x, name), np.int64) for x in parts]
 
-    def sip_ns(self, plan: DayPlan) -> np.ndarray:
-        return plan.t0_ns + self.minute * NS_PER_MIN + (self.secs * 1e9).astype(np.int64)
+        fields = {
+            "minute": [x.minute for x in parts],
+            "sip": sip_parts,
+            "price": [x.price for x in parts],
+            "size": [x.size for x in parts],
+            "off_exchange": [x.off_exchange for x in parts],
+            "iso": [x.iso for x in parts],
+            "odd": [x.odd for x in parts],
+            "ext": [x.ext for x in parts],
+            "correction": corrections,
+            "code": fixed("code"),
+            "venue": fixed("venue"),
+            "v_venue": [x.v_venue for x in parts],
+            "v_latency": [x.v_latency for x in parts],
+        }
+        reg_sip = sip_parts[0]
+        if not sum(n_rest):
+            return _Merged(**{k: v[0] for k, v in fields.items()})
+        if n_reg and not (reg_sip[1:] >= reg_sip[:-1]).all():  # never by construction; stay correct
+            order = np.argsort(np.concatenate(sip_parts), kind="stable")
+            return _Merged(**{k: np.concatenate(v)[order] for k, v in fields.items()})
+        rest_sip = np.concatenate(sip_parts[1:])
+        rest_order = np.argsort(rest_sip, kind="stable")
+        # Each of the others goes after every regular print at or before its time (ties: regular first).
+        pos = np.searchsorted(reg_sip, rest_sip[rest_order], side="right")
+        rest_dest = pos + np.arange(len(pos))
+        reg_dest = np.arange(n_reg) + np.cumsum(np.bincount(pos, minlength=n_reg + 1))[:n_reg]
+        total = n_reg + len(pos)
 
-    def frame(self, cfg: SimConfig, p: TickerProfile, plan: DayPlan, key: int) -> pl.DataFrame:
-        sip = self.sip_ns(plan)
+        def place(values: list[np.ndarray]) -> np.ndarray:
+            out = np.empty(total, dtype=np.result_type(*values))
+            out[reg_dest] = values[0]
+            out[rest_dest] = np.concatenate(values[1:])[rest_order]
+            return out
+
+        return _Merged(**{k: place(v) for k, v in fields.items()})
+
+
+@dataclass
+class _Merged:
+    """Every print of a request in time order; ``sip`` counts ns from the plan's 04:00."""
+
+    minute: np.ndarray
+    sip: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+    off_exchange: np.ndarray
+    iso: np.ndarray
+    odd: np.ndarray
+    ext: np.ndarray
+    correction: np.ndarray
+    code: np.ndarray
+    venue: np.ndarray
+    v_venue: np.ndarray
+    v_latency: np.ndarray
+
+    def frame(self, p: TickerProfile, plan: DayPlan) -> pl.DataFrame:
+        sip = self.sip + plan.t0_ns
         n = len(sip)
         # Sequence numbers: 3 per print within the minute's block, plus a random 0-2.
-        first = np.searchsorted(self.minute, self.minute, side="left")
-        rank = np.arange(n) - first
-        seq = plan.trade_seq0[self.minute] + 3 * rank + (self.u_latency * 3).astype(np.int64) % 3
+        seq = (
+            plan.trade_seq0[self.minute]
+            + 3 * _rank_in_minute(self.minute)
+            + np.take(_TRADE_SEQ, self.v_latency)
+        )
         off = self.off_exchange & (self.venue == 0)
-        lit = LIT_VENUES[np.minimum((self.u_venue * len(LIT_VENUES)).astype(np.int64), len(LIT_VENUES) - 1)]
-        exchange = np.where(self.venue > 0, self.venue, np.where(off, 4, lit))
-        trf = np.where(off, TRF_IDS[(self.u_venue * 3000).astype(np.int64) % 3], 0)
-        lat = (20_000 + self.u_latency * 400_000).astype(np.int64)
+        exchange = np.where(self.venue > 0, self.venue, np.where(off, 4, np.take(_LIT, self.v_venue)))
+        trf = np.where(off, np.take(_TRF, self.v_venue), 0)
+        lat = np.take(_TRADE_LAT, self.v_latency)
         participant = sip - lat
         conditions = _code_lists(
             [
@@ -493,7 +612,12 @@ class _Prints:
         )
 
 
-_FIELDS = ("minute", "secs", "price", "size", "off_exchange", "iso", "odd", "ext", "correction")
+def _rank_in_minute(minute: np.ndarray) -> np.ndarray:
+    """Each row's index among the rows of its minute (``minute`` ascending)."""
+    if len(minute) == 0:
+        return np.zeros(0, np.int64)
+    counts = np.bincount(minute - minute[0])
+    return np.arange(len(minute)) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,24 +626,30 @@ _FIELDS = ("minute", "secs", "price", "size", "off_exchange", "iso", "odd", "ext
 
 
 def quotes(
-    cfg: SimConfig, p: TickerProfile, plan: DayPlan, start_ns: int | None = None, end_ns: int | None = None
+    cfg: SimConfig,
+    p: TickerProfile,
+    plan: DayPlan,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    parts: TapeParts | None = None,
 ) -> pl.DataFrame:
-    """NBBO quotes with sip_timestamp in [start_ns, end_ns], ascending by time."""
+    """NBBO quotes with sip_timestamp in [start_ns, end_ns], ascending by time. ``parts`` (optional)
+    shares the window's structure with a ``trades`` call on the same market."""
     minutes = minutes_for(plan, start_ns, end_ns)
     if len(minutes) == 0:
         return pl.DataFrame(schema=QUOTE_COLUMNS)
-    st = structure(cfg, p, plan, minutes)
-    tkey = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "trades")
+    st, rp = (parts or TapeParts(0)).get(cfg, p, plan, minutes)
     key = stable_key(cfg.seed, p.ticker, plan.date.toordinal(), "quotes")
     # 1. a price change at the start of every segment
     seg_m = st.seg_minute
     seg_secs = st.seg_t
     seg_id = np.arange(len(seg_m))
     # 2. a size update just after every regular print (before the next print or segment)
-    rp = _regular_prints(plan, st, tkey)
-    m, k, seg = rp.minute, rp.k, rp.run // 3
-    hk = bits64(key, ctr(m, k, 1))
-    post_secs = rp.secs + (0.005 + 0.04 * u16(hk, 0)) * rp.width
+    m, seg = rp.minute, rp.run // 3
+    hk = mix(minute_counters(key, st.minutes, rp.per_minute, rp.k, 1), inplace=True)
+    post_secs = np.take(_POST_GAP, slots16(hk)[:, 0])
+    post_secs *= rp.width
+    post_secs += rp.secs
     # 3. size updates in between
     xm, xi, xn = _expand(plan.n_extra_quotes, minutes)
     hx = bits64(key, ctr(xm, xi, 2))
@@ -533,45 +663,40 @@ def quotes(
     order = np.argsort(sip, kind="stable")
     qm, sip, qseg = qm[order], sip[order], qseg[order]
     n = len(sip)
-    rank = np.arange(n) - np.searchsorted(qm, qm, side="left")
-    h = bits64(key, ctr(qm, rank, 0))
+    per_minute = np.bincount(qm - minutes[0], minlength=len(minutes))
+    rank = np.arange(n) - np.repeat(np.cumsum(per_minute) - per_minute, per_minute)
+    x = minute_counters(key, minutes, per_minute, rank, 0)
+    with np.errstate(over="ignore"):
+        h2 = mix(x + np.uint64(3) * _G, inplace=True)  # bits64(key, ctr(qm, rank, 3))
+    h = mix(x, inplace=True)  # bits64(key, ctr(qm, rank, 0))
+    s, s2 = slots16(h), slots16(h2)
     bid, ask = st.bid[qseg], st.ask[qseg]
     tu = tick_units(plan)
     # Rarely locked or crossed, as on the real consolidated feed; faults add crossed quotes.
-    state = u32(h, 0)
-    locked = state < LOCKED_RATE
-    crossed = ~locked & (state < LOCKED_RATE + CROSSED_RATE + cfg.faults.crossed_quote_rate)
+    state = low32(h)
+    locked = state < u32_cut(LOCKED_RATE)
+    crossed = ~locked & (state < u32_cut(LOCKED_RATE + CROSSED_RATE + cfg.faults.crossed_quote_rate))
     ask = np.where(locked, bid, ask)
     bid = np.where(crossed, ask + tu, bid)
-    lot = np.maximum(plan.lot[qm], 100)
-    in_halt = np.zeros(n, dtype=bool)
+    lot = np.repeat(np.maximum(plan.lot[minutes], 100), per_minute)
+    code = np.full(n, cond.Q_REGULAR_TWO_SIDED, dtype=np.int32)
+    code[locked] = cond.Q_LOCKED
+    code[crossed] = cond.Q_CROSSED
     for hl in plan.halts:
-        in_halt |= (sip >= hl.start_ns) & (sip < hl.end_ns)
-    code = np.where(
-        in_halt,
-        cond.Q_LULD_PAUSE,
-        np.where(crossed, cond.Q_CROSSED, np.where(locked, cond.Q_LOCKED, cond.Q_REGULAR_TWO_SIDED)),
-    )
-    conditions = _single_code_lists(code)
-    h2 = bits64(key, ctr(qm, rank, 3))
-    nv = len(LIT_VENUES)
+        code[(sip >= hl.start_ns) & (sip < hl.end_ns)] = cond.Q_LULD_PAUSE
     df = pl.DataFrame(
         {
             "sip_timestamp": sip,
-            "participant_timestamp": sip - (10_000 + u16(h, 2) * 300_000).astype(np.int64),
-            "sequence_number": plan.quote_seq0[qm] + 2 * rank + (u16(h, 3) * 2).astype(np.int64),
+            "participant_timestamp": sip - np.take(_QUOTE_LAT, s[:, 2]),
+            "sequence_number": plan.quote_seq0[qm] + 2 * rank + np.take(_QUOTE_SEQ, s[:, 3]),
             "bid_price": bid / PRICE_UNITS,
-            "bid_size": (lot * (1 + (u16(h2, 0) * 9).astype(np.int64))).astype(np.float64),
-            "bid_exchange": LIT_VENUES[np.minimum((u16(h2, 1) * nv).astype(np.int64), nv - 1)].astype(
-                np.int32
-            ),
+            "bid_size": (lot * np.take(_QUOTE_LOTS, s2[:, 0])).astype(np.float64),
+            "bid_exchange": np.take(_LIT, s2[:, 1]).astype(np.int32),
             "ask_price": ask / PRICE_UNITS,
-            "ask_size": (lot * (1 + (u16(h2, 2) * 9).astype(np.int64))).astype(np.float64),
-            "ask_exchange": LIT_VENUES[np.minimum((u16(h2, 3) * nv).astype(np.int64), nv - 1)].astype(
-                np.int32
-            ),
+            "ask_size": (lot * np.take(_QUOTE_LOTS, s2[:, 2])).astype(np.float64),
+            "ask_exchange": np.take(_LIT, s2[:, 3]).astype(np.int32),
             "tape": np.full(n, p.tape, dtype=np.int32),
-            "conditions": conditions,
+            "conditions": _single_code_lists(code),
             "indicators": _single_code_lists(np.zeros(0, dtype=np.int32), n),
         },
         schema=QUOTE_COLUMNS,
@@ -580,17 +705,37 @@ def quotes(
 
 
 def _code_lists(flags: list[tuple[np.ndarray, int]]) -> pl.Series:
-    """A List[Int32] column from per-row boolean flags, built through Arrow offsets.
-
-    Much faster than polars list expressions on millions of rows; codes keep the order given.
-    """
+    """A List[Int32] column from per-row boolean flags (codes in the order given), built through
+    Arrow offsets. The flags are packed into one small integer per row; the codes of each packed
+    value come from a table, so the work is a few passes over the rows whatever the flag count."""
     import pyarrow as pa
 
-    mask = np.column_stack([f for f, _ in flags])
-    codes = np.broadcast_to(np.array([c for _, c in flags], dtype=np.int32), mask.shape)
-    offsets = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int32)
-    arr = pa.ListArray.from_arrays(pa.array(offsets), pa.array(codes[mask]))
+    n = len(flags[0][0])
+    packed = np.zeros(n, np.uint8)
+    for bit, (f, _) in enumerate(flags):
+        packed |= f.view(np.uint8) << np.uint8(bit)
+    lengths, table = _code_table(tuple(code for _, code in flags))
+    row_len = np.take(lengths, packed)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(row_len, out=offsets[1:])
+    values = np.empty(int(offsets[-1]), np.int32)
+    for j in range(int(row_len.max()) if n else 0):
+        rows = np.flatnonzero(row_len > j)
+        values[offsets[rows] + j] = table[packed[rows], j]
+    arr = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values))
     return pl.Series(arr).cast(pl.List(pl.Int32))
+
+
+@lru_cache(maxsize=8)
+def _code_table(codes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """For every combination c of the flags (bit i = flag i): its code count and its codes in order."""
+    combos = np.arange(1 << len(codes))
+    present = ((combos[:, None] >> np.arange(len(codes))) & 1).astype(bool)
+    lengths = present.sum(axis=1)
+    table = np.zeros((len(combos), len(codes)), np.int32)
+    for c in np.flatnonzero(lengths):
+        table[c, : lengths[c]] = np.array(codes)[present[c]]
+    return lengths, table
 
 
 def _single_code_lists(codes: np.ndarray, n: int | None = None) -> pl.Series:
@@ -598,9 +743,8 @@ def _single_code_lists(codes: np.ndarray, n: int | None = None) -> pl.Series:
     import pyarrow as pa
 
     rows = len(codes) if n is None else n
-    step = 1 if len(codes) else 0
-    offsets = pa.array(np.arange(rows + 1, dtype=np.int32) * step)
-    arr = pa.ListArray.from_arrays(offsets, pa.array(codes.astype(np.int32)))
+    offsets = np.arange(rows + 1, dtype=np.int64) if len(codes) else np.zeros(rows + 1, np.int64)
+    arr = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(codes.astype(np.int32, copy=False)))
     return pl.Series(arr).cast(pl.List(pl.Int32))
 
 

@@ -66,3 +66,59 @@ def test_a_symbol_days_tape_is_unchanged(small_market, case):
     frame = tape(small_market, *case)
     assert frame.height > 0
     assert digest(frame) == DIGESTS[case]
+
+
+def test_fast_draw_forms_equal_the_counter_draws():
+    """The per-print fast paths (linear counters, in-place mixing, slot views, integer cut-offs and
+    16-bit tables) give exactly what ``bits64(key, ctr(...))``, ``u16`` and ``u32`` give."""
+    import numpy as np
+
+    from smallcaps_assets.sim import structure as s
+    from smallcaps_assets.sim.rng import bits64
+
+    key = 0xDEADBEEF12345678
+    minutes = np.array([3, 7, 300, 959])
+    counts = np.array([5, 0, 3000, 17])
+    k = np.concatenate([np.arange(c) for c in counts])
+    m = np.repeat(minutes, counts)
+    for field in (0, 1, 3, 5):
+        assert np.array_equal(
+            s.mix(s.minute_counters(key, minutes, counts, k, field)), bits64(key, s.ctr(m, k, field))
+        )
+    h = bits64(key, np.random.default_rng(1).integers(0, 2**40, 5000).astype(np.uint64))
+    for slot in range(4):
+        assert np.array_equal(s.slots16(h)[:, slot].astype(np.int64), s.i16(h, slot))
+    assert np.array_equal(s.u32_of(s.low32(h)), s.u32(h, 0))
+    every = np.arange(65536, dtype=np.uint64)
+    for rate in (0.0, 0.5 / 65536, 1.5 / 65536, 0.0004, 0.15, 0.3, 0.5, 0.9999, 1.0):
+        assert np.array_equal(s.u16(every, 0) < rate, every < s.u16_cut(rate)), rate
+    near = np.arange(1717980 - 5, 1717980 + 5, dtype=np.uint64)  # around 0.0004 * 2**32
+    for rate in (0.0004, 0.0005, 0.0104):
+        wide = np.concatenate([np.arange(0, 2**32, 9973, dtype=np.uint64), near])
+        assert np.array_equal(s.u32(wide, 0) < rate, wide < s.u32_cut(rate)), rate
+    assert np.array_equal(
+        s.u16_table(lambda u: (u * 13).astype(np.int64)), (s.u16(every, 0) * 13).astype(np.int64)
+    )
+    # The cut-off really is the boundary: one less admits fewer values.
+    assert (every < s.u16_cut(0.3) - 1).sum() < (s.u16(every, 0) < 0.3).sum()
+
+
+def test_a_windows_trades_and_quotes_share_its_structure(small_market):
+    """Trades then quotes of one window on one market build the window's structure once, and give the
+    frames a market without the shared cache gives."""
+    from smallcaps_assets.sim import ticks
+
+    ticker, day, window = CASES["busiest_window"]
+    lo, hi = (int(dt.datetime.combine(day, t, tzinfo=cal.NY).timestamp()) * 10**9 for t in window)
+    fresh = SimMarket(small_market.config)
+    calls = []
+    real = ticks._parts
+    ticks._parts = lambda *a: calls.append(a[3]) or real(*a)
+    try:
+        tr, qu = fresh.trades(ticker, day, lo, hi - 1), fresh.quotes(ticker, day, lo, hi - 1)
+    finally:
+        ticks._parts = real
+    assert len(calls) == 1 and len(calls[0]) == 10
+    cfg, p, plan = fresh.config, fresh.profile(ticker), fresh.day_plan(ticker, day)
+    assert tr.equals(ticks.trades(cfg, p, plan, lo, hi - 1))
+    assert qu.equals(ticks.quotes(cfg, p, plan, lo, hi - 1))
