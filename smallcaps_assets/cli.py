@@ -583,6 +583,72 @@ def _one_line(exc: BaseException) -> str:
 
 
 @app.command()
+def storage(
+    project: Annotated[
+        bool, typer.Option("--project", help="Project the measured footprint over --start..--end.")
+    ] = False,
+    start: Annotated[
+        dt.datetime | None, typer.Option("--start", formats=["%Y-%m-%d"], help="First day of the projection.")
+    ] = None,
+    end: Annotated[
+        dt.datetime | None, typer.Option("--end", formats=["%Y-%m-%d"], help="Last day of the projection.")
+    ] = None,
+    tickers: Annotated[
+        int | None,
+        typer.Option(
+            "--tickers",
+            help="Listed tickers of the projected market; bytes scale by it over the measured "
+            "market's (ticker_reference rows). Default: the measured market.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: per asset and totals.")
+    ] = False,
+) -> None:
+    """Bytes and files per asset per partition of the lake in SMALLCAPS_DATA_DIR, as measured;
+    with --project, their linear projection over a span of sessions (and --tickers, a market size)."""
+    import polars as pl
+
+    from . import storage as st
+
+    try:
+        if project and (start is None or end is None):
+            raise ValueError("--project needs --start and --end")
+        if not project and (start or end or tickers):
+            raise ValueError("--start, --end and --tickers belong to --project")
+        if tickers is not None and tickers <= 0:
+            raise ValueError(f"--tickers must be positive, not {tickers}")
+        measured = st.measure()
+        if project:
+            scale = 1.0
+            if tickers is not None:
+                scale = tickers / st.measured_tickers(measured=measured)
+            table = st.project(measured, start.date(), end.date(), scale)
+        else:
+            table = st.per_partition(measured)
+    except (ValueError, OSError) as exc:
+        typer.secho(f"error: {_one_line(exc)}", fg="red", err=True)
+        raise typer.Exit(2) from exc
+    total_bytes, total_files = int(table["bytes"].sum()), int(table["files"].sum())
+    if as_json:
+        out = {"assets": table.to_dicts(), "bytes": total_bytes, "files": total_files}
+        if project:
+            out.update(start=start.date().isoformat(), end=end.date().isoformat(), scale=scale)
+        typer.echo(json.dumps(out, default=str))
+        return
+    shown = ["asset", "partitions" if not project else "measured_partitions", "coverage"]
+    shown += ["files_per_partition", "bytes_per_partition"] + (["partitions"] if project else [])
+    shown += ["files", "bytes"]
+    with pl.Config(
+        tbl_rows=50, tbl_cols=20, tbl_width_chars=160, float_precision=2,
+        tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+    ):  # fmt: skip
+        typer.echo(str(table.select(shown)))
+    what = f"projected {start.date()}..{end.date()}" if project else "measured"
+    typer.echo(f"{what}: {st.human_bytes(total_bytes)} ({total_bytes} bytes) in {total_files} files")
+
+
+@app.command()
 def checks(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per check.")] = False,
     failing: Annotated[bool, typer.Option("--failing", help="List only checks with a failed day.")] = False,

@@ -84,7 +84,16 @@ class WrittenPartition:
     sha256: str
 
     def metadata(self) -> dict[str, object]:
-        return {"path": self.path, "rows": self.rows, "bytes": self.bytes, "content_sha256": self.sha256}
+        """The partition's file facts for its materialisation. ``files`` is always 1 (a partition
+        is one committed file); it is there so the storage footprint reads per asset per
+        partition from the event log as from the lake (storage.py)."""
+        return {
+            "path": self.path,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "files": 1,
+            "content_sha256": self.sha256,
+        }
 
 
 def _is_local(path: UPath) -> bool:

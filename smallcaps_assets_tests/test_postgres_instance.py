@@ -124,11 +124,101 @@ def _s3_files(endpoint: str, prefix: str) -> dict[str, bytes]:
     return out
 
 
+def _daemon_env(pg_env: dict, endpoint: str, home: Path, tmp_path: Path, sim_config_file: str) -> dict:
+    """The environment of the daemon and its runs: the instance in Postgres, the lake on S3 under
+    ``parallel/``, and the account's token bucket and the window ledger in the instance's database."""
+    return {
+        **os.environ,
+        **S3_ENV,
+        **pg_env,
+        "AWS_ENDPOINT_URL": endpoint,
+        "DAGSTER_HOME": str(home),
+        "SMALLCAPS_DATA_DIR": f"s3://{BUCKET}/parallel",
+        "SMALLCAPS_STATE_DIR": str(tmp_path / "state"),
+        "SMALLCAPS_SIM_CONFIG": sim_config_file,
+        "SMALLCAPS_SHARED_STATE_URL": (
+            f"postgresql://{pg_env['DAGSTER_PG_USER']}:{pg_env['DAGSTER_PG_PASSWORD']}"
+            f"@{pg_env['DAGSTER_PG_HOST']}:{pg_env['DAGSTER_PG_PORT']}/{pg_env['DAGSTER_PG_DB']}"
+        ),
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def _add_backfill(instance, graph, keys, partitions: list[str]) -> str:
+    """An asset backfill of exactly ``keys`` x ``partitions``. The daemon submits each asset
+    partition once its upstream partitions inside the backfill are materialised (lookbacks, an
+    asset's own earlier partitions, a forward mapping), several at once where none waits.
+
+    (Dagster's ``from_asset_partitions`` would also take in every downstream partition the roots'
+    partitions reach through the lookbacks: weeks of later sessions, not the days asked for.)"""
+    from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+    from dagster._core.definitions.events import AssetKeyPartitionKey
+    from dagster._core.execution.backfill import PartitionBackfill
+
+    backfill_id = uuid.uuid4().hex[:8]
+    target = AssetGraphSubset.from_asset_partition_set(
+        {AssetKeyPartitionKey(k, p) for k in keys for p in partitions}, graph
+    )
+    instance.add_backfill(
+        PartitionBackfill.from_asset_graph_subset(
+            backfill_id=backfill_id,
+            backfill_timestamp=time.time(),
+            tags={},
+            dynamic_partitions_store=instance,
+            asset_graph_subset=target,
+            title=None,
+            description=None,
+            run_config=None,
+        )
+    )
+    return backfill_id
+
+
+# ``dagster-daemon`` itself, with the backfill daemon's pause between iterations at 5 s instead of
+# 30 (a module constant): a backfill of the graph takes one iteration per layer of the graph and
+# per session a layer waits on, and what is tested (the order, the queue, the bytes) does not
+# depend on the pause.
+DAEMON = (
+    "import sys; import dagster._daemon.controller as c; c.DEFAULT_DAEMON_INTERVAL_SECONDS = 5; "
+    "from dagster._daemon.cli import main; sys.argv[0] = 'dagster-daemon'; sys.exit(main())"
+)
+
+
+def _run_daemon(instance, env: dict, tmp_path: Path, timeout: float = 600):
+    """Run ``dagster-daemon`` until the instance's one backfill leaves REQUESTED; returns the
+    backfill and its runs' records. The daemon's log is in ``tmp_path/daemon.log``."""
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    (backfill,) = instance.get_backfills()
+    log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115  (closed below)
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", DAEMON, "run", "-w", str(REPO / "workspace.yaml")],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            backfill = instance.get_backfill(backfill.backfill_id)
+            if backfill.status != BulkActionStatus.REQUESTED:
+                break
+            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+            time.sleep(2)
+        records = instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+        log.close()
+    return backfill, records
+
+
 @pytest.mark.slow
 def test_a_daemon_backfill_three_runs_at_a_time_equals_a_serial_run(
     pg_instance, polygon, sim_config_file, tmp_path, monkeypatch
 ):
-    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.execution.backfill import BulkActionStatus
 
     from smallcaps_assets.definitions import defs
 
@@ -145,22 +235,7 @@ def test_a_daemon_backfill_three_runs_at_a_time_equals_a_serial_run(
     partitions = [d.isoformat() for d in days]
 
     with moto_s3(BUCKET) as endpoint:
-        env = {
-            **os.environ,
-            **S3_ENV,
-            **pg_env,
-            "AWS_ENDPOINT_URL": endpoint,
-            "DAGSTER_HOME": str(home),
-            "SMALLCAPS_DATA_DIR": f"s3://{BUCKET}/parallel",
-            "SMALLCAPS_STATE_DIR": str(tmp_path / "state"),
-            "SMALLCAPS_SIM_CONFIG": sim_config_file,
-            # the runs share the account's token bucket (and would share the ledger) in the instance's database
-            "SMALLCAPS_SHARED_STATE_URL": (
-                f"postgresql://{pg_env['DAGSTER_PG_USER']}:{pg_env['DAGSTER_PG_PASSWORD']}"
-                f"@{pg_env['DAGSTER_PG_HOST']}:{pg_env['DAGSTER_PG_PORT']}/{pg_env['DAGSTER_PG_DB']}"
-            ),
-            "PYTHONPATH": str(REPO),
-        }
+        env = _daemon_env(pg_env, endpoint, home, tmp_path, sim_config_file)
         for k, v in env.items():
             monkeypatch.setenv(k, v)
         with dg.DagsterInstance.get() as instance:
@@ -168,49 +243,10 @@ def test_a_daemon_backfill_three_runs_at_a_time_equals_a_serial_run(
             # the pool gets room for all of them; the backfill tag limit is then what binds.
             instance.event_log_storage.set_concurrency_slots("polygon_api", 12)
             graph = defs.resolve_asset_graph()
-            selection = dg.AssetSelection.from_string(SELECTION).resolve(graph)
-            backfill_id = uuid.uuid4().hex[:8]
-            instance.add_backfill(
-                PartitionBackfill.from_asset_partitions(
-                    backfill_id=backfill_id,
-                    asset_graph=graph,
-                    partition_names=partitions,
-                    asset_selection=sorted(selection),
-                    backfill_timestamp=time.time(),
-                    tags={},
-                    dynamic_partitions_store=instance,
-                    all_partitions=False,
-                    title=None,
-                    description=None,
-                    run_config=None,
-                )
+            _add_backfill(
+                instance, graph, dg.AssetSelection.from_string(SELECTION).resolve(graph), partitions
             )
-            log = open(tmp_path / "daemon.log", "wb")  # noqa: SIM115  (closed below)
-            daemon = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "dagster-daemon"),
-                    "run",
-                    "-w",
-                    str(REPO / "workspace.yaml"),
-                ],
-                cwd=REPO,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                deadline = time.monotonic() + 600
-                while time.monotonic() < deadline:
-                    backfill = instance.get_backfill(backfill_id)
-                    if backfill.status != BulkActionStatus.REQUESTED:
-                        break
-                    assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
-                    time.sleep(2)
-                records = instance.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
-            finally:
-                daemon.terminate()
-                daemon.wait(30)
-                log.close()
+            backfill, records = _run_daemon(instance, env, tmp_path)
             assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, (
                 backfill.status,
                 (tmp_path / "daemon.log").read_text()[-3000:],
@@ -238,3 +274,95 @@ def test_a_daemon_backfill_three_runs_at_a_time_equals_a_serial_run(
     }
     assert len(serial) == 4 * len(days)
     assert parallel == serial
+
+
+def _lake_files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("part-*.parquet")}
+
+
+@pytest.mark.slow
+def test_a_daemon_backfill_of_the_graph_equals_a_serial_run(
+    pg_instance, polygon, warm_lake, sim_config_file, tmp_path, monkeypatch
+):
+    """Every daily asset (the ingest, the events and their windows, the manifest, features, labels
+    and the signal report; the models run by month) over three sessions on top of the warm lake, run by the daemon with three
+    runs in flight, the window ledger and the rate bucket in Postgres, the lake on S3.
+
+    The backfill orders asset partitions by their partition dependencies: the lookbacks and the
+    self-dependencies (intraday_events' score history, the manifest's per-symbol limits) wait for
+    the earlier session, and event_labels of D waits for daily_bars of D+1 (its forward mapping).
+    The serial run follows the same order in process: the roots over all days, then the rest day
+    by day. A serial run of the whole graph day by day would label D before D+1's bars exist,
+    which is a different (earlier) lake, not a different result of the same inputs."""
+    from dagster._core.execution.backfill import BulkActionStatus
+
+    from smallcaps_assets.asset_names import DAILY
+    from smallcaps_assets.definitions import defs
+
+    _, pg_env = pg_instance
+    profile = PROFILE.read_text().replace("limit: 4", "limit: 3")
+    home = _home(tmp_path / "daemon", profile)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    days = [DAY, cal.next_trading_day(DAY)]
+    days.append(cal.next_trading_day(days[-1]))
+    start = _lake_files(warm_lake)
+    assert start  # the roots' lookback history (and ticker_details before DAY)
+
+    with moto_s3(BUCKET) as endpoint:
+        env = _daemon_env(pg_env, endpoint, home, tmp_path, sim_config_file)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        for path, body in start.items():
+            s3.put_object(Bucket=BUCKET, Key=f"parallel/{path}", Body=body)
+        with dg.DagsterInstance.get() as instance:
+            instance.event_log_storage.set_concurrency_slots("polygon_api", 12)
+            graph = defs.resolve_asset_graph()
+            keys = {dg.AssetKey(a) for a in DAILY}
+            _add_backfill(instance, graph, keys, [d.isoformat() for d in days])
+            backfill, records = _run_daemon(instance, env, tmp_path)
+            log = (tmp_path / "daemon.log").read_text()[-3000:]
+            assert backfill.status == BulkActionStatus.COMPLETED_SUCCESS, (backfill.status, log)
+            assert records and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
+            # each asset partition was materialised exactly once, by one of the backfill's runs
+            done = [
+                (e.asset_key.to_user_string(), e.partition)
+                for r in records
+                for e in (
+                    ev.dagster_event.step_materialization_data.materialization
+                    for ev in instance.all_logs(
+                        r.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+                    )
+                )
+            ]
+            assert sorted(done) == sorted((a, d.isoformat()) for a in DAILY for d in days)
+            assert _max_overlap(_in_flight(instance, records)) == 3
+        parallel = _s3_files(endpoint, "parallel")
+    monkeypatch.delenv("SMALLCAPS_SHARED_STATE_URL")
+
+    serial_root = tmp_path / "serial"
+    serial_root.mkdir()
+    for path, body in start.items():
+        (serial_root / path).parent.mkdir(parents=True, exist_ok=True)
+        (serial_root / path).write_bytes(body)
+    monkeypatch.setenv("SMALLCAPS_DATA_DIR", str(serial_root))
+    monkeypatch.setenv("SMALLCAPS_STATE_DIR", str(tmp_path / "serial_state"))
+    monkeypatch.delenv("DAGSTER_HOME")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    res = {"polygon": polygon}
+    roots = ("ticker_reference", "corporate_actions", "daily_bars")
+    out = materialize_range(" or ".join(f"key:{a}" for a in roots), days[0], days[-1], resources=res)
+    assert out.success, [(d.day, d.error) for d in out.days]
+    rest = " or ".join(f"key:{a}" for a in DAILY if a not in roots)
+    out = materialize_range(rest, days[0], days[-1], resources=res)
+    assert out.success, [(d.day, d.error, d.failed_checks) for d in out.days]
+    serial = _lake_files(serial_root)
+    assert len(serial) == len(start) + len(DAILY) * len(days)
+    events = [k for k in serial if k.startswith("intraday_events/")]
+    assert len(events) == len(days)
+    differ = sorted(k for k in parallel.keys() | serial.keys() if parallel.get(k) != serial.get(k))
+    for key in differ:  # kept beside the test's other files, to compare when it fails
+        if key in parallel:
+            (tmp_path / "parallel" / key).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "parallel" / key).write_bytes(parallel[key])
+    assert not differ, differ

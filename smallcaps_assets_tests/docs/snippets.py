@@ -45,6 +45,7 @@ COMMANDS: list[tuple[tuple[str, ...], str]] = [
     (("smallcaps", "materialize"), SLOW),
     (("smallcaps", "windows", "path"), FAST),  # prints where the ledger would be
     (("smallcaps", "windows"), SLOW),
+    (("smallcaps", "storage"), SLOW),  # measures the demo lake
     (("smallcaps", "demo"), SLOW),
     (("smallcaps", "bench"), SLOW),
     (("smallcaps", "events", "calibrate"), SLOW),
