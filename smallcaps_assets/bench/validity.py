@@ -30,6 +30,9 @@ Figures (``--json``):
   sessions, NaN when the simulator does not report it);
 - ``recovered_lift`` = (planted_auc - 0.5) / (bayes_auc - 0.5); ``seconds`` (wall clock, both
   markets);
+- ``null_flow_auc``, ``planted_flow_auc``: the AUC of one feature, ``tape_flow_in_direction_ratio``
+  as it is (no model), against the truth on the same scored events: what the tape shows of the
+  planted signal without any learning;
 - ``null_target_auc``, ``planted_target_auc``, ``target_events``: the AUC against the model's own
   target over every out-of-sample event (not a validity figure, see above).
 """
@@ -73,6 +76,8 @@ Z = 3.0
 # The scored events lie in the planted order flow's window, the minutes before the trigger
 # (``EdgeConfig.flow_minutes``); ``concerned_events`` says why never after it.
 FLOW_WINDOW_MINUTES = EdgeConfig().flow_minutes
+# The feature that reads the planted order flow most directly (stages/features/tape.py).
+FLOW_FEATURE = "tape_flow_in_direction_ratio"
 
 
 def _daily(market: SimMarket, day: dt.date, cache: dict) -> pl.DataFrame:
@@ -277,6 +282,12 @@ def run_market(
     concerned = concerned_events(market, oos, days)
     if concerned is not None and concerned.height:
         figures["truth"] = auc_figures(concerned, "win")
+        # One feature read as it is (no model): how much of the planted signal the tape shows the
+        # scored events; the model's AUC can be read against it as well as against the Bayes AUC.
+        flow = concerned.filter(pl.col(FLOW_FEATURE).is_not_null())
+        figures["flow_auc"] = (
+            auc(flow["win"].to_numpy(), flow[FLOW_FEATURE].to_numpy()) if flow.height else math.nan
+        )
     bayes = getattr(market, "bayes_auc", None)
     figures["bayes_auc"] = float(bayes(days)["bayes_auc"]) if bayes is not None else math.nan
     return figures
@@ -317,6 +328,8 @@ def bench_validity(
         "planted_events": planted_fig["events"],
         "bayes_auc": bayes,
         "recovered_lift": lift,
+        "null_flow_auc": null.get("flow_auc", math.nan),
+        "planted_flow_auc": planted.get("flow_auc", math.nan),
         "null_target_auc": null["target"]["auc"],
         "planted_target_auc": planted["target"]["auc"],
         "target_events": planted["target"]["events"],

@@ -40,6 +40,8 @@ def test_null_market_auc_stays_in_its_band():
     assert oos["events"] >= MIN_EVENTS, oos
     assert oos["band"] < MAX_BAND, oos
     assert abs(oos["auc"] - 0.5) <= oos["band"], oos
+    # the order-flow feature read as it is: the null tape before the trigger says nothing either
+    assert abs(figures["flow_auc"] - 0.5) <= oos["band"], figures["flow_auc"]
 
 
 def test_scored_events_end_at_the_trigger():
