@@ -115,7 +115,18 @@ DAGSTER_LAYER = {
 }
 ENTRY_POINTS = {"cli", "bench", "calibrate"}
 # Modules that know nothing of Dagster: logic, the simulator, the vendor client, contracts, the lake.
-PURE = {"stages", "sim", "polygon", "gates", "schemas", "asset_names", "lake", "calendar", "flatfiles_source"}
+PURE = {
+    "stages",
+    "sim",
+    "polygon",
+    "gates",
+    "schemas",
+    "asset_names",
+    "lake",
+    "calendar",
+    "flatfiles_source",
+    "storage",
+}
 OWN = {
     "stages",
     "sim",
