@@ -1411,3 +1411,24 @@ def test_served_by_uvicorn(app, ticker):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_short_interest_rows_are_simulated_once_per_market(small_market, ticker, monkeypatch):
+    """Every asset step opens its own app on the process's market: the second app answers from
+    the first one's rows (the simulation runs once per ticker), and another market has its own."""
+    from smallcaps_assets.sim.api.context import SimApi
+
+    calls: list[str] = []
+    simulate = SimMarket.short_interest
+
+    def counted(self, t):
+        calls.append(t)
+        return simulate(self, t)
+
+    monkeypatch.setattr(SimMarket, "short_interest", counted)
+    first, second = SimApi(small_market), SimApi(small_market)
+    rows = first.short_interest(ticker)
+    assert rows and second.short_interest(ticker) == rows and calls == [ticker]
+    other = SimMarket(small_market.config.model_copy(update={"seed": small_market.config.seed + 1}))
+    SimApi(other).short_interest(ticker)
+    assert calls == [ticker, ticker]
