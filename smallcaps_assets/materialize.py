@@ -414,8 +414,10 @@ def materialize_pipelined(
     makes, each split in two, so the lake is the same; each half is its own Dagster run, recorded in
     the instance of ``DAGSTER_HOME``. With ``upstream``, the lookback plan (``missing_upstream``)
     runs first the same way, split by ``plan_first_stage`` (default ``first_stage``): a lookback is
-    mostly ingest, so it balances the two processes on another cut. A failed day of either stage stops
-    this process at that day; the child finishes its stage."""
+    mostly ingest, so it balances the two processes on another cut; its oldest days, which have
+    first-stage assets only, are shared: the later half runs here while the child runs the rest
+    (``_parent_share``). A failed day of either stage stops this process at that day; the child
+    finishes its stage."""
     from .definitions import build_defs
 
     defs = build_defs()
