@@ -38,7 +38,9 @@ DEMO_END = dt.date(2024, 3, 15)
 
 # The demo's two processes (materialize_pipelined), cut into about even halves by the steps'
 # measured times (fresh demo, seconds a day: minute bars 2.1, ticker details 2.0, short interest
-# 2.0, daily bars 1.0, intraday events 1.2, the other research steps 0.3-0.7 each): in the
+# 2.0, daily bars 1.0, intraday events 1.2, the other research steps 0.3-0.7 each; since then the
+# in-process market no longer paces requests at 50/s and caches short interest and news per
+# market, so minute bars, ticker details and short interest cost less; the cut is unchanged): in the
 # lookback the daily history, details and news run a day ahead of the universe, minute bars and
 # events; then each day's ingest (short interest aside) runs a day ahead of the rest.
 PIPELINE_STAGES = (*names.INGEST, names.NEWS, names.SHORT_VOLUME)

@@ -414,8 +414,10 @@ def materialize_pipelined(
     makes, each split in two, so the lake is the same; each half is its own Dagster run, recorded in
     the instance of ``DAGSTER_HOME``. With ``upstream``, the lookback plan (``missing_upstream``)
     runs first the same way, split by ``plan_first_stage`` (default ``first_stage``): a lookback is
-    mostly ingest, so it balances the two processes on another cut. A failed day of either stage stops
-    this process at that day; the child finishes its stage."""
+    mostly ingest, so it balances the two processes on another cut; its oldest days, which have
+    first-stage assets only, are shared: the later half runs here while the child runs the rest
+    (``_parent_share``). A failed day of either stage stops this process at that day; the child
+    finishes its stage."""
     from .definitions import build_defs
 
     defs = build_defs()
@@ -457,12 +459,14 @@ def _pipeline(
         d: sorted(k.to_user_string() for k in work[d] if k.to_user_string() in first_stage) for d in days
     }
     rests = {d: {k for k in work[d] if k.to_user_string() not in first_stage} for d in days}
+    graph = defs.resolve_asset_graph()
+    own = _parent_share(days, firsts, rests, lambda d: _reads_only_its_day(graph, work[d], d))
     assets = [*(defs.assets or []), *(defs.asset_checks or [])]
     config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     instance = _instance()
     with tempfile.TemporaryDirectory(prefix="smallcaps-stage-") as tmp:
         progress = os.path.join(tmp, "progress.jsonl")
-        spec = {str(d): firsts[d] for d in days}
+        spec = {str(d): firsts[d] for d in days if d not in own}
         child = subprocess.Popen(
             [sys.executable, "-m", "smallcaps_assets.materialize", json.dumps(spec), progress],
             stdout=subprocess.DEVNULL,
@@ -470,6 +474,15 @@ def _pipeline(
         done: dict[dt.date, DayOutcome] = {}
         outcomes: list[DayOutcome] = []
         try:
+            # The leading days the child would run alone while this process waits: run them here
+            # meanwhile (they are recorded as the child's days are, reported in date order below).
+            for day in own:
+                done[day] = _run_day(
+                    day, assets, dg.AssetSelection.assets(*work[day]), instance, defs.resources or {},
+                    config, _to_stderr,
+                )  # fmt: skip
+                if not done[day].success:
+                    break
             for i, day in enumerate(days):
                 needed = days[: i + 2]
                 while not set(needed) <= set(done) and child.poll() is None:
@@ -502,6 +515,38 @@ def _pipeline(
                 child.terminate()
             child.wait()
     return RangeOutcome(outcomes)
+
+
+def _parent_share(
+    days: list[dt.date],
+    firsts: dict[dt.date, list[str]],
+    rests: dict[dt.date, set],
+    order_free: Callable[[dt.date], bool],
+) -> list[dt.date]:
+    """The days ``_pipeline``'s own process runs whole instead of the child: the later half of the
+    leading days that have first-stage keys only. A lookback opens with such days (the 20 sessions
+    of daily history before the universe's first day read them), which the child would otherwise
+    run alone while this process waits. Only days whose assets read nothing but their own day's
+    partitions (``order_free``) qualify, so running them out of date order writes the same lake."""
+    lead = 0
+    while lead < len(days) and firsts[days[lead]] and not rests[days[lead]] and order_free(days[lead]):
+        lead += 1
+    return days[lead // 2 : lead] if lead >= 2 else []
+
+
+def _reads_only_its_day(graph, keys: set[dg.AssetKey], day: dt.date) -> bool:
+    """Whether every asset of ``keys`` on ``day`` reads only ``day``'s partitions of its parents
+    (no lookback, no own history), by the graph's partition mappings."""
+    for key in keys:
+        for parent in graph.get(key).parent_keys:
+            if graph.get(parent).partitions_def is None:
+                continue
+            if parent == key:
+                return False
+            mapped = graph.get_parent_partition_keys_for_child(day.isoformat(), parent, key)
+            if set(mapped.partitions_subset.get_partition_keys()) != {day.isoformat()}:
+                return False
+    return True
 
 
 def _merge_metadata(outcome: DayOutcome, first_stage: DayOutcome) -> None:

@@ -15,6 +15,13 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+# The in-process offline market's default pace. ``rate_limit_per_s`` (50/s) shares a vendor account
+# between the pool's slots (docs/operations.md); in process there is no account and no network, only
+# this process's own CPU answering, so 50/s only made steps sleep: a week's first ticker_details
+# asks every tracked ticker (about 360 requests, over 7 s of waiting at 50/s) and minute_bars asks
+# each universe symbol (about 85 a day). An explicit ``rate_limit_per_s`` still applies in process.
+IN_PROCESS_RATE_LIMIT_PER_S = 1000.0
+
 
 class PolygonResource(dg.ConfigurableResource):
     """Connection settings for the vendor REST API (keys come from the environment only).
@@ -57,19 +64,32 @@ class PolygonResource(dg.ConfigurableResource):
         return self.timeout_s
 
     def connect(self):
-        """A new PolygonClient (use as ``async with``); its ``usage`` counts this step's calls."""
+        """A new PolygonClient (use as ``async with``); its ``usage`` counts this step's calls.
+
+        In process, an unset ``rate_limit_per_s`` is ``IN_PROCESS_RATE_LIMIT_PER_S``."""
         from .polygon import connect
 
         kwargs = dict(
-            rate_limit_per_s=self.rate_limit_per_s,
+            rate_limit_per_s=self.effective_rate_limit_per_s(),
             burst=self.rate_burst,
             max_concurrency=self.max_concurrency,
             max_retries=self.max_retries,
             timeout_s=self.request_timeout_s(),
         )
-        if os.environ.get("POLYGON_API_KEY") or os.environ.get("POLYGON_BASE_URL"):
+        if not self.in_process():
             return connect(**kwargs)
         return connect(sim_config=self.sim_config(), api_faults=self.api_faults(), **kwargs)
+
+    def in_process(self) -> bool:
+        """Whether ``connect`` serves the offline market in this process (no key, no base URL)."""
+        return not (os.environ.get("POLYGON_API_KEY") or os.environ.get("POLYGON_BASE_URL"))
+
+    def effective_rate_limit_per_s(self) -> float:
+        """The token bucket's rate: ``rate_limit_per_s`` when set (config or constructor) or when a
+        vendor or served simulator answers; in process, unset, ``IN_PROCESS_RATE_LIMIT_PER_S``."""
+        if self.in_process() and "rate_limit_per_s" not in self.model_fields_set:
+            return IN_PROCESS_RATE_LIMIT_PER_S
+        return self.rate_limit_per_s
 
     def market_source(self) -> str:
         """Which market answers, for keys of cached downloads (the event-window ledger): "" for

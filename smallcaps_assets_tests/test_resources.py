@@ -88,3 +88,39 @@ def test_a_served_simulator_names_its_market_and_the_ledger_key_follows_it(monke
     assert PolygonResource().market_source() not in ("", in_process)
     monkeypatch.setattr(httpx, "get", lambda url, timeout: httpx.Response(404, text="404 page not found"))
     assert PolygonResource().market_source() == ""
+
+
+def test_the_in_process_market_is_not_paced_like_a_vendor_account_unless_asked(monkeypatch):
+    """The 50/s default shares a vendor account; in process an unset rate is the in-process one, in
+    the client the step builds too, while an explicit rate (constructor or run config) and every
+    remote mode keep theirs."""
+    import asyncio
+
+    import dagster as dg
+
+    from smallcaps_assets.resources import IN_PROCESS_RATE_LIMIT_PER_S
+
+    monkeypatch.delenv("POLYGON_API_KEY", raising=False)
+    monkeypatch.delenv("POLYGON_BASE_URL", raising=False)
+    assert PolygonResource().effective_rate_limit_per_s() == IN_PROCESS_RATE_LIMIT_PER_S > 50.0
+    assert PolygonResource(rate_limit_per_s=8.0).effective_rate_limit_per_s() == 8.0
+    assert SimulatedPolygonResource(rate_limit_per_s=8.0).effective_rate_limit_per_s() == 8.0
+    seen: list[float] = []
+
+    @dg.asset
+    def rate(polygon: PolygonResource) -> None:
+        async def build() -> float:
+            async with polygon.connect() as client:
+                return client.rate_limit_per_s
+
+        seen.append(asyncio.run(build()))
+
+    dg.materialize([rate], resources={"polygon": PolygonResource()})
+    config = {"resources": {"polygon": {"config": {"rate_limit_per_s": 20.0}}}}
+    dg.materialize([rate], resources={"polygon": PolygonResource()}, run_config=config)
+    assert seen == [IN_PROCESS_RATE_LIMIT_PER_S, 20.0]
+    monkeypatch.setenv("POLYGON_BASE_URL", "http://127.0.0.1:9")  # a served simulator: the account's rate
+    assert PolygonResource().effective_rate_limit_per_s() == 50.0
+    monkeypatch.delenv("POLYGON_BASE_URL")
+    monkeypatch.setenv("POLYGON_API_KEY", "k")
+    assert PolygonResource().effective_rate_limit_per_s() == 50.0

@@ -1415,3 +1415,49 @@ def test_served_by_uvicorn(app, ticker):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_short_interest_rows_are_simulated_once_per_market(small_market, ticker, monkeypatch):
+    """Every asset step opens its own app on the process's market: the second app answers from
+    the first one's rows (the simulation runs once per ticker), and another market has its own."""
+    from smallcaps_assets.sim.api.context import SimApi
+
+    calls: list[str] = []
+    simulate = SimMarket.short_interest
+
+    def counted(self, t):
+        calls.append(t)
+        return simulate(self, t)
+
+    monkeypatch.setattr(SimMarket, "short_interest", counted)
+    market = SimMarket(small_market.config)  # a market of its own: the cache starts empty
+    first, second = SimApi(market), SimApi(market)
+    rows = first.short_interest(ticker)
+    assert rows and second.short_interest(ticker) == rows and calls == [ticker]
+    other = SimMarket(small_market.config.model_copy(update={"seed": small_market.config.seed + 1}))
+    SimApi(other).short_interest(ticker)
+    assert calls == [ticker, ticker]
+
+
+def test_news_articles_are_built_once_per_market(small_market, monkeypatch):
+    """Like short interest: a second app (the next step's client) answers from the articles the
+    first built, with the same page; another market builds its own."""
+    from smallcaps_assets.sim.api import news as news_api
+
+    built: list[int] = []
+    build = news_api._build_news_rows
+
+    def counted(market):
+        built.append(market.config.seed)
+        return build(market)
+
+    monkeypatch.setattr(news_api, "_build_news_rows", counted)
+    market = SimMarket(small_market.config)  # a market of its own: the cache starts empty
+    clients = [Client(create_app(market)) for _ in range(2)]
+    pages = [c.json("/v2/reference/news", {"limit": 50})["results"] for c in clients]
+    assert pages[0] and pages[1] == pages[0] and len(built) == 1
+    other = Client(create_app(SimMarket(small_market.config.model_copy(update={"seed": 8}))))
+    other.json("/v2/reference/news")
+    assert len(built) == 2
+    for c in [*clients, other]:
+        c.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import weakref
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -24,9 +25,13 @@ Handler = Callable[["SimApi", Request, str], Any]
 class SimApi:
     """One app's view of its market. Caches live here so they are per app (and per worker process):
 
-    - ``bars``: a session's base bars per (ticker, day, seconds, adjusted), the 512 most recent;
-    - ``short_interest``: a ticker's short-interest rows;
-    - ``news``: every article, built on the first news request.
+    - ``bars``: a session's base bars per (ticker, day, seconds, adjusted), the 512 most recent.
+
+    A ticker's short-interest rows (``short_interest``) and every news article (``news``) are
+    cached per market instead (``_short_interest_of``, ``news_rows_of``): every asset step opens
+    its own client, so its own app, on the process's one market, and one request for every ticker
+    simulates each ticker's whole history (about 36,000 short-interest rows for the default market,
+    1-2 s, of which a step keeps 45 days; every article of the span, about 1 s, for one day's news).
     """
 
     def __init__(self, market: SimMarket, clock: Callable[[], dt.datetime] | None = None):
@@ -36,8 +41,7 @@ class SimApi:
         self.seed = market.config.seed
         self.market_id = market_fingerprint(market.config)  # answered at GET /sim/market
         self.bars = lru_cache(maxsize=512)(self._bars_uncached)
-        self.short_interest = lru_cache(maxsize=100_000)(self._short_interest_uncached)
-        self.news: list[dict] | None = None
+        self.short_interest = _short_interest_of(market)
 
     def request_id(self, scope: dict) -> str:
         """32 hex characters from the market's config, method, path and sorted query (never the key)."""
@@ -84,5 +88,30 @@ class SimApi:
         df = self.market.bars(ticker, d, seconds, adjusted)
         return tuple(df.select("t", "o", "h", "l", "c", "v", "vw", "n").rows())
 
-    def _short_interest_uncached(self, ticker: str) -> tuple[dict, ...]:
-        return tuple(native(r) for r in self.market.short_interest(ticker))
+
+_NEWS: weakref.WeakKeyDictionary[SimMarket, list[dict]] = weakref.WeakKeyDictionary()
+
+
+def news_rows_of(market: SimMarket, build: Callable[[SimMarket], list[dict]]) -> list[dict]:
+    """The market's every article, built once by ``build`` (callers never mutate them)."""
+    rows = _NEWS.get(market)
+    if rows is None:
+        rows = _NEWS[market] = build(market)
+    return rows
+
+
+_SHORT_INTEREST: weakref.WeakKeyDictionary[SimMarket, Callable[[str], tuple[dict, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _short_interest_of(market: SimMarket) -> Callable[[str], tuple[dict, ...]]:
+    """The market's cached ``ticker -> short-interest rows`` (JSON-ready; callers never mutate them)."""
+    cached = _SHORT_INTEREST.get(market)
+    if cached is None:
+
+        def rows(ticker: str) -> tuple[dict, ...]:
+            return tuple(native(r) for r in market.short_interest(ticker))
+
+        cached = _SHORT_INTEREST[market] = lru_cache(maxsize=100_000)(rows)
+    return cached

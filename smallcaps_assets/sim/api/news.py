@@ -9,7 +9,8 @@ import numpy as np
 from starlette.requests import Request
 
 from .. import prices
-from .context import SimApi
+from ..market import SimMarket
+from .context import SimApi, news_rows_of
 from .filters import Filter
 from .times import MAX_NS, NS
 
@@ -17,9 +18,12 @@ from .times import MAX_NS, NS
 def _news_rows(sim: SimApi) -> list[dict]:
     """One article per catalyst day (offering days included), published 5-54 s before the
     pre-market news minute of ``prices.news_time_ns`` (so about 05:38-08:40 ET), ahead of the
-    jump it causes. Newest first."""
-    if sim.news is not None:
-        return sim.news
+    jump it causes. Newest first. Built once per market (``context.news_rows_of``)."""
+    return news_rows_of(sim.market, _build_news_rows)
+
+
+def _build_news_rows(market: SimMarket) -> list[dict]:
+    seed = market.config.seed
     rows = []
     publisher = {
         "name": "Simulated Newswire",
@@ -27,11 +31,11 @@ def _news_rows(sim: SimApi) -> list[dict]:
         "logo_url": "https://news.example.com/logo.svg",
         "favicon_url": "https://news.example.com/favicon.ico",
     }
-    for p in sim.market.profiles():
-        sk = sim.market.skeleton(p)
+    for p in market.profiles():
+        sk = market.skeleton(p)
         for i in np.nonzero(np.asarray(sk.shape) != prices.NO_CATALYST)[0]:
             d = sk.dates[int(i)]
-            h = hashlib.blake2b(f"{sim.seed}|news|{p.ticker}|{d}".encode(), digest_size=32).hexdigest()
+            h = hashlib.blake2b(f"{seed}|news|{p.ticker}|{d}".encode(), digest_size=32).hexdigest()
             # Published a few seconds before the pre-market jump it causes.
             published_ns = prices.news_time_ns(sk, int(i)) - (5 + int(h[:2], 16) % 50) * 1_000_000_000
             ts = dt.datetime.fromtimestamp(published_ns // 1_000_000_000, dt.UTC)
@@ -52,7 +56,6 @@ def _news_rows(sim: SimApi) -> list[dict]:
                 }
             )
     rows.sort(key=lambda r: (r["_ns"], r["id"]), reverse=True)
-    sim.news = rows
     return rows
 
 
