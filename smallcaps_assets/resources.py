@@ -1,9 +1,9 @@
 """Dagster resources: the vendor connection and the DuckDB catalogue.
 
-The vendor mode (docs/operations.md, "Vendor access") is is decided at run time from the environment, so no
-secret ever sits in run config or metadata: ``POLYGON_API_KEY`` → the real API; else
-``POLYGON_BASE_URL`` → an HTTP server such as ``smallcaps sim serve``; else the offline market
-in-process. Every mode runs the same client code.
+The vendor mode (docs/operations.md, "Vendor access, rate limits and concurrency") is decided at
+run time from the environment, so no secret ever sits in run config or metadata:
+``POLYGON_API_KEY`` → the real API; else ``POLYGON_BASE_URL`` → an HTTP server such as
+``smallcaps sim serve``; else the offline market in-process. Every mode runs the same client code.
 """
 
 from __future__ import annotations
