@@ -352,5 +352,11 @@ def format_report(r: dict) -> str:
         f"planted market: AUC {r['planted_auc']:.4f} over {r['planted_events']:,} events; "
         f"Bayes AUC {r['bayes_auc']:.4f}; "
         f"recovered lift {r['recovered_lift']:.2f}\n"
-        f"{r['sessions']} sessions from {r['first_session']}, {r['symbols']} tickers, {r['seconds']:.0f} s"
+        + (
+            f"the order-flow feature alone (no model): {r['planted_flow_auc']:.4f} planted, "
+            f"{r['null_flow_auc']:.4f} null\n"
+            if "planted_flow_auc" in r
+            else ""
+        )
+        + f"{r['sessions']} sessions from {r['first_session']}, {r['symbols']} tickers, {r['seconds']:.0f} s"
     )

@@ -89,3 +89,6 @@ def test_report_names_every_figure_the_issue_asks_for():
     }
     text = validity.format_report(report)
     assert "0.5000" in text and "5,000" in text and "recovered lift 0.50" in text
+    assert "feature alone" not in text  # a report without the flow figures says nothing of them
+    flow = validity.format_report({**report, "planted_flow_auc": 0.68, "null_flow_auc": 0.52})
+    assert "feature alone (no model): 0.6800 planted, 0.5200 null" in flow
