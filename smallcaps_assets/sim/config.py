@@ -43,10 +43,20 @@ class EdgeConfig(_Strict):
     chosen so the average rate is ``continuation_prob``; other shapes continue with probability 0.5.
     ``z`` shows only before the trigger: the ask share of the prints in the ``flow_minutes`` minutes
     before it leans by ``flow_tilt * (z + flow_noise * noise)``. ``null``: the same ``z`` and the
-    same tape before the trigger, but every shape continues with probability 0.5 whatever ``z``.
+    same flow before the trigger, but every shape continues with probability 0.5 whatever ``z``.
+
+    ``paths`` says how a catalyst day's price moves. ``shapes`` (the default market): the shape's
+    drawn path, pre-market run, trigger, continuation or failure, LULD lurches; a momentum trader's
+    market, where the path itself gives direction in both modes. ``martingale`` (the validity
+    markets): the same catalyst days, gaps, news, volumes and flow, but the price after the news is
+    a Brownian motion scaled by the day's move, so nothing observable predicts its direction;
+    in planted mode the concerned setups alone add their shape's first leg after the trigger (up
+    if the planted outcome continues, down if it fails). A null market on martingale paths has no
+    edge anywhere on its catalyst days; that is the market a model or a backtest must find nothing in.
     """
 
     mode: Literal["planted", "null"] = "planted"
+    paths: Literal["shapes", "martingale"] = "shapes"
     setups: tuple[str, ...] = ("gap_and_go", "opening_range_break", "consolidation_break")
     continuation_prob: float = Field(0.65, gt=0.0, lt=1.0, description="mean continuation rate of the setups")
     signal_strength: float = Field(1.0, ge=0.0, le=6.0, description="logistic slope of P(continue) in z")

@@ -144,6 +144,11 @@ SHAPE_NAMES = tuple(SHAPES)
 SHAPE_WEIGHTS = np.array([0.16, 0.14, 0.11, 0.09, 0.06, 0.10, 0.09, 0.09, 0.08, 0.08])
 NO_CATALYST = -1
 REVERSION = 0.995
+# Martingale paths (``EdgeConfig.paths``): a catalyst day's Brownian motion, per-minute sd in units
+# of the day's move scale M over sqrt(390): the regular session's (a day's sd of half the move,
+# as wide as the shapes travel) and the pre-market's after the news.
+MARTINGALE_RTH_VOL = 0.5
+MARTINGALE_PM_VOL = 0.3
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,8 @@ class Skeleton:
     move: np.ndarray  # catalyst move scale M (log units)
     win: np.ndarray  # catalyst outcome in this market's edge mode: True if the setup continued
     planted_win: np.ndarray  # the planted-mode outcome: it fixes the daily path in both modes
+    news_jump: np.ndarray  # martingale paths: the log jump at the news (0.0 on other days)
+    leg: np.ndarray  # martingale paths: the planted leg after the trigger, in units of M (signed)
     flow_z: np.ndarray  # the catalyst day's latent order-flow signal (0.0 on other days)
     win_prob: np.ndarray  # P(continue | flow_z, shape) in this mode (0.0 on other days)
     path_close: np.ndarray  # the close of the planted outcome; econ_close differs only where win does
@@ -199,7 +206,7 @@ def _rolling_all(mask: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-_STREAMS = 13
+_STREAMS = 15
 
 
 def _yearly_draws(seed: int, index: int, sessions: list[dt.date]) -> np.ndarray:
@@ -225,6 +232,8 @@ def _yearly_draws(seed: int, index: int, sessions: list[dt.date]) -> np.ndarray:
                 rng.random(262),  # appended last so earlier streams keep their values
                 rng.random(262),  # the edge's latent z (appended: earlier streams unchanged)
                 rng.random(262),  # the null mode's outcome
+                rng.normal(0.0, 1.0, 262),  # martingale paths: the pre-market's move after the news
+                rng.normal(0.0, 1.0, 262),  # martingale paths: the regular session's move
             ]
         )
         pos = [first[sessions[j]] for j in cols]
@@ -250,7 +259,10 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
         sessions = [d for d in sessions if d < p.delist_date]
     k = len(sessions)
     draws = _yearly_draws(cfg.seed, p.index, sessions)
-    t3, overnight_z, u_cat, u_shape, u_gap, u_win, u_rvol, u_offer, u_mult, vol_z, u_news, u_z, u_null = draws
+    t3, overnight_z, u_cat, u_shape, u_gap, u_win, u_rvol, u_offer, u_mult, vol_z, u_news, u_z, u_null = (
+        draws[:13]
+    )
+    pm_z, rth_z = draws[13:]
     overnight = overnight_z * 0.35 * p.daily_vol
     intraday = t3 * p.daily_vol * 0.85 + p.drift
     cum_w = np.cumsum(SHAPE_WEIGHTS / SHAPE_WEIGHTS.sum())
@@ -290,8 +302,32 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
         sel = is_cat & (shape == si)
         end_level[sel] = np.where(win[sel], _waypoint_level(s.win), _waypoint_level(s.loss))
         real_level[sel] = np.where(realised[sel], _waypoint_level(s.win), _waypoint_level(s.loss))
-    overnight = np.where(is_cat, np.log1p(gap), overnight)
-    intraday = np.where(is_cat, end_level * move, intraday)
+    news_jump = np.where(is_cat, np.log1p(gap), 0.0)
+    leg = np.zeros(k)
+    if cfg.edge.paths == "martingale":
+        # The day moves as a Brownian motion after the news: the open is the jump plus the
+        # pre-market's walk, the close the open plus the session's walk and, in planted mode, the
+        # concerned setup's leg. Nothing else has a direction, so the null market has no edge.
+        if cfg.edge.mode == "planted":
+            for si, name in enumerate(SHAPE_NAMES):
+                if name in cfg.edge.setups:
+                    sel = is_cat & (shape == si)
+                    leg[sel] = np.where(
+                        win[sel], first_leg(SHAPES[name], True)[1], first_leg(SHAPES[name], False)[1]
+                    )
+        rth_frac = np.array(
+            [_rth_minutes(d) / 390.0 if c else 1.0 for d, c in zip(sessions, is_cat, strict=True)]
+        )
+        pm_minutes = _PRE_MARKET_MINUTES - 1 - np.array([news_minute(f, _PRE_MARKET_MINUTES) for f in u_news])
+        pm_sd = MARTINGALE_PM_VOL * move * np.sqrt(pm_minutes / 390.0)
+        rth_sd = MARTINGALE_RTH_VOL * move * np.sqrt(rth_frac)
+        overnight = np.where(is_cat, news_jump + pm_sd * pm_z, overnight)
+        intraday = np.where(is_cat, leg * move + rth_sd * rth_z, intraday)
+        realised_path = realised  # the day is drawn with its own outcome: nothing to splice
+    else:
+        overnight = np.where(is_cat, news_jump, overnight)
+        intraday = np.where(is_cat, end_level * move, intraday)
+        realised_path = win
 
     # Log price is an AR(1) around the listing level (half-life ~140 sessions): catalyst gains and
     # losses fade over months instead of compounding, as small-cap runners do. The pull acts
@@ -304,7 +340,7 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
     econ_open, econ_close = np.exp(log_open), np.exp(log_close)
     # Where the null mode's coin differs from the planted outcome the day closes elsewhere; the next
     # session still opens on the daily path, so later sessions are the same in both modes.
-    flipped = realised != win
+    flipped = realised != realised_path
     real_close = np.where(flipped, np.exp(log_open + np.where(is_cat, real_level * move, 0.0)), econ_close)
     econ_shares = p.start_shares * np.cumprod(np.where(offering, offer_mult, 1.0))
 
@@ -363,7 +399,9 @@ def skeleton(cfg: SimConfig, p: TickerProfile) -> Skeleton:
         gap=gap[sl],
         move=move[sl],
         win=realised[sl],
-        planted_win=win[sl],
+        planted_win=realised_path[sl],
+        news_jump=news_jump[sl],
+        leg=leg[sl],
         flow_z=flow_z[sl],
         win_prob=win_prob[sl],
         path_close=econ_close[sl],
@@ -474,6 +512,22 @@ def trigger_time_ns(sess: cal.Session, shape: str) -> int:
     """When a catalyst shape's setup triggers (its trigger minute, rescaled on early-close days)."""
     rth_len = (sess.ns("market_close") - sess.ns("market_open")) // 60_000_000_000
     return sess.ns("market_open") + round(SHAPES[shape].trigger * (rth_len / 390.0)) * 60_000_000_000
+
+
+_PRE_MARKET_MINUTES = 330  # 04:00 to 09:30 ET on every session, early closes included
+
+
+@lru_cache(maxsize=8192)
+def _rth_minutes(date: dt.date) -> int:
+    sess = cal.session(date)
+    return (sess.ns("market_close") - sess.ns("market_open")) // 60_000_000_000
+
+
+def first_leg(s: Shape, win: bool) -> tuple[float, float]:
+    """The shape's first leg after its trigger: (minutes, level change in units of M), to the first
+    knot of the continuation (``win``) or of the failure."""
+    t, level = (s.win if win else s.loss)[0]
+    return t - s.trigger, level - s.pre[-1][1]
 
 
 def news_minute(news_frac: float, rth_start: int) -> int:
@@ -674,7 +728,54 @@ def _day_plan(
     buy_tilt = np.zeros(n_min)  # the planted order flow leans the ask share before a trigger
     direction = 0
     win: bool | None = None
-    if shape_i == NO_CATALYST:
+    if shape_i != NO_CATALYST and cfg.edge.paths == "martingale":
+        s = SHAPES[SHAPE_NAMES[shape_i]]
+        shape_name, direction, win = s.name, s.direction, won
+        move_scale = float(sk.move[i])
+        scale = rth_len / 390.0
+        trig_m = min(round(s.trigger * scale), rth_len - 2)
+        # A Brownian motion from the open, plus the planted leg (zero in null mode and for the
+        # other shapes): a bridge to a close drawn with the walk's own variance is the walk itself.
+        drift = np.zeros(rth_len + 1)
+        leg = float(sk.leg[i]) * move_scale
+        if leg != 0.0:
+            leg_m = max(1, min(round(first_leg(s, bool(win))[0] * scale), rth_len - trig_m))
+            drift[trig_m : trig_m + leg_m + 1] = np.linspace(0.0, leg, leg_m + 1)
+            drift[trig_m + leg_m :] = leg
+        sd = MARTINGALE_RTH_VOL * move_scale / np.sqrt(390.0)
+        rth = lo + drift + _bridge(rng, 0.0, lc - lo - leg, rth_len, sd)
+        rth[-1] = lc
+        trigger_ns = trigger_time_ns(sess, s.name)
+        flow_noise = generator(cfg.seed, "flow", p.index, date.toordinal()).normal(0.0, 1.0, 60)
+        trigger_m = (trigger_ns - t0_ns) // 60_000_000_000
+        buy_tilt = planted_edge.flow_tilt(
+            cfg.edge, float(sk.flow_z[i]), flow_noise, rth_start, trigger_m, n_min
+        )
+        # Pre-market: quiet until the news, the jump, then the walk to the open.
+        news = news_minute(float(sk.news_frac[i]), rth_start)
+        noise = 0.035 * move_scale / np.sqrt(10.0)
+        jump_to = lp + float(sk.news_jump[i])
+        pm = np.concatenate(
+            [
+                _bridge(rng, lp, lp, news, 0.2 * per_min),
+                jump_to
+                + _bridge(
+                    rng,
+                    0.0,
+                    lo - jump_to,
+                    rth_start - news - 1,
+                    MARTINGALE_PM_VOL * move_scale / np.sqrt(390.0),
+                ),
+            ]
+        )
+        ah = lc + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, 0.25 * noise, n_min - rth_end))])
+        full = np.concatenate([pm[:-1], rth[:-1], ah])
+        travel = np.abs(np.diff(full)) / (move_scale / 20.0)
+        weights = weights * (1.0 + 2.5 * travel)
+        weights[news : news + 3] *= 25.0
+        weights[news:rth_start] *= 4.0
+        quiet_mult = np.ones(n_min)
+    elif shape_i == NO_CATALYST:
         pm = _bridge(rng, lp, lo, rth_start, 0.25 * per_min)
         rth = _bridge(rng, lo, lc, rth_len, per_min)
         ah = lc + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, 0.3 * per_min, n_min - rth_end))])

@@ -228,3 +228,101 @@ def test_the_flow_shows_z_in_the_tape_and_only_in_its_window():
         changed_in += not a.filter(in_win).equals(b.filter(in_win))
         changed_out += not a.filter(~in_win).equals(b.filter(~in_win))
     assert changed_in == 10 and changed_out == 0
+
+
+# ----------------------------------------------------------------------------- martingale paths
+
+# Two months of a busier small market: ~800 catalyst symbol-days, ~3,000 probes.
+BUSY = SMALL.model_copy(update={"catalyst_rate": 0.2})
+PROBES = (-9, -3, 0, 5, 30, 90)  # minutes from the trigger where a trader could act
+
+
+@cache
+def busy(mode: str, paths: str) -> SimMarket:
+    return SimMarket(BUSY.model_copy(update={"edge": EdgeConfig(mode=mode, paths=paths)}))
+
+
+def _forward_moves(m: SimMarket) -> tuple[np.ndarray, np.ndarray]:
+    """On every catalyst day, at each probe minute of the regular session: the next 30 minutes'
+    move and the last 10 minutes' move, in the setup's direction and in units of the day's move
+    scale (the day plans' mid path, no tape needed)."""
+    fwd, past = [], []
+    for p in m.profiles():
+        sk = m.skeleton(p)
+        for i in np.flatnonzero(sk.shape != NO_CATALYST):
+            plan = m.day_plan(p.ticker, sk.dates[i]) if sk.dates[i] >= m.config.start else None
+            if plan is None:
+                continue
+            trig = (plan.trigger_ns - plan.t0_ns) // NS_MIN
+            for a in (trig + k for k in PROBES):
+                if a - 10 >= plan.rth_start and a + 30 <= plan.rth_end:
+                    lm, scale = plan.log_mid, plan.direction / float(sk.move[i])
+                    fwd.append(scale * (lm[a + 30] - lm[a]))
+                    past.append(scale * (lm[a] - lm[a - 10]))
+    return np.array(fwd), np.array(past)
+
+
+def _t_stats(fwd: np.ndarray, past: np.ndarray) -> tuple[float, float]:
+    """t of the mean forward move, and of its correlation with the past move (momentum/reversal)."""
+    n = len(fwd)
+    return float(fwd.mean() / fwd.std() * np.sqrt(n)), float(np.corrcoef(fwd, past)[0, 1] * np.sqrt(n))
+
+
+def test_a_null_market_on_martingale_paths_gives_no_direction_and_the_shapes_do():
+    """The null market a backtest must find nothing in: after any probe minute the catalyst day's
+    move is centred on zero and unrelated to the move before it. The same null switch on the
+    default shapes is the leaky variant: its paths carry the shapes' direction (measured t ~ 11)."""
+    fwd, past = _forward_moves(busy("null", "martingale"))
+    assert len(fwd) > 2_500
+    mean_t, corr_t = _t_stats(fwd, past)
+    assert abs(mean_t) < 4 and abs(corr_t) < 4  # measured -0.4 and 0.1
+    shaped = _t_stats(*_forward_moves(busy("null", "shapes")))
+    assert abs(shaped[0]) > 6  # measured 11.3: the shapes' legs after the trigger have a direction
+
+
+def test_martingale_paths_keep_the_days_flow_and_volumes_and_plant_only_the_setups_leg():
+    shapes, null, planted = (
+        busy("planted", "shapes"),
+        busy("null", "martingale"),
+        busy("planted", "martingale"),
+    )
+    day = shapes.sessions()[25]
+    tp, tn = planted.planted_truth(day), null.planted_truth(day)
+    assert tp.drop("win", "win_prob").equals(tn.drop("win", "win_prob"))
+    assert tp.equals(shapes.planted_truth(day))  # the planted outcome does not depend on the paths
+    for r in tp.head(12).iter_rows(named=True):
+        a, b, c = (m.day_plan(r["ticker"], day) for m in (shapes, null, planted))
+        np.testing.assert_array_equal(a.buy_tilt, b.buy_tilt)  # the same flow before the trigger
+        np.testing.assert_array_equal(a.buy_tilt, c.buy_tilt)
+        assert a.trigger_ns == b.trigger_ns == c.trigger_ns
+        p = shapes.profile(r["ticker"])
+        i = shapes.skeleton(p).pos[day]
+        for m in (null, planted):  # the day's volume and news jump are the shapes' own
+            assert m.skeleton(p).econ_volume[i] == shapes.skeleton(p).econ_volume[i]
+            assert m.skeleton(p).news_jump[i] == pytest.approx(np.log1p(shapes.skeleton(p).gap[i]))
+    # The leg: in planted mode the concerned setups move with their outcome after the trigger and
+    # nothing else does; the null market has no leg at all.
+    legs = {"win": [], "loss": [], "other": []}
+    for r in pl.concat([planted.planted_truth(d) for d in planted.sessions()[:30]]).iter_rows(named=True):
+        plan = planted.day_plan(r["ticker"], r["date"])
+        trig = (plan.trigger_ns - plan.t0_ns) // NS_MIN
+        move = plan.direction * (plan.log_mid[min(trig + 30, plan.rth_end)] - plan.log_mid[trig])
+        legs["other" if not r["concerned"] else "win" if r["win"] else "loss"].append(move)
+        sk = null.skeleton(null.profile(r["ticker"]))
+        assert sk.leg[sk.pos[r["date"]]] == 0.0
+    assert np.mean(legs["win"]) > 0.03 and np.mean(legs["loss"]) < -0.02
+    other = np.array(legs["other"])
+    assert abs(other.mean()) < 4 * other.std() / np.sqrt(len(other))
+
+
+def test_martingale_days_trade_like_any_day():
+    """Daily bars, minute bars and trades agree on a martingale market as on the default one."""
+    m = busy("null", "martingale")
+    day = m.sessions()[30]
+    r = m.planted_truth(day).row(0, named=True)
+    bars = m.minute_bars(r["ticker"], day)
+    daily = m.daily_bar(r["ticker"], day)
+    assert daily["v"] == bars["v"].sum() and daily["n"] == bars["n"].sum()
+    sk = m.skeleton(m.profile(r["ticker"]))
+    i = sk.pos[day]
+    assert daily["c"] == pytest.approx(sk.raw_close(i), rel=0.02)  # the close where the walk ended
