@@ -2,9 +2,9 @@
 that depends on it.
 
 Every catalyst day carries a latent ``z`` (a standard normal across days). In the minutes before
-the setup's trigger the tape leans with it: the share of prints at the ask (buyer-initiated) is
-shifted by ``flow_tilt * (z + flow_noise * e_m)`` for each minute ``m`` of the window (``e_m``
-standard normal), so trade signs against the quotes show ``z`` with noise, and minute bars show it
+the setup's trigger the tape leans with it, the setup's way: the share of prints at the ask
+(buyer-initiated) is shifted by ``direction * flow_tilt * (z + flow_noise * e_m)`` for each minute
+``m`` of the window (``e_m`` standard normal; ``direction`` -1 for the short setups), so trade signs against the quotes show ``z`` with noise, and minute bars show it
 more faintly (closes nearer the highs, ask-side volume).
 
 **Planted mode**, for the shapes in ``EdgeConfig.setups``:
@@ -135,13 +135,21 @@ def auc(score: np.ndarray, outcome: np.ndarray) -> float:
 
 
 def flow_tilt(
-    edge: EdgeConfig, z: float, noise: np.ndarray, first_minute: int, trigger_minute: int, n_minutes: int
+    edge: EdgeConfig,
+    z: float,
+    noise: np.ndarray,
+    first_minute: int,
+    trigger_minute: int,
+    n_minutes: int,
+    direction: int = 1,
 ) -> np.ndarray:
-    """Per-minute shift of the ask share: ``flow_tilt * (z + flow_noise * noise)`` in the window
-    ``[max(first_minute, trigger_minute - flow_minutes), trigger_minute)``, zero elsewhere."""
+    """Per-minute shift of the ask share: ``direction * flow_tilt * (z + flow_noise * noise)`` in the
+    window ``[max(first_minute, trigger_minute - flow_minutes), trigger_minute)``, zero elsewhere.
+    A high ``z`` leans the flow the setup's way: buyers before a long setup, sellers before a short
+    one, so that "flow in the setup's direction" reads ``z`` for every shape."""
     out = np.zeros(n_minutes)
     a = max(first_minute, trigger_minute - edge.flow_minutes)
     b = min(trigger_minute, n_minutes)
     if b > a:
-        out[a:b] = edge.flow_tilt * (z + edge.flow_noise * noise[: b - a])
+        out[a:b] = direction * edge.flow_tilt * (z + edge.flow_noise * noise[: b - a])
     return out

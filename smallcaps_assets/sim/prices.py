@@ -749,7 +749,7 @@ def _day_plan(
         flow_noise = generator(cfg.seed, "flow", p.index, date.toordinal()).normal(0.0, 1.0, 60)
         trigger_m = (trigger_ns - t0_ns) // 60_000_000_000
         buy_tilt = planted_edge.flow_tilt(
-            cfg.edge, float(sk.flow_z[i]), flow_noise, rth_start, trigger_m, n_min
+            cfg.edge, float(sk.flow_z[i]), flow_noise, rth_start, trigger_m, n_min, s.direction
         )
         # Pre-market: quiet until the news, the jump, then the walk to the open.
         news = news_minute(float(sk.news_frac[i]), rth_start)
@@ -809,7 +809,7 @@ def _day_plan(
         flow_noise = generator(cfg.seed, "flow", p.index, date.toordinal()).normal(0.0, 1.0, 60)
         trigger_m = (trigger_ns - t0_ns) // 60_000_000_000
         buy_tilt = planted_edge.flow_tilt(
-            cfg.edge, float(sk.flow_z[i]), flow_noise, rth_start, trigger_m, n_min
+            cfg.edge, float(sk.flow_z[i]), flow_noise, rth_start, trigger_m, n_min, s.direction
         )
         # Pre-market: quiet until the news, a jump toward the gap, a run to the pre-market high,
         # then a drift down to the open.
