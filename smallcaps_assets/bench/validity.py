@@ -1,33 +1,39 @@
 """``smallcaps bench validity``: the models on a market where the truth is known.
 
-The graph's pure stages run in process on the offline market, once with a NULL edge (every setup
-continues with probability 0.5: nothing is predictable) and once with a PLANTED one
-(``SimConfig(edge=EdgeConfig(mode=...))``, everything else identical): per session, the production
-universe rules (``calibrate.universe_like``), the day's minute bars, the intraday detectors and the
-score with 20-session baselines (as ``intraday_events``), ``event_features`` (every family; the
-windowed families are null because no tick window is downloaded) and ``event_labels`` (entries
-from the bars); then the walk-forward models (``stages.models.experiment.walk_forward``: monthly,
-purged, embargoed) predict every month after the first out of sample.
+The graph's pure stages run in process on two offline markets that differ only in their edge's
+mode (``VALIDITY_EDGE`` in ``null`` and in ``planted`` mode, everything else identical): per
+session, the production universe rules (``calibrate.universe_like``), the day's minute bars, the
+intraday detectors and the score with 20-session baselines (as ``intraday_events``),
+``event_features`` and ``event_labels`` (entries from the bars); then the walk-forward models
+(``stages.models.experiment.walk_forward``: monthly, purged, embargoed) predict every month after
+the first out of sample.
+
+**The markets.** ``VALIDITY_EDGE`` puts the catalyst days on martingale paths (``EdgeConfig.paths``):
+after the news the price is a Brownian motion, plus in planted mode each setup's first leg after its
+trigger, up if the planted outcome continues and down if it fails. So the null market has no
+direction anywhere and the planted one only the planted outcome, which depends on the order flow
+``z`` shown in the tape in the 20 minutes before the trigger. On the default market's shapes the
+null switch alone leaves the shapes' own direction, which the models learn in both markets.
 
 **What is scored.** The models are trained on the graph's target (``barrier_pt``: the
-profit-take barrier is hit first), but that label is predictable in BOTH markets: whether a
-barrier is reached within 30 minutes depends on the volatility and the time of day, which the
-features see, and the simulator's daily shapes give direction too (measured: a null-market AUC of
-0.79 on every out-of-sample event, 0.63 among the events that hit a barrier). The null switch only
-makes the planted setups' continuation a coin flip. So the check scores each market's predictions
-against the simulator's truth on the events the edge concerns: the out-of-sample events of each
-concerned catalyst symbol-day within 10 minutes after its trigger (later events have seen the move
-continue or not in their own bars), in the setup's direction, and its ``win`` (did the move continue; ``SimMarket.planted_truth``). In null mode ``win`` is independent of
-everything observable, so any model's AUC there is centred on 0.5; in planted mode the Bayes AUC of
-the true ``win_prob`` is the ceiling. A simulator without ``planted_truth`` falls back to the
-target on every event (``scored_against``).
+profit-take barrier is hit first). Whether a barrier is reached within 30 minutes depends on the
+volatility and the time of day, which the features see, in both markets, so the target's AUC says
+nothing of the planted edge. The check scores each market's predictions against the simulator's
+truth on the events the edge concerns: the out-of-sample events of each catalyst symbol-day in its
+order-flow window up to its trigger (``flow_start_ns`` to ``trigger_ns``; later events have seen the
+leg in their own bars), in the setup's direction, and its ``win`` (did the move continue;
+``SimMarket.planted_truth``). In null mode ``win`` is a coin independent of everything observable, so
+any model's AUC there is centred on 0.5; in planted mode the true ``win_prob`` of the same events is
+the ceiling. A simulator without ``planted_truth`` falls back to the target on every event
+(``scored_against``).
 
 Figures (``--json``):
 
 - ``null_auc``, ``null_events``, ``null_band`` (3 cluster-robust standard errors, clusters =
   symbol-day, ``metrics.clustered_auc_se``) and ``null_within_band``;
-- ``planted_auc``, ``planted_events``; ``bayes_auc`` (``SimMarket.bayes_auc`` over the same
-  sessions, NaN when the simulator does not report it);
+- ``planted_auc``, ``planted_events``; ``bayes_auc``: the AUC of the true probability on the same
+  scored events (the best any score can do on them); ``days_bayes_auc``: the simulator's own over
+  every concerned catalyst day of the sessions (``SimMarket.bayes_auc``);
 - ``recovered_lift`` = (planted_auc - 0.5) / (bayes_auc - 0.5); ``seconds`` (wall clock, both
   markets);
 - ``null_flow_auc``, ``planted_flow_auc``: the AUC of one feature, ``tape_flow_in_direction_ratio``
@@ -364,7 +370,9 @@ def format_report(r: dict) -> str:
         f"null market:    AUC {r['null_auc']:.4f} over {r['null_events']:,} out-of-sample events "
         f"(band 0.5 +/- {r['null_band']:.4f})\n"
         f"planted market: AUC {r['planted_auc']:.4f} over {r['planted_events']:,} events; "
-        f"Bayes AUC {r['bayes_auc']:.4f}; "
+        f"Bayes AUC {r['bayes_auc']:.4f} on these events"
+        + (f" ({r['days_bayes_auc']:.4f} over every concerned day)" if "days_bayes_auc" in r else "")
+        + "; "
         f"recovered lift {r['recovered_lift']:.2f}\n"
         + (
             f"the order-flow feature alone (no model): {r['planted_flow_auc']:.4f} planted, "
