@@ -10,13 +10,13 @@ and predicts April's events out of sample; the April backtest trades the events 
 March's base rate of the target. On the null market its probabilistic Sharpe must not call the
 model skilled (PSR < 0.95), and before fees its trades must not earn (t of the mean gross return per
 trade < 2), on three seeds. Measured in April 2024 (60 symbols, catalyst rate 0.2): seed 7 Sharpe
--12.8, PSR 0.00003, gross t -4.5 (917 trades); seed 11 -5.9, 0.010, -1.1 (140); seed 23 -10.7,
-0.0008, -2.9 (523): the spread paid makes gross slightly negative.
+-9.90, PSR 0.0007, gross t -4.30 (711 trades); seed 11 -7.76, 0.012, -2.40 (192); seed 23 -11.38,
+0.00006, -3.09 (502): the spread paid makes gross negative.
 
 The variants: ``peek`` (the event's own label, a feature that reads the future) added to
-event_features (seed 7: Sharpe 14.0, PSR ~1, gross t 19.5); and the same null switch on the default
+event_features (seed 7: Sharpe 14.0, PSR ~1, gross t 19.2); and the same null switch on the default
 market's shapes, where only the planted setups' outcome is a coin and the shapes' legs keep their
-direction (seed 23: Sharpe 8.06, PSR 0.995, gross t 3.25). That second market is what this check
+direction (seed 23: Sharpe 8.57, PSR 0.995, gross t 2.97). That second market is what this check
 ran on before martingale paths existed, and why it failed then.
 """
 
