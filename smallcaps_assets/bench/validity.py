@@ -36,7 +36,7 @@ Figures (``--json``):
   every concerned catalyst day of the sessions (``SimMarket.bayes_auc``);
 - ``recovered_lift`` = (planted_auc - 0.5) / (bayes_auc - 0.5); ``seconds`` (wall clock, both
   markets);
-- ``null_flow_auc``, ``planted_flow_auc``: the AUC of one feature, ``tape_flow_in_direction_ratio``
+- ``null_flow_auc``, ``planted_flow_auc``: the AUC of one feature, ``tape_flow_count_in_direction_ratio``
   as it is (no model), against the truth on the same scored events: what the tape shows of the
   planted signal without any learning;
 - ``null_target_auc``, ``planted_target_auc``, ``target_events``: the AUC against the model's own
@@ -93,7 +93,7 @@ VALIDITY_EDGE = EdgeConfig(
     signal_strength=2.5,
 )
 # The feature that reads the planted order flow most directly (stages/features/tape.py).
-FLOW_FEATURE = "tape_flow_in_direction_ratio"
+FLOW_FEATURE = "tape_flow_count_in_direction_ratio"
 
 
 def _daily(market: SimMarket, day: dt.date, cache: dict) -> pl.DataFrame:

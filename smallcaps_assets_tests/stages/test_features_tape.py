@@ -126,6 +126,8 @@ def test_every_feature_of_a_hand_built_window():
     assert e1["quote_imbalance_mean_ratio"] == pytest.approx((0.5 - 0.5 + 0.0) / 3)
     # priced trades of the lookback: t1 +200, t2 -300, t3 +100, t5 +100, t6 -15000, t7 +2000, t8 -9000
     assert e1["tape_trade_imbalance_ratio"] == pytest.approx(-21_900 / 26_700)
+    # counted, not weighted: four small buys against three sells, two of them blocks
+    assert e1["tape_trade_count_imbalance_ratio"] == pytest.approx((4 - 3) / 7)
     assert e1["tape_quote_signed_pct"] == pytest.approx(100 * 3 / 7)  # t1, t2, t7
     # counted prints: [ts-60 s, ts): t5 t6 t7 t8 avg-price = 5; [ts-120 s, ts-60 s): t3 t4 = 2
     assert e1["tape_speed_tps"] == pytest.approx(5 / 60)
@@ -292,6 +294,14 @@ def test_flow_in_direction_is_the_imbalance_signed_by_the_event_direction():
         e1 = _row(tape_features(events, TRADES, QUOTES), "E1")
         assert e1["tape_flow_in_direction_ratio"] == pytest.approx(expected)
     assert _row(tape_features(EVENTS, TRADES, QUOTES), "E1")["tape_flow_in_direction_ratio"] is None
+
+
+def test_count_flow_in_direction_is_the_count_imbalance_signed_by_the_event_direction():
+    for direction in (1, -1):
+        events = EVENTS.with_columns(direction=pl.lit(direction, pl.Int64))
+        e1 = _row(tape_features(events, TRADES, QUOTES), "E1")
+        assert e1["tape_flow_count_in_direction_ratio"] == pytest.approx(direction / 7)
+    assert _row(tape_features(EVENTS, TRADES, QUOTES), "E1")["tape_flow_count_in_direction_ratio"] is None
 
 
 def test_without_quotes_the_tick_rule_signs_and_the_first_print_stays_unsigned():

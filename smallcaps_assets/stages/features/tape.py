@@ -57,6 +57,12 @@ Features (one row per event):
   (buying before an up event and selling before a down event both read positive), so one split
   serves both sides instead of the trees having to learn the interaction with ``direction``. NULL
   when the imbalance is or when ``events`` has no ``direction``.
+- ``tape_trade_count_imbalance_ratio``: the same signs counted, not weighted by size: (buys -
+  sells) / priced trades in the lookback, in [-1, 1]. Who initiates the prints, whatever their size:
+  one block print moves the volume measure as much as a hundred small ones, so the count measure
+  reads a crowd leaning one way with less noise (NULL with no priced trade in the lookback).
+- ``tape_flow_count_in_direction_ratio``: ``tape_trade_count_imbalance_ratio`` times the event's
+  ``direction``, side-adjusted like ``tape_flow_in_direction_ratio``.
 - ``tape_quote_signed_pct``: share of the lookback's priced trades signed by the quote test (not at
   the mid, with a usable quote), in percent.
 - ``tape_speed_tps``: counted trades per second over ``[ts - 60 s, ts)``;
@@ -118,6 +124,8 @@ TAPE_SCHEMA: dict[str, pl.DataType] = {
     "quote_imbalance_mean_ratio": pl.Float64(),
     "tape_trade_imbalance_ratio": pl.Float64(),
     "tape_flow_in_direction_ratio": pl.Float64(),
+    "tape_trade_count_imbalance_ratio": pl.Float64(),
+    "tape_flow_count_in_direction_ratio": pl.Float64(),
     "tape_quote_signed_pct": pl.Float64(),
     "tape_speed_tps": pl.Float64(),
     "tape_speed_change_tps": pl.Float64(),
@@ -262,6 +270,7 @@ def _trade_features(t: pl.DataFrame, q: pl.DataFrame, params: TapeParams) -> pl.
     size = pl.col("size")
     signing = priced.group_by(KEY).agg(
         tape_trade_imbalance_ratio=_share((pl.col("sign") * size).filter(in_lb), size.filter(in_lb)),
+        tape_trade_count_imbalance_ratio=pl.col("sign").filter(in_lb).cast(pl.Float64).mean(),
         tape_quote_signed_pct=pl.col("by_quote").filter(in_lb).mean() * 100,
     )
     vol = _realised_vol(priced.filter(in_lb), params.vol_bucket_s)
@@ -330,6 +339,8 @@ def tape_features(
             tape_speed_tps=last_rate,
             tape_speed_change_tps=last_rate - prior_rate,
             tape_flow_in_direction_ratio=pl.col("tape_trade_imbalance_ratio") * pl.col("event_direction"),
+            tape_flow_count_in_direction_ratio=pl.col("tape_trade_count_imbalance_ratio")
+            * pl.col("event_direction"),
             tape_input_ts=pl.max_horizontal("quote_last_ts", "trade_last_ts"),
         )
     )
