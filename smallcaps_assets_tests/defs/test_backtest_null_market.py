@@ -10,8 +10,9 @@ and predicts April's events out of sample; the April backtest trades the events 
 March's base rate of the target. On the null market its probabilistic Sharpe must not call the
 model skilled (PSR < 0.95), and before fees its trades must not earn (t of the mean gross return per
 trade < 2), on two seeds (a third measured). Measured in April 2024 (60 symbols, catalyst
-rate 0.2): seed 7 Sharpe -9.90, PSR 0.0007, gross t -4.30 (711 trades); seed 11 -7.76, 0.012, -2.40 (192); seed 23 -11.38,
-0.00006, -3.09 (502): the spread paid makes gross negative.
+rate 0.2): seed 7 Sharpe -9.90, PSR 0.0007, gross t -4.30 (711 trades); seed 11 (not run here)
+-7.76, 0.012, -2.40 (192); seed 23 -11.38, 0.00006, -3.09 (502): the spread paid makes gross
+negative.
 
 The variants: ``peek`` (the event's own label, a feature that reads the future) added to
 event_features (seed 7: Sharpe 14.0, PSR ~1, gross t 19.2); and the same null switch on the default
