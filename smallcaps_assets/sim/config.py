@@ -42,8 +42,9 @@ class EdgeConfig(_Strict):
     continues in the setup's direction with probability ``sigmoid(a + signal_strength * z)``, ``a``
     chosen so the average rate is ``continuation_prob``; other shapes continue with probability 0.5.
     ``z`` shows only before the trigger: the ask share of the prints in the ``flow_minutes`` minutes
-    before it leans by ``flow_tilt * (z + flow_noise * noise)``. ``null``: the same ``z`` and the
-    same flow before the trigger, but every shape continues with probability 0.5 whatever ``z``.
+    before it leans by ``direction * flow_tilt * (z + flow_noise * noise)`` (toward buyers before a
+    long setup, sellers before a short one). ``null``: the same ``z`` and the same flow before the
+    trigger, but every shape continues with probability 0.5 whatever ``z``.
 
     ``paths`` says how a catalyst day's price moves. ``shapes`` (the default market): the shape's
     drawn path, pre-market run, trigger, continuation or failure, LULD lurches; a momentum trader's
