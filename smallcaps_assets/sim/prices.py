@@ -728,54 +728,7 @@ def _day_plan(
     buy_tilt = np.zeros(n_min)  # the planted order flow leans the ask share before a trigger
     direction = 0
     win: bool | None = None
-    if shape_i != NO_CATALYST and cfg.edge.paths == "martingale":
-        s = SHAPES[SHAPE_NAMES[shape_i]]
-        shape_name, direction, win = s.name, s.direction, won
-        move_scale = float(sk.move[i])
-        scale = rth_len / 390.0
-        trig_m = min(round(s.trigger * scale), rth_len - 2)
-        # A Brownian motion from the open, plus the planted leg (zero in null mode and for the
-        # other shapes): a bridge to a close drawn with the walk's own variance is the walk itself.
-        drift = np.zeros(rth_len + 1)
-        leg = float(sk.leg[i]) * move_scale
-        if leg != 0.0:
-            leg_m = max(1, min(round(first_leg(s, bool(win))[0] * scale), rth_len - trig_m))
-            drift[trig_m : trig_m + leg_m + 1] = np.linspace(0.0, leg, leg_m + 1)
-            drift[trig_m + leg_m :] = leg
-        sd = MARTINGALE_RTH_VOL * move_scale / np.sqrt(390.0)
-        rth = lo + drift + _bridge(rng, 0.0, lc - lo - leg, rth_len, sd)
-        rth[-1] = lc
-        trigger_ns = trigger_time_ns(sess, s.name)
-        flow_noise = generator(cfg.seed, "flow", p.index, date.toordinal()).normal(0.0, 1.0, 60)
-        trigger_m = (trigger_ns - t0_ns) // 60_000_000_000
-        buy_tilt = planted_edge.flow_tilt(
-            cfg.edge, float(sk.flow_z[i]), flow_noise, rth_start, trigger_m, n_min, s.direction
-        )
-        # Pre-market: quiet until the news, the jump, then the walk to the open.
-        news = news_minute(float(sk.news_frac[i]), rth_start)
-        noise = 0.035 * move_scale / np.sqrt(10.0)
-        jump_to = lp + float(sk.news_jump[i])
-        pm = np.concatenate(
-            [
-                _bridge(rng, lp, lp, news, 0.2 * per_min),
-                jump_to
-                + _bridge(
-                    rng,
-                    0.0,
-                    lo - jump_to,
-                    rth_start - news - 1,
-                    MARTINGALE_PM_VOL * move_scale / np.sqrt(390.0),
-                ),
-            ]
-        )
-        ah = lc + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, 0.25 * noise, n_min - rth_end))])
-        full = np.concatenate([pm[:-1], rth[:-1], ah])
-        travel = np.abs(np.diff(full)) / (move_scale / 20.0)
-        weights = weights * (1.0 + 2.5 * travel)
-        weights[news : news + 3] *= 25.0
-        weights[news:rth_start] *= 4.0
-        quiet_mult = np.ones(n_min)
-    elif shape_i == NO_CATALYST:
+    if shape_i == NO_CATALYST:
         pm = _bridge(rng, lp, lo, rth_start, 0.25 * per_min)
         rth = _bridge(rng, lo, lc, rth_len, per_min)
         ah = lc + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, 0.3 * per_min, n_min - rth_end))])
@@ -786,47 +739,70 @@ def _day_plan(
         move_scale = float(sk.move[i])
         scale = rth_len / 390.0
         noise = 0.035 * move_scale / np.sqrt(10.0)
-        pts = [*s.pre, *(s.win if win else s.loss)]
-        knots: list[tuple[int, float, float]] = []
-        for t, lvl in pts:
-            m = min(round(t * scale), rth_len)
-            if knots and m <= knots[-1][0]:
-                continue
-            quiet = s.quiet is not None and s.quiet[0] <= t < s.quiet[1]
-            knots.append((m, lo + lvl * move_scale, noise * (0.15 if quiet else 1.0)))
-        if knots[-1][0] != rth_len:
-            knots.append((rth_len, lc, noise))
-        rth = _knotted(rng, knots, rth_len)
-        rth[-1] = lc
         trig_m = min(round(s.trigger * scale), rth_len - 2)
-        for at, sign in _spikes(rng, s, win, trig_m, rth_len):
-            # A step big enough to breach the LULD band, decaying linearly to zero at the close so
-            # the session still closes where the daily path says.
-            band = luld_band(float(np.exp(rth[at])), prev_close, p.luld_tier, at, rth_len)
-            z = sign * np.log1p(band * rng.uniform(1.3, 1.8))
-            rth[at:] += z * (1.0 - (np.arange(at, rth_len + 1) - at) / (rth_len - at))
+        news = news_minute(float(sk.news_frac[i]), rth_start)
+        martingale = cfg.edge.paths == "martingale"
+        if martingale:
+            # A Brownian motion from the open, plus the planted leg (zero in null mode and for the
+            # other shapes): a bridge to a close drawn with the walk's own variance is the walk.
+            drift = np.zeros(rth_len + 1)
+            leg = float(sk.leg[i]) * move_scale
+            if leg != 0.0:
+                leg_m = max(1, min(round(first_leg(s, bool(win))[0] * scale), rth_len - trig_m))
+                drift[trig_m : trig_m + leg_m + 1] = np.linspace(0.0, leg, leg_m + 1)
+                drift[trig_m + leg_m :] = leg
+            rth_sd = MARTINGALE_RTH_VOL * move_scale / np.sqrt(390.0)
+            rth = lo + drift + _bridge(rng, 0.0, lc - lo - leg, rth_len, rth_sd)
+            rth[-1] = lc
+            # Pre-market: quiet until the news, the jump, then the walk to the open.
+            jump_to = lp + float(sk.news_jump[i])
+            pm_sd = MARTINGALE_PM_VOL * move_scale / np.sqrt(390.0)
+            pm = np.concatenate(
+                [
+                    _bridge(rng, lp, lp, news, 0.2 * per_min),
+                    jump_to + _bridge(rng, 0.0, lo - jump_to, rth_start - news - 1, pm_sd),
+                ]
+            )
+        else:
+            pts = [*s.pre, *(s.win if win else s.loss)]
+            knots: list[tuple[int, float, float]] = []
+            for t, lvl in pts:
+                m = min(round(t * scale), rth_len)
+                if knots and m <= knots[-1][0]:
+                    continue
+                quiet = s.quiet is not None and s.quiet[0] <= t < s.quiet[1]
+                knots.append((m, lo + lvl * move_scale, noise * (0.15 if quiet else 1.0)))
+            if knots[-1][0] != rth_len:
+                knots.append((rth_len, lc, noise))
+            rth = _knotted(rng, knots, rth_len)
+            rth[-1] = lc
+            for at, sign in _spikes(rng, s, win, trig_m, rth_len):
+                # A step big enough to breach the LULD band, decaying linearly to zero at the close
+                # so the session still closes where the daily path says.
+                band = luld_band(float(np.exp(rth[at])), prev_close, p.luld_tier, at, rth_len)
+                z = sign * np.log1p(band * rng.uniform(1.3, 1.8))
+                rth[at:] += z * (1.0 - (np.arange(at, rth_len + 1) - at) / (rth_len - at))
+            # Pre-market: quiet until the news, a jump toward the gap, a run to the pre-market
+            # high, then a drift down to the open.
+            pm_high = lo + s.pm_high_offset * move_scale
+            jump_to = lp + 0.7 * (lo - lp)
+            peak = min(rth_start - 5, news + int((rth_start - news) * rng.uniform(0.4, 0.8)))
+            pm = _knotted(
+                rng,
+                [
+                    (0, lp, 0.2 * per_min),
+                    (news, lp, 0.3 * noise),
+                    (news + 1, jump_to, 0.6 * noise),
+                    (peak, pm_high, 0.3 * noise),
+                    (rth_start, lo, 0.3 * noise),
+                ],
+                rth_start,
+            )
         trigger_ns = trigger_time_ns(sess, s.name)
         flow_noise = generator(cfg.seed, "flow", p.index, date.toordinal()).normal(0.0, 1.0, 60)
         trigger_m = (trigger_ns - t0_ns) // 60_000_000_000
         buy_tilt = planted_edge.flow_tilt(
             cfg.edge, float(sk.flow_z[i]), flow_noise, rth_start, trigger_m, n_min, s.direction
-        )
-        # Pre-market: quiet until the news, a jump toward the gap, a run to the pre-market high,
-        # then a drift down to the open.
-        news = news_minute(float(sk.news_frac[i]), rth_start)
-        pm_high = lo + s.pm_high_offset * move_scale
-        jump_to = lp + 0.7 * (lo - lp)
-        peak = min(rth_start - 5, news + int((rth_start - news) * rng.uniform(0.4, 0.8)))
-        pm = _knotted(
-            rng,
-            [
-                (0, lp, 0.2 * per_min),
-                (news, lp, 0.3 * noise),
-                (news + 1, jump_to, 0.6 * noise),
-                (peak, pm_high, 0.3 * noise),
-                (rth_start, lo, 0.3 * noise),
-            ],
-            rth_start,
         )
         ah = lc + np.concatenate([[0.0], np.cumsum(rng.normal(0.0, 0.25 * noise, n_min - rth_end))])
         # Volume follows the move: heavy at the news, the open and wherever price travels.
@@ -836,8 +812,9 @@ def _day_plan(
         weights[news : news + 3] *= 25.0
         weights[news:rth_start] *= 4.0
         quiet_mult = np.ones(n_min)
-        # A mid-session consolidation is also a volume lull; an opening range is not.
-        if s.quiet is not None and s.quiet[0] > 0:
+        # A mid-session consolidation is also a volume lull; an opening range is not (and a
+        # martingale day has no consolidation).
+        if not martingale and s.quiet is not None and s.quiet[0] > 0:
             a, b = rth_start + int(s.quiet[0] * scale), rth_start + int(s.quiet[1] * scale)
             weights[a:b] *= 0.35
             quiet_mult[a:b] = 0.2
