@@ -215,7 +215,7 @@ def validity(
     """Walk-forward models on a NULL and a PLANTED offline market, from bars to out-of-sample
     predictions: null_auc (must stay near 0.5), planted_auc, bayes_auc and recovered_lift; see
     smallcaps_assets/bench/validity.py. The issue's check (>= 5,000 out-of-sample events a
-    market) needs e.g. --months 6 --symbols 600."""
+    market) needs about --months 6 --symbols 1700 --catalyst-rate 0.2."""
     import datetime as dt
 
     from . import validity as bench

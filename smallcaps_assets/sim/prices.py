@@ -173,12 +173,12 @@ class Skeleton:
     gap: np.ndarray  # catalyst gap as a fraction (0.25 = +25%)
     move: np.ndarray  # catalyst move scale M (log units)
     win: np.ndarray  # catalyst outcome in this market's edge mode: True if the setup continued
-    planted_win: np.ndarray  # the planted-mode outcome: it fixes the daily path in both modes
+    planted_win: np.ndarray  # the outcome the daily path was drawn with (shapes: the planted one)
     news_jump: np.ndarray  # martingale paths: the log jump at the news (0.0 on other days)
     leg: np.ndarray  # martingale paths: the planted leg after the trigger, in units of M (signed)
     flow_z: np.ndarray  # the catalyst day's latent order-flow signal (0.0 on other days)
     win_prob: np.ndarray  # P(continue | flow_z, shape) in this mode (0.0 on other days)
-    path_close: np.ndarray  # the close of the planted outcome; econ_close differs only where win does
+    path_close: np.ndarray  # the close of that path; econ_close differs only where win does
     rvol: np.ndarray
     news_frac: np.ndarray  # where in the pre-market a catalyst's news lands (0..1)
     splits: tuple[Split, ...]
