@@ -39,6 +39,9 @@ Figures (``--json``):
 - ``null_flow_auc``, ``planted_flow_auc``: the AUC of one feature, ``tape_flow_count_in_direction_ratio``
   as it is (no model), against the truth on the same scored events: what the tape shows of the
   planted signal without any learning;
+- ``planted_volume_flow_auc``: the same for the size-weighted ``tape_flow_in_direction_ratio``;
+- ``planted_lift_by_month``: each model month's own recovered lift (its model, its events, its
+  ceiling): a model trained on more history should recover more;
 - ``null_target_auc``, ``planted_target_auc``, ``target_events``: the AUC against the model's own
   target over every out-of-sample event (not a validity figure, see above).
 """
@@ -92,8 +95,10 @@ VALIDITY_EDGE = EdgeConfig(
     flow_noise=0.0,
     signal_strength=2.5,
 )
-# The feature that reads the planted order flow most directly (stages/features/tape.py).
+# The feature that reads the planted order flow most directly (stages/features/tape.py), and its
+# size-weighted twin, printed beside it.
 FLOW_FEATURE = "tape_flow_count_in_direction_ratio"
+VOLUME_FLOW_FEATURE = "tape_flow_in_direction_ratio"
 
 
 def _daily(market: SimMarket, day: dt.date, cache: dict) -> pl.DataFrame:
@@ -272,6 +277,26 @@ def auc_figures(oos: pl.DataFrame, outcome: str = "y") -> dict:
     return {"auc": auc(y, p), "events": int(y.size), "band": Z * se if se is not None else math.nan}
 
 
+def lift_by_month(scored: pl.DataFrame) -> dict[str, float]:
+    """Per model month of the scored events: (AUC of ``prob`` - 0.5) / (AUC of ``win_prob`` - 0.5)
+    against ``win``, the recovered lift of that month's model alone (NaN where the month's events
+    are all one outcome or the true probability ranks nothing)."""
+    out = {}
+    for (month,), g in scored.sort("model_month").group_by("model_month", maintain_order=True):
+        y = g["win"].to_numpy()
+        ceiling = auc(y, g["win_prob"].to_numpy())
+        out[str(month)[:7]] = (
+            (auc(y, g["prob"].to_numpy()) - 0.5) / (ceiling - 0.5) if ceiling != 0.5 else math.nan
+        )
+    return out
+
+
+def _feature_auc(scored: pl.DataFrame, feature: str) -> float:
+    """AUC of one feature as it is against ``win``, on the scored events where it is not null."""
+    rows = scored.filter(pl.col(feature).is_not_null())
+    return auc(rows["win"].to_numpy(), rows[feature].to_numpy()) if rows.height else math.nan
+
+
 def run_market(
     mode: str,
     days: list[dt.date],
@@ -301,10 +326,9 @@ def run_market(
         figures["truth"] = auc_figures(concerned, "win")
         # One feature read as it is (no model): how much of the planted signal the tape shows the
         # scored events; the model's AUC can be read against it as well as against the Bayes AUC.
-        flow = concerned.filter(pl.col(FLOW_FEATURE).is_not_null())
-        figures["flow_auc"] = (
-            auc(flow["win"].to_numpy(), flow[FLOW_FEATURE].to_numpy()) if flow.height else math.nan
-        )
+        figures["flow_auc"] = _feature_auc(concerned, FLOW_FEATURE)
+        figures["volume_flow_auc"] = _feature_auc(concerned, VOLUME_FLOW_FEATURE)
+        figures["lift_by_month"] = lift_by_month(concerned)
         # The ceiling on these very events: the true probability scored like the model.
         figures["events_bayes_auc"] = auc(concerned["win"].to_numpy(), concerned["win_prob"].to_numpy())
     bayes = getattr(market, "bayes_auc", None)
@@ -348,8 +372,10 @@ def bench_validity(
         "bayes_auc": bayes,
         "days_bayes_auc": planted["bayes_auc"],
         "recovered_lift": lift,
+        "planted_lift_by_month": planted.get("lift_by_month", {}),
         "null_flow_auc": null.get("flow_auc", math.nan),
         "planted_flow_auc": planted.get("flow_auc", math.nan),
+        "planted_volume_flow_auc": planted.get("volume_flow_auc", math.nan),
         "null_target_auc": null["target"]["auc"],
         "planted_target_auc": planted["target"]["auc"],
         "target_events": planted["target"]["events"],
@@ -378,6 +404,13 @@ def format_report(r: dict) -> str:
             f"the order-flow feature alone (no model): {r['planted_flow_auc']:.4f} planted, "
             f"{r['null_flow_auc']:.4f} null\n"
             if "planted_flow_auc" in r
+            else ""
+        )
+        + (
+            "recovered lift by model month: "
+            + ", ".join(f"{m} {v:.2f}" for m, v in r["planted_lift_by_month"].items())
+            + "\n"
+            if r.get("planted_lift_by_month")
             else ""
         )
         + f"{r['sessions']} sessions from {r['first_session']}, {r['symbols']} tickers, {r['seconds']:.0f} s"

@@ -94,5 +94,22 @@ def test_report_names_every_figure_the_issue_asks_for():
     assert "feature alone" not in text  # a report without the flow figures says nothing of them
     flow = validity.format_report({**report, "planted_flow_auc": 0.68, "null_flow_auc": 0.52})
     assert "feature alone (no model): 0.6800 planted, 0.5200 null" in flow
+    months = validity.format_report({**report, "planted_lift_by_month": {"2024-04": 0.6, "2024-05": 0.68}})
+    assert "recovered lift by model month: 2024-04 0.60, 2024-05 0.68" in months
     days = validity.format_report({**report, "days_bayes_auc": 0.74})
     assert "Bayes AUC 0.7000 on these events (0.7400 over every concerned day)" in days
+
+
+def test_lift_by_month_scores_each_model_month_against_its_own_ceiling():
+    """April: the model ranks like the truth (lift 1); May: the model ranks backwards (lift -1)."""
+    import polars as pl
+
+    scored = pl.DataFrame(
+        {
+            "model_month": [dt.date(2024, 5, 1)] * 4 + [dt.date(2024, 4, 1)] * 4,
+            "win": [1, 0, 1, 0, 1, 0, 1, 0],
+            "win_prob": [0.9, 0.1, 0.8, 0.2, 0.9, 0.1, 0.8, 0.2],
+            "prob": [0.1, 0.9, 0.2, 0.8, 0.7, 0.3, 0.6, 0.4],
+        }
+    )
+    assert validity.lift_by_month(scored) == {"2024-04": 1.0, "2024-05": -1.0}
