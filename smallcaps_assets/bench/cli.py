@@ -196,8 +196,18 @@ def features(
 def validity(
     as_json: JsonOpt = False,
     months: Annotated[
-        int, typer.Option("--months", min=2, help="Calendar months; every one after the first is predicted.")
+        int,
+        typer.Option("--months", min=2, help="Calendar months; every one after the history months is predicted."),
     ] = 3,
+    history_months: Annotated[
+        int,
+        typer.Option(
+            "--history-months", min=1, help="The first months, which only train (every scored model has them)."
+        ),
+    ] = 1,
+    target: Annotated[
+        str, typer.Option("--target", help="The models' target: barrier_pt (the graph's default) or take.")
+    ] = "barrier_pt",
     symbols: Annotated[int, typer.Option("--symbols", min=10, help="Tickers of each offline market.")] = 200,
     catalyst_rate: Annotated[
         float, typer.Option("--catalyst-rate", min=0.0, max=0.2, help="Share of catalyst symbol-days.")
@@ -214,14 +224,23 @@ def validity(
 ) -> None:
     """Walk-forward models on a NULL and a PLANTED offline market, from bars to out-of-sample
     predictions: null_auc (must stay near 0.5), planted_auc, bayes_auc and recovered_lift; see
-    smallcaps_assets/bench/validity.py. The issue's check (>= 5,000 out-of-sample events a
-    market) needs about --months 6 --symbols 1700 --catalyst-rate 0.2."""
+    smallcaps_assets/bench/validity.py and docs/models.md (the full-scale command and its figures)."""
     import datetime as dt
 
     from . import validity as bench
 
+    from ..stages.models.train import TARGETS, TrainParams
+
+    if target not in TARGETS:
+        raise typer.BadParameter(f"unknown target {target!r}; choose one of {sorted(TARGETS)}", param_hint="--target")
+    if history_months >= months:
+        raise typer.BadParameter(
+            f"--history-months ({history_months}) must be below --months ({months})", param_hint="--history-months"
+        )
     report = bench.bench_validity(
         months=months,
+        history_months=history_months,
+        train=TrainParams(target=target),
         symbols=symbols,
         seed=seed,
         end=dt.date.fromisoformat(end),

@@ -307,6 +307,7 @@ def run_market(
     progress: Callable[[dt.date, int], None] | None = None,
     catalyst_only: bool = True,
     edge: EdgeConfig = VALIDITY_EDGE,
+    split: SplitParams = SplitParams(),
 ) -> dict:
     market = SimMarket(
         SimConfig(
@@ -319,7 +320,7 @@ def run_market(
         )
     )
     rows = market_rows(market, days, progress, catalyst_only=catalyst_only)
-    oos = out_of_sample(rows, train)
+    oos = out_of_sample(rows, train, split)
     figures = {"target": auc_figures(oos), "raw_events": rows.height, "months": oos["model_month"].n_unique()}
     concerned = concerned_events(market, oos, days)
     if concerned is not None and concerned.height:
@@ -345,17 +346,24 @@ def bench_validity(
     train: TrainParams = TrainParams(),
     progress: Callable[[dt.date, int], None] | None = None,
     catalyst_only: bool = True,
+    history_months: int = 1,
 ) -> dict:
     """Both markets over the ``months`` calendar months ending with ``end``'s (module docstring).
     ``catalyst_rate`` (the simulator's default is 0.012) makes catalyst days, hence events and
-    planted setups, common enough for a few thousand events in a few months."""
+    planted setups, common enough for a few thousand events in a few months. The first
+    ``history_months`` only train (``SplitParams.min_history_months``): every scored month's model
+    has at least that much history, the months after them add to it (expanding window)."""
+    if not 1 <= history_months < months:
+        raise ValueError(f"history_months must be at least 1 and below months ({months}), got {history_months}")
+    split = SplitParams(min_history_months=history_months)
     first = dt.date(end.year, end.month, 1)
     for _ in range(months - 1):
         first = (first - dt.timedelta(days=1)).replace(day=1)
     days = cal.trading_days(first, end)
     started = time.perf_counter()
-    null = run_market("null", days, symbols, seed, train, catalyst_rate, progress, catalyst_only)
-    planted = run_market("planted", days, symbols, seed, train, catalyst_rate, progress, catalyst_only)
+    args = (days, symbols, seed, train, catalyst_rate, progress, catalyst_only)
+    null = run_market("null", *args, split=split)
+    planted = run_market("planted", *args, split=split)
     seconds = time.perf_counter() - started
     # Scored against the simulator's truth where it reports one, else against the model's target.
     null_fig, planted_fig = (m.get("truth", m["target"]) for m in (null, planted))
@@ -383,6 +391,8 @@ def bench_validity(
         "sessions": len(days),
         "first_session": str(days[0]),
         "oos_months": planted["months"],
+        "history_months": history_months,
+        "target": train.target,
         "symbols": symbols,
         "catalyst_rate": catalyst_rate,
         "catalyst_only": catalyst_only,
