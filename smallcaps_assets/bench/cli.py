@@ -197,12 +197,16 @@ def validity(
     as_json: JsonOpt = False,
     months: Annotated[
         int,
-        typer.Option("--months", min=2, help="Calendar months; every one after the history months is predicted."),
+        typer.Option(
+            "--months", min=2, help="Calendar months; every one after the history months is predicted."
+        ),
     ] = 3,
     history_months: Annotated[
         int,
         typer.Option(
-            "--history-months", min=1, help="The first months, which only train (every scored model has them)."
+            "--history-months",
+            min=1,
+            help="The first months, which only train (every scored model has them).",
         ),
     ] = 1,
     target: Annotated[
@@ -227,15 +231,17 @@ def validity(
     smallcaps_assets/bench/validity.py and docs/models.md (the full-scale command and its figures)."""
     import datetime as dt
 
+    from ..stages.models.train import TARGETS, TrainParams
     from . import validity as bench
 
-    from ..stages.models.train import TARGETS, TrainParams
-
     if target not in TARGETS:
-        raise typer.BadParameter(f"unknown target {target!r}; choose one of {sorted(TARGETS)}", param_hint="--target")
+        raise typer.BadParameter(
+            f"unknown target {target!r}; choose one of {sorted(TARGETS)}", param_hint="--target"
+        )
     if history_months >= months:
         raise typer.BadParameter(
-            f"--history-months ({history_months}) must be below --months ({months})", param_hint="--history-months"
+            f"--history-months ({history_months}) must be below --months ({months})",
+            param_hint="--history-months",
         )
     report = bench.bench_validity(
         months=months,

@@ -354,7 +354,9 @@ def bench_validity(
     ``history_months`` only train (``SplitParams.min_history_months``): every scored month's model
     has at least that much history, the months after them add to it (expanding window)."""
     if not 1 <= history_months < months:
-        raise ValueError(f"history_months must be at least 1 and below months ({months}), got {history_months}")
+        raise ValueError(
+            f"history_months must be at least 1 and below months ({months}), got {history_months}"
+        )
     split = SplitParams(min_history_months=history_months)
     first = dt.date(end.year, end.month, 1)
     for _ in range(months - 1):
