@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
 import pytest
 
 from smallcaps_assets import calendar as cal
@@ -113,3 +114,25 @@ def test_lift_by_month_scores_each_model_month_against_its_own_ceiling():
         }
     )
     assert validity.lift_by_month(scored) == {"2024-04": 1.0, "2024-05": -1.0}
+
+
+def test_history_months_only_train():
+    """``--history-months 2`` over January to March: only March is predicted, by a model that saw
+    both earlier months; one history month predicts February and March."""
+    from smallcaps_assets.stages.models.splits import SplitParams
+    from smallcaps_assets_tests.stages.models.synthetic_cases import synthetic_events
+
+    rows = synthetic_events(n=1500).with_columns(date=pl.col("ts").dt.date())
+    fast = TrainParams(num_boost_round=20, early_stopping_rounds=5, min_data_in_leaf=10)
+    one = validity.out_of_sample(rows, fast, SplitParams(min_history_months=1))
+    two = validity.out_of_sample(rows, fast, SplitParams(min_history_months=2))
+    assert sorted(set(one["model_month"])) == [dt.date(2024, 2, 1), dt.date(2024, 3, 1)]
+    assert sorted(set(two["model_month"])) == [dt.date(2024, 3, 1)]
+    # March's rows and predictions are the same: the expanding window starts at the first month either way.
+    march = one.filter(pl.col("model_month") == dt.date(2024, 3, 1)).sort("event_id")
+    assert march["prob"].to_list() == two.sort("event_id")["prob"].to_list()
+
+
+def test_history_months_must_leave_a_month_to_score():
+    with pytest.raises(ValueError, match="history_months must be at least 1 and below months"):
+        validity.bench_validity(months=3, history_months=3)
