@@ -5,8 +5,9 @@ mode (``VALIDITY_EDGE`` in ``null`` and in ``planted`` mode, everything else ide
 session, the production universe rules (``calibrate.universe_like``), the day's minute bars, the
 intraday detectors and the score with 20-session baselines (as ``intraday_events``),
 ``event_features`` and ``event_labels`` (entries from the bars); then the walk-forward models
-(``stages.models.experiment.walk_forward``: monthly, purged, embargoed) predict every month after
-the first out of sample.
+(``stages.models.experiment.walk_forward``: monthly, purged, embargoed, expanding) predict every
+month after the first ``history_months`` (default 1) out of sample. ``--target`` picks the models'
+target (``barrier_pt``, the graph's default, or the meta-label ``take``).
 
 **The markets.** ``VALIDITY_EDGE`` puts the catalyst days on martingale paths (``EdgeConfig.paths``):
 after the news the price is a Brownian motion, plus in planted mode each setup's first leg after its

@@ -103,8 +103,6 @@ def test_report_names_every_figure_the_issue_asks_for():
 
 def test_lift_by_month_scores_each_model_month_against_its_own_ceiling():
     """April: the model ranks like the truth (lift 1); May: the model ranks backwards (lift -1)."""
-    import polars as pl
-
     scored = pl.DataFrame(
         {
             "model_month": [dt.date(2024, 5, 1)] * 4 + [dt.date(2024, 4, 1)] * 4,
